@@ -1,0 +1,127 @@
+# hostflow - one Makefile for the library, the command and both plugins.
+#
+#   make            build/hostflow, build/hostflow.so, build/hostflow.plugin
+#   make run        install missing packages, build, show this host's flows
+#   make test       install missing packages, build, run every test
+#   make bench      the benchmark (not part of make test)
+#   make install    PREFIX, DESTDIR, COLLECTD_PLUGINDIR, NETDATA_PLUGINSDIR ...
+#
+# CFLAGS, CPPFLAGS and LDFLAGS from the environment are honoured.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+COLLECTD_PLUGINDIR ?= /usr/lib/collectd
+# Debian's netdata; upstream packages use /usr/libexec/netdata/plugins.d
+NETDATA_PLUGINSDIR ?= /usr/lib/netdata/plugins.d
+NETDATA_STOCK_CONFDIR ?= /usr/lib/netdata/conf.d
+NETDATA_USER_CONFDIR ?= $(SYSCONFDIR)/netdata
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+B := build
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmnl yajl 2>/dev/null)
+DEP_LIBS := $(shell $(PKG_CONFIG) --libs libmnl yajl 2>/dev/null || echo -lmnl -lyajl) -pthread
+HF_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -Icommon -Iplugin $(DEP_CFLAGS)
+COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd -I/usr/include/collectd/core \
+	-I/usr/include/collectd/core/daemon
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+COMMON_SRC := $(wildcard common/*.c)
+PLUGIN_SRC := $(filter-out plugin/hostflow.c,$(wildcard plugin/*.c))
+LIB_SRC := $(COMMON_SRC) $(PLUGIN_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/san_%)
+HEADERS := $(wildcard common/*.h plugin/*.h tests/unit/*.h)
+
+all: $(B)/hostflow $(B)/hostflow.so $(B)/hostflow.plugin
+
+$(B)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/san/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) -c -o $@ $<
+
+$(B)/libhostflow.a: $(LIB_OBJ)
+	@mkdir -p $(B)
+	$(AR) rcs $@ $^
+
+$(B)/libhostflow-san.a: $(SAN_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/hostflow: $(B)/obj/plugin/hostflow.o $(B)/libhostflow.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/hostflow.plugin: $(B)/obj/netdata/hostflow_plugin.o $(B)/libhostflow.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/obj/collectd/%.o: collectd/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -Wno-unused-parameter $(COLLECTD_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/hostflow.so: $(B)/obj/collectd/hostflow.o $(LIB_OBJ)
+	$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libhostflow.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -Itests/unit $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libhostflow.a $(DEP_LIBS)
+
+$(B)/tests/san_%: tests/unit/%.c $(B)/libhostflow-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -Itests/unit $(CPPFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) $(LDFLAGS) -o $@ $< \
+		$(B)/libhostflow-san.a $(DEP_LIBS)
+
+deps:
+	tools/deps.sh
+
+units: $(UNIT_BIN) $(UNIT_SAN)
+
+E2E := $(sort $(wildcard tests/e2e/[0-9]*.sh))
+
+# One run, one summary line: unit tests plain and under ASan+UBSan, then end to end.
+test: deps
+	$(MAKE) all units
+	tests/run.sh $(UNIT_BIN) $(UNIT_SAN) $(E2E)
+
+run: deps
+	$(MAKE) all
+	$(B)/hostflow -n --states
+	@echo
+	$(B)/hostflow --listen -n
+
+bench: deps
+	$(MAKE) all
+	tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(B)/hostflow $(DESTDIR)$(BINDIR)/hostflow
+	install -m 0644 man/hostflow.1 $(DESTDIR)$(MANDIR)/man1/hostflow.1
+	install -d $(DESTDIR)$(COLLECTD_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d
+	install -m 0644 $(B)/hostflow.so $(DESTDIR)$(COLLECTD_PLUGINDIR)/hostflow.so
+	test ! -f collectd/hostflow.conf || install -m 0644 collectd/hostflow.conf \
+		$(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/hostflow.conf
+	test ! -f man/collectd-hostflow.5 || install -m 0644 man/collectd-hostflow.5 \
+		$(DESTDIR)$(MANDIR)/man5/collectd-hostflow.5
+	install -d $(DESTDIR)$(NETDATA_PLUGINSDIR) $(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d
+	install -m 0755 $(B)/hostflow.plugin $(DESTDIR)$(NETDATA_PLUGINSDIR)/hostflow.plugin
+	test ! -f netdata/health.d/hostflow.conf || install -m 0644 netdata/health.d/hostflow.conf \
+		$(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d/hostflow.conf
+	test ! -f netdata/hostflow.conf || install -m 0644 netdata/hostflow.conf \
+		$(DESTDIR)$(NETDATA_STOCK_CONFDIR)/hostflow.conf
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps units test run bench install format clean

@@ -1,0 +1,221 @@
+/*
+ * diag.c - the inet_diag dump loop over one NETLINK_SOCK_DIAG socket.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/sock_diag.h>
+
+#include "hostflow.h"
+#include "internal.h"
+
+/*
+ * 32 KiB: the kernel sizes each dump skb to the reader's last recvmsg buffer
+ * (netlink_dump(), max_recvmsg_len), so one recv carries ~200 sockets; more
+ * buys little and costs cache.
+ */
+#define HF__DIAG_BUF 32768
+
+struct hf_diag {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	const char *what; /* the step of the last failure */
+	char buf[HF__DIAG_BUF] __attribute__((aligned(8)));
+};
+
+struct hf_diag *hf_diag_open(void)
+{
+	struct hf_diag *d;
+	int err;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+	if (!d->nl) {
+		err = errno;
+		goto out_free;
+	}
+	if (mnl_socket_bind(d->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = errno;
+		goto out_close;
+	}
+	d->portid = mnl_socket_get_portid(d->nl);
+	d->seq = 0;
+	d->what = "";
+	return d;
+
+out_close:
+	mnl_socket_close(d->nl);
+out_free:
+	free(d);
+	errno = err;
+	return NULL;
+}
+
+void hf_diag_close(struct hf_diag *d)
+{
+	if (!d)
+		return;
+	mnl_socket_close(d->nl);
+	free(d);
+}
+
+const char *hf_diag_strerror(const struct hf_diag *d)
+{
+	return d->what;
+}
+
+static int diag_send(struct hf_diag *d, enum hf_diag_mode mode, int family, uint32_t states)
+{
+	char req[256] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+
+	memset(req, 0, sizeof(req));
+	nlh = mnl_nlmsg_put_header(req);
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	/* Sequence 0 is what unsolicited messages carry: never use it. */
+	if (++d->seq == 0)
+		d->seq = 1;
+	nlh->nlmsg_seq = d->seq;
+	if (mode == HF_DIAG_COMPAT) {
+		struct inet_diag_req *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
+		nlh->nlmsg_type = TCPDIAG_GETSOCK;
+		/* The kernel turns a legacy request into AF_UNSPEC: both families, one walk. */
+		r->idiag_family = AF_INET;
+		r->idiag_ext = 0;
+		r->idiag_states = states;
+	} else {
+		struct inet_diag_req_v2 *r = mnl_nlmsg_put_extra_header(nlh, sizeof(*r));
+		nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+		r->sdiag_family = (uint8_t)family;
+		r->sdiag_protocol = IPPROTO_TCP;
+		r->idiag_ext = 0;
+		r->idiag_states = states;
+	}
+	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0) {
+		d->what = "send";
+		return -errno;
+	}
+	return 0;
+}
+
+/* Which families a message may carry when @families is asked. */
+static bool family_wanted(const struct hf_sock *s, unsigned int families)
+{
+	unsigned int bit = s->family == AF_INET ? HF_FAMILY_V4 : HF_FAMILY_V6;
+	return (families & bit) != 0;
+}
+
+static int diag_recv(struct hf_diag *d, unsigned int families, hf_sock_cb cb, void *arg)
+{
+	struct hf_sock s;
+	int ret;
+
+	for (;;) {
+		ssize_t got = mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf));
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)d->buf;
+		int len = (int)got;
+
+		if (got < 0) {
+			/* ENOBUFS: the kernel dropped part of the dump; ENOSPC: a message overran the buffer. */
+			d->what = "recv";
+			return -errno;
+		}
+		if (len == 0) {
+			d->what = "recv: netlink socket closed before NLMSG_DONE";
+			return -EPIPE;
+		}
+		while (mnl_nlmsg_ok(nlh, len)) {
+			if (nlh->nlmsg_seq != d->seq) {
+				d->what = "reply with a foreign sequence number";
+				return -EPROTO;
+			}
+			switch (nlh->nlmsg_type) {
+			case NLMSG_DONE:
+				/* A dump that failed in the kernel ends with its errno in NLMSG_DONE. */
+				if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
+					int e;
+					memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
+					if (e < 0) {
+						d->what = "NLMSG_DONE carrying an error";
+						return e;
+					}
+				}
+				return 0;
+			case NLMSG_ERROR: {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
+					d->what = "truncated NLMSG_ERROR";
+					return -EBADMSG;
+				}
+				if (e->error < 0) {
+					d->what = "NLMSG_ERROR";
+					return e->error;
+				}
+				break; /* an acknowledgement */
+			}
+			case NLMSG_NOOP:
+				break;
+			case NLMSG_OVERRUN:
+				d->what = "NLMSG_OVERRUN";
+				return -ENOBUFS;
+			default:
+				ret = hf_diag_parse(nlh, &s);
+				if (ret == -EAFNOSUPPORT)
+					break;
+				if (ret < 0) {
+					d->what = ret == -EPROTO ? "unexpected message type"
+								 : "malformed inet_diag message";
+					return ret;
+				}
+				if (family_wanted(&s, families)) {
+					ret = cb(&s, arg);
+					if (ret)
+						return ret;
+				}
+			}
+			nlh = mnl_nlmsg_next(nlh, &len);
+		}
+		if (len != 0) {
+			d->what = "truncated netlink message";
+			return -EBADMSG;
+		}
+	}
+}
+
+int hf_diag_dump(struct hf_diag *d, enum hf_diag_mode mode, uint32_t states, unsigned int families,
+		 hf_sock_cb cb, void *arg)
+{
+	static const int fam[2] = {AF_INET, AF_INET6};
+	int ret;
+
+	d->what = "";
+	if (families == 0)
+		families = HF_FAMILY_ALL;
+	if (mode == HF_DIAG_COMPAT) {
+		ret = diag_send(d, mode, AF_UNSPEC, states);
+		if (ret == 0)
+			ret = diag_recv(d, families, cb, arg);
+		return ret;
+	}
+	for (int i = 0; i < 2; i++) {
+		/*
+		 * A mapped IPv4 connection lives in an AF_INET6 socket: the
+		 * IPv6 dump is needed for IPv4 too, so only IPv4 is skipped.
+		 */
+		if (fam[i] == AF_INET && !(families & HF_FAMILY_V4))
+			continue;
+		ret = diag_send(d, mode, fam[i], states);
+		if (ret == 0)
+			ret = diag_recv(d, families, cb, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,531 @@
+/*
+ * flow.c - the collector: listeners first, then every connection classified
+ * and counted into its flow. Two open-addressing tables (listeners, flows)
+ * over dense arrays; both are cleared, not freed, between collections, so a
+ * steady host allocates nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostflow.h"
+#include "internal.h"
+
+struct table {
+	uint32_t *slots; /* index + 1 into items; 0 is empty */
+	size_t mask;	 /* number of slots - 1 */
+	char *items;
+	size_t n, cap, size, keylen;
+};
+
+struct hf_ctx {
+	enum hf_backend want;
+	enum hf_backend used;
+	struct hf_diag *diag;
+	enum hf_diag_mode mode;
+	struct hf_proc_buf *procbuf;
+	char proc_root[256];
+	struct table flows;
+	struct table listeners;
+	struct hf_totals totals;
+	/* state of the collection under way */
+	const struct hf_filter *filter;
+	uint16_t port_lo, port_hi;
+	int oom;
+	char err[640];
+};
+
+/* The listener key: family, pad, port, address (the first 20 bytes). */
+#define LISTENER_KEYLEN (offsetof(struct hf_listener, addr) + sizeof(union hf_addr))
+#define FLOW_KEYLEN offsetof(struct hf_flow, conns)
+
+_Static_assert(offsetof(struct hf_flow, laddr) == 8, "flow key has no hidden padding");
+_Static_assert(FLOW_KEYLEN == 40, "flow key is 40 bytes");
+_Static_assert(offsetof(struct hf_listener, port) == 2 && offsetof(struct hf_listener, addr) == 4,
+	       "listener key has no hidden padding");
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
+}
+
+static uint64_t hash_key(const void *key, size_t len)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0x243f6a8885a308d3ull ^ len, v;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&v, p, 8);
+		h = mix(h, v);
+	}
+	if (len) {
+		v = 0;
+		memcpy(&v, p, len);
+		h = mix(h, v);
+	}
+	return h ^ (h >> 29);
+}
+
+static int table_init(struct table *t, size_t size, size_t keylen, size_t cap)
+{
+	memset(t, 0, sizeof(*t));
+	t->size = size;
+	t->keylen = keylen;
+	t->cap = cap;
+	t->mask = 2 * cap - 1;
+	t->items = calloc(cap, size);
+	t->slots = calloc(t->mask + 1, sizeof(*t->slots));
+	if (!t->items || !t->slots) {
+		free(t->items);
+		free(t->slots);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void table_free(struct table *t)
+{
+	free(t->items);
+	free(t->slots);
+}
+
+static void table_reset(struct table *t)
+{
+	t->n = 0;
+	memset(t->slots, 0, (t->mask + 1) * sizeof(*t->slots));
+}
+
+static void *table_item(const struct table *t, size_t i)
+{
+	return t->items + i * t->size;
+}
+
+static void table_place(struct table *t, size_t idx)
+{
+	size_t i = hash_key(table_item(t, idx), t->keylen) & t->mask;
+
+	while (t->slots[i])
+		i = (i + 1) & t->mask;
+	t->slots[i] = (uint32_t)(idx + 1);
+}
+
+/* Double the table: only when the number of flows (or listeners) reaches a new high. */
+static int table_grow(struct table *t)
+{
+	size_t cap = t->cap * 2;
+	char *items;
+	uint32_t *slots;
+
+	if (cap > UINT32_MAX / 4)
+		return -ENOMEM;
+	items = realloc(t->items, cap * t->size);
+	if (!items)
+		return -ENOMEM;
+	t->items = items;
+	slots = calloc(2 * cap, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	free(t->slots);
+	t->slots = slots;
+	t->cap = cap;
+	t->mask = 2 * cap - 1;
+	for (size_t i = 0; i < t->n; i++)
+		table_place(t, i);
+	return 0;
+}
+
+/*
+ * The item whose key is the first keylen bytes of @key; a new one, zeroed
+ * past the key, when absent. NULL when memory is short.
+ */
+static void *table_get(struct table *t, const void *key)
+{
+	size_t i = hash_key(key, t->keylen) & t->mask;
+	uint32_t s;
+	char *item;
+
+	while ((s = t->slots[i]) != 0) {
+		item = table_item(t, s - 1);
+		if (memcmp(item, key, t->keylen) == 0)
+			return item;
+		i = (i + 1) & t->mask;
+	}
+	if (t->n == t->cap) {
+		if (table_grow(t) < 0)
+			return NULL;
+		i = hash_key(key, t->keylen) & t->mask;
+		while (t->slots[i])
+			i = (i + 1) & t->mask;
+	}
+	item = table_item(t, t->n);
+	memcpy(item, key, t->keylen);
+	memset(item + t->keylen, 0, t->size - t->keylen);
+	t->slots[i] = (uint32_t)(++t->n);
+	return item;
+}
+
+static void *table_find(const struct table *t, const void *key)
+{
+	size_t i = hash_key(key, t->keylen) & t->mask;
+	uint32_t s;
+
+	while ((s = t->slots[i]) != 0) {
+		char *item = table_item(t, s - 1);
+		if (memcmp(item, key, t->keylen) == 0)
+			return item;
+		i = (i + 1) & t->mask;
+	}
+	return NULL;
+}
+
+/* ---- the collector ------------------------------------------------------------------------- */
+
+struct hf_ctx *hf_open(enum hf_backend backend, const char *proc_root)
+{
+	struct hf_ctx *ctx;
+	int err = ENOMEM;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return NULL;
+	ctx->want = backend;
+	ctx->mode = HF_DIAG_COMPAT;
+	snprintf(ctx->proc_root, sizeof(ctx->proc_root), "%s", proc_root ? proc_root : "/proc");
+	if (table_init(&ctx->flows, sizeof(struct hf_flow), FLOW_KEYLEN, 256) < 0)
+		goto out_free;
+	if (table_init(&ctx->listeners, sizeof(struct hf_listener), LISTENER_KEYLEN, 64) < 0)
+		goto out_flows;
+	if (backend != HF_BACKEND_PROC) {
+		ctx->diag = hf_diag_open();
+		if (!ctx->diag) {
+			err = errno;
+			if (backend == HF_BACKEND_NETLINK)
+				goto out_listeners;
+			snprintf(ctx->err, sizeof(ctx->err), "netlink sock_diag: %s", strerror(err));
+		}
+	}
+	ctx->used = ctx->diag ? HF_BACKEND_NETLINK : HF_BACKEND_PROC;
+	return ctx;
+
+out_listeners:
+	table_free(&ctx->listeners);
+out_flows:
+	table_free(&ctx->flows);
+out_free:
+	free(ctx);
+	errno = err;
+	return NULL;
+}
+
+void hf_close(struct hf_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	hf_diag_close(ctx->diag);
+	free(ctx->procbuf);
+	table_free(&ctx->flows);
+	table_free(&ctx->listeners);
+	free(ctx);
+}
+
+const char *hf_strerror(const struct hf_ctx *ctx)
+{
+	return ctx->err;
+}
+
+enum hf_backend hf_backend(const struct hf_ctx *ctx)
+{
+	return ctx->used;
+}
+
+struct hf_flow *hf_flows(struct hf_ctx *ctx, size_t *n)
+{
+	*n = ctx->flows.n;
+	return (struct hf_flow *)ctx->flows.items;
+}
+
+struct hf_listener *hf_listeners(struct hf_ctx *ctx, size_t *n)
+{
+	*n = ctx->listeners.n;
+	return (struct hf_listener *)ctx->listeners.items;
+}
+
+const struct hf_totals *hf_totals(const struct hf_ctx *ctx)
+{
+	return &ctx->totals;
+}
+
+static struct hf_listener *listener_find(struct hf_ctx *ctx, int family, const union hf_addr *addr,
+					 uint16_t port)
+{
+	struct hf_listener key;
+
+	memset(&key, 0, LISTENER_KEYLEN);
+	key.family = (uint8_t)family;
+	key.port = port;
+	if (addr)
+		key.addr = *addr;
+	return table_find(&ctx->listeners, &key);
+}
+
+static bool in_range(uint16_t p, uint16_t lo, uint16_t hi)
+{
+	return p >= lo && p <= hi;
+}
+
+enum hf_dir hf_classify(struct hf_ctx *ctx, const struct hf_sock *s, uint16_t lo, uint16_t hi,
+			struct hf_listener **listener)
+{
+	struct hf_listener *l;
+
+	/* 1. A listener on the local address, or on the wildcard of the family. */
+	l = listener_find(ctx, s->family, &s->laddr, s->lport);
+	if (!l)
+		l = listener_find(ctx, s->family, NULL, s->lport);
+	/* A dual-stack :: listener takes IPv4 too (the kernel shows it ::ffff:a.b.c.d). */
+	if (!l && s->family == AF_INET) {
+		l = listener_find(ctx, AF_INET6, NULL, s->lport);
+		if (l && l->v6only)
+			l = NULL;
+	}
+	*listener = l;
+	if (l)
+		return HF_DIR_PASSIVE;
+	/* 2. Listener gone, connections alive: a service port facing an ephemeral one. */
+	if (!in_range(s->lport, lo, hi) && in_range(s->rport, lo, hi))
+		return HF_DIR_PASSIVE;
+	/* 3. */
+	return HF_DIR_ACTIVE;
+}
+
+static int on_listener(const struct hf_sock *s, void *arg)
+{
+	struct hf_ctx *ctx = arg;
+	struct hf_listener key, *l;
+
+	if (s->state != HF_LISTEN)
+		return 0;
+	memset(&key, 0, LISTENER_KEYLEN);
+	key.family = s->family;
+	key.port = s->lport;
+	key.addr = s->laddr;
+	l = table_get(&ctx->listeners, &key);
+	if (!l)
+		return -ENOMEM;
+	if (l->nsocks == 0) {
+		l->v6only = s->v6only;
+		l->backlog_known = ctx->used == HF_BACKEND_NETLINK;
+		l->inode = s->inode;
+	}
+	if (l->nsocks < HF_LISTENER_SOCKS_MAX) {
+		l->socks[l->nsocks].accept_queue = s->rqueue;
+		l->socks[l->nsocks].backlog = s->wqueue;
+		l->socks[l->nsocks].inode = s->inode;
+	}
+	l->nsocks++;
+	l->accept_queue += s->rqueue;
+	l->backlog += s->wqueue;
+	ctx->totals.listeners++;
+	return 0;
+}
+
+static bool port_listed(const uint16_t *ports, unsigned int n, uint16_t p)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (ports[i] == p)
+			return true;
+	return false;
+}
+
+static bool net_listed(const struct hf_cidr *nets, unsigned int n, int family,
+		       const union hf_addr *a)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (hf_cidr_contains(&nets[i], family, a))
+			return true;
+	return false;
+}
+
+static bool filter_admits(const struct hf_filter *f, const struct hf_sock *s, enum hf_dir dir)
+{
+	uint16_t service = dir == HF_DIR_PASSIVE ? s->lport : s->rport;
+	unsigned int fam = s->family == AF_INET ? HF_FAMILY_V4 : HF_FAMILY_V6;
+
+	if (f->families && !(f->families & fam))
+		return false;
+	if (f->scope != HF_SCOPE_ALL &&
+	    hf_addr_is_private(s->family, &s->raddr) != (f->scope == HF_SCOPE_PRIVATE))
+		return false;
+	if (f->ignore_loopback && (hf_addr_is_loopback(s->family, &s->raddr) ||
+				   hf_addr_is_loopback(s->family, &s->laddr)))
+		return false;
+	if (f->n_exclude_port && port_listed(f->exclude_port, f->n_exclude_port, service))
+		return false;
+	if (f->n_include_port && !port_listed(f->include_port, f->n_include_port, service))
+		return false;
+	if (f->n_exclude_net && net_listed(f->exclude_net, f->n_exclude_net, s->family, &s->raddr))
+		return false;
+	if (f->n_include_net && !net_listed(f->include_net, f->n_include_net, s->family, &s->raddr))
+		return false;
+	return true;
+}
+
+static int on_connection(const struct hf_sock *s, void *arg)
+{
+	struct hf_ctx *ctx = arg;
+	const struct hf_filter *f = ctx->filter;
+	struct hf_listener *l;
+	struct hf_flow key, *flow;
+	enum hf_dir dir;
+	unsigned int full, plen;
+
+	if (s->state == HF_LISTEN || s->state >= HF_STATE_MAX)
+		return 0;
+	ctx->totals.sockets++;
+	ctx->totals.states[s->state]++;
+	dir = hf_classify(ctx, s, ctx->port_lo, ctx->port_hi, &l);
+	if (l) {
+		if (s->state == HF_SYN_RECV)
+			l->syn_recv++;
+		else if (s->state == HF_ESTABLISHED)
+			l->established++;
+	}
+	if (f && !filter_admits(f, s, dir))
+		return 0;
+
+	memset(&key, 0, FLOW_KEYLEN);
+	key.dir = (uint8_t)dir;
+	key.family = s->family;
+	key.laddr = s->laddr;
+	key.paddr = s->raddr;
+	full = s->family == AF_INET ? 32 : 128;
+	plen = f ? (s->family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
+	if (plen == 0 || plen > full)
+		plen = full;
+	if (plen < full)
+		hf__addr_mask(s->family, &key.paddr, plen);
+	key.pplen = (uint8_t)plen;
+	if (dir == HF_DIR_PASSIVE)
+		key.lport = s->lport;
+	else
+		key.pport = s->rport;
+
+	flow = table_get(&ctx->flows, &key);
+	if (!flow)
+		return -ENOMEM;
+	flow->conns++;
+	flow->states[s->state]++;
+	if (!flow->inode)
+		flow->inode = dir == HF_DIR_PASSIVE && l ? l->inode : s->inode;
+	return 0;
+}
+
+static int collect_netlink(struct hf_ctx *ctx)
+{
+	int ret;
+
+	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, on_listener, ctx);
+	if (ret == 0)
+		ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_CONN, HF_FAMILY_ALL,
+				   on_connection, ctx);
+	if (ret < 0 && ret != -ENOMEM)
+		snprintf(ctx->err, sizeof(ctx->err), "netlink inet_diag dump: %s: %s",
+			 hf_diag_strerror(ctx->diag), strerror(-ret));
+	return ret;
+}
+
+/* Both passes over /proc read listeners first (see hf_proc_dump), in one callback. */
+static int on_proc_sock(const struct hf_sock *s, void *arg)
+{
+	return s->state == HF_LISTEN ? on_listener(s, arg) : on_connection(s, arg);
+}
+
+static int collect_proc(struct hf_ctx *ctx)
+{
+	char path[256] = "";
+	int ret;
+
+	if (!ctx->procbuf) {
+		ctx->procbuf = malloc(sizeof(*ctx->procbuf));
+		if (!ctx->procbuf)
+			return -ENOMEM;
+	}
+	ret = hf_proc_dump(ctx->proc_root, HF__STATES_CONN | HF__STATES_LISTEN, HF_FAMILY_ALL,
+			   ctx->procbuf, on_proc_sock, ctx, path, sizeof(path));
+	if (ret < 0 && ret != -ENOMEM)
+		snprintf(ctx->err, sizeof(ctx->err), "%s: %s", path,
+			 ret == -EBADMSG ? "malformed line" : strerror(-ret));
+	return ret;
+}
+
+static void collect_reset(struct hf_ctx *ctx, const struct hf_filter *filter)
+{
+	table_reset(&ctx->flows);
+	table_reset(&ctx->listeners);
+	memset(&ctx->totals, 0, sizeof(ctx->totals));
+	ctx->filter = filter;
+}
+
+int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
+{
+	int ret;
+
+	ctx->err[0] = '\0';
+	/* Per collection: each network namespace, and an operator, may change it. */
+	hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
+	collect_reset(ctx, filter);
+	if (ctx->diag) {
+		ctx->used = HF_BACKEND_NETLINK;
+		ret = collect_netlink(ctx);
+		/* A send refused by policy (seccomp, LSM) means netlink cannot be used at all. */
+		if ((ret == -EPERM || ret == -EACCES) && ctx->want == HF_BACKEND_AUTO) {
+			hf_diag_close(ctx->diag);
+			ctx->diag = NULL;
+			collect_reset(ctx, filter);
+		} else {
+			goto out;
+		}
+	}
+	ctx->used = HF_BACKEND_PROC;
+	ret = collect_proc(ctx);
+out:
+	if (ret == -ENOMEM)
+		snprintf(ctx->err, sizeof(ctx->err), "out of memory for the flow table");
+	ctx->totals.flows = ctx->flows.n;
+	return ret < 0 ? ret : (ret > 0 ? -ECANCELED : 0);
+}
+
+static int addr_cmp(const union hf_addr *a, const union hf_addr *b)
+{
+	return memcmp(a, b, sizeof(*a));
+}
+
+int hf_flow_cmp(const void *pa, const void *pb)
+{
+	const struct hf_flow *a = pa, *b = pb;
+	int c;
+
+	if (a->conns != b->conns)
+		return a->conns > b->conns ? -1 : 1;
+	if (a->dir != b->dir)
+		return a->dir < b->dir ? -1 : 1;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	if ((c = addr_cmp(&a->laddr, &b->laddr)) != 0)
+		return c;
+	if (a->lport != b->lport)
+		return a->lport < b->lport ? -1 : 1;
+	if ((c = addr_cmp(&a->paddr, &b->paddr)) != 0)
+		return c;
+	if (a->pport != b->pport)
+		return a->pport < b->pport ? -1 : 1;
+	return a->pplen < b->pplen ? -1 : a->pplen > b->pplen;
+}
+
+bool hf_flow_key_eq(const struct hf_flow *a, const struct hf_flow *b)
+{
+	return memcmp(a, b, FLOW_KEYLEN) == 0;
+}

@@ -1,0 +1,424 @@
+/*
+ * hostflow.h - libhostflow: TCP sockets collapsed into host flows.
+ *
+ * The only header the rest of the tree includes. libhostflow reads the
+ * kernel's TCP sockets (inet_diag over NETLINK_SOCK_DIAG, or
+ * /proc/net/tcp{,6} as a fallback), decides the direction of every
+ * connection, and counts connections per host flow:
+ *
+ *   passive: local addr, local (listening) port  <-  peer addr, many
+ *   active:  local addr, many                    ->  peer addr, peer port
+ *
+ * Memory follows flows, not connections: the tables grow to the largest
+ * number of flows and listeners seen and are reused on every collection;
+ * nothing is allocated per socket.
+ *
+ * Conventions: functions that act return 0 or a negative errno;
+ * constructors return NULL and set errno. The library never prints, never
+ * exits and keeps no global state.
+ */
+#ifndef HOSTFLOW_H
+#define HOSTFLOW_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HF_VERSION "0.1.0"
+
+struct nlmsghdr;
+struct yajl_gen_t;
+
+/* TCP states, numbered as the kernel numbers them (include/net/tcp_states.h). */
+enum hf_state {
+	HF_ESTABLISHED = 1,
+	HF_SYN_SENT,
+	HF_SYN_RECV,
+	HF_FIN_WAIT1,
+	HF_FIN_WAIT2,
+	HF_TIME_WAIT,
+	HF_CLOSE,
+	HF_CLOSE_WAIT,
+	HF_LAST_ACK,
+	HF_LISTEN,
+	HF_CLOSING,
+	HF_STATE_MAX, /* one past the last state hostflow counts */
+};
+
+/*
+ * hf_state_name - the kernel's name of a state ("ESTABLISHED", ...).
+ * Returns NULL for a number that is not a state.
+ */
+const char *hf_state_name(unsigned int state);
+
+/* hf_state_parse - the state named @name; 0 when there is none. */
+unsigned int hf_state_parse(const char *name);
+
+/*
+ * An address of either family. IPv4 lives in the first four bytes, the rest
+ * are zero, so that two addresses compare and hash as plain bytes.
+ */
+union hf_addr {
+	struct in_addr v4;
+	struct in6_addr v6;
+	uint8_t b[16];
+};
+
+/*
+ * One socket, as read from a netlink message or a /proc line.
+ * An IPv6 socket whose addresses are IPv4-mapped is reported with family
+ * AF_INET and @mapped set.
+ */
+struct hf_sock {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t state;  /* enum hf_state */
+	bool mapped;    /* an AF_INET6 socket with IPv4-mapped addresses */
+	bool v6only;    /* IPV6_V6ONLY, when the source reports it */
+	bool v6only_known;
+	uint16_t lport; /* host byte order */
+	uint16_t rport;
+	union hf_addr laddr;
+	union hf_addr raddr;
+	uint32_t rqueue; /* LISTEN: accept queue length */
+	uint32_t wqueue; /* LISTEN: backlog in effect (netlink only) */
+	uint32_t uid;
+	uint32_t inode; /* 0 for TIME_WAIT and request sockets */
+};
+
+/*
+ * hf_diag_parse - parse one inet_diag reply (type TCPDIAG_GETSOCK or
+ * SOCK_DIAG_BY_FAMILY) into @out. Pure: no I/O.
+ * Every length is checked before a field is read; unknown attributes are
+ * skipped. Returns 0, -EBADMSG for a message too short or with a broken
+ * attribute, -EAFNOSUPPORT for a family other than AF_INET/AF_INET6,
+ * -EPROTO for a message of another type.
+ */
+int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out);
+
+/*
+ * hf_proc_parse_line - parse one data line of /proc/net/tcp (@family
+ * AF_INET) or /proc/net/tcp6 (AF_INET6); @line need not be NUL-terminated.
+ * Returns 0, or -EBADMSG for a malformed line (the header line included).
+ */
+int hf_proc_parse_line(const char *line, size_t len, int family, struct hf_sock *out);
+
+/* Called for every socket a dump yields; a non-zero return stops the dump and is returned. */
+typedef int (*hf_sock_cb)(const struct hf_sock *s, void *arg);
+
+/*
+ * struct hf_diag - a NETLINK_SOCK_DIAG socket kept open across dumps.
+ */
+struct hf_diag;
+
+/* How the kernel is asked: one legacy dump for both families or one per family. */
+enum hf_diag_mode {
+	HF_DIAG_COMPAT,	    /* TCPDIAG_GETSOCK: one walk of the hash, both families */
+	HF_DIAG_BY_FAMILY, /* SOCK_DIAG_BY_FAMILY, AF_INET then AF_INET6 */
+};
+
+/*
+ * hf_diag_open - open and bind a NETLINK_SOCK_DIAG socket.
+ * Returns NULL with errno set when the socket cannot be opened or bound.
+ * Close it with hf_diag_close().
+ */
+struct hf_diag *hf_diag_open(void);
+void hf_diag_close(struct hf_diag *d);
+
+/*
+ * hf_diag_dump - dump the TCP sockets whose state bit is set in @states
+ * (1 << HF_LISTEN for listeners), of the families in @families
+ * (HF_FAMILY_* bits), calling @cb for each.
+ * Returns 0; a negative errno for a failed send or receive, an NLMSG_ERROR,
+ * an NLMSG_DONE that carries an error, a truncated message (-EBADMSG) or a
+ * reply whose sequence number is not ours (-EPROTO); or the callback's
+ * non-zero return. hf_diag_strerror() names the step that failed.
+ */
+int hf_diag_dump(struct hf_diag *d, enum hf_diag_mode mode, uint32_t states, unsigned int families,
+		 hf_sock_cb cb, void *arg);
+
+/* hf_diag_strerror - what the last failed dump of @d was doing ("recv", "NLMSG_ERROR", ...). */
+const char *hf_diag_strerror(const struct hf_diag *d);
+
+#define HF_FAMILY_V4 1u
+#define HF_FAMILY_V6 2u
+#define HF_FAMILY_ALL (HF_FAMILY_V4 | HF_FAMILY_V6)
+
+/* The two fixed buffers /proc is read through (tcp and tcp6); owned by the caller. */
+struct hf_proc_buf {
+	char data[2][64 * 1024];
+};
+
+/*
+ * hf_proc_dump - read @proc_root/net/tcp and tcp6 (families as in
+ * hf_diag_dump), listeners of both files first, calling @cb for each socket
+ * in @states. @buf is scratch space. A missing tcp6 (IPv6 disabled) is not
+ * an error. Returns 0, the callback's return, or a negative errno naming an
+ * unreadable file (-EBADMSG for a malformed line); @failed_path, if not
+ * NULL, receives the path that failed.
+ */
+int hf_proc_dump(const char *proc_root, uint32_t states, unsigned int families,
+		 struct hf_proc_buf *buf, hf_sock_cb cb, void *arg, char *failed_path,
+		 size_t failed_len);
+
+/* ---- addresses and filters ---------------------------------------------------------------- */
+
+/* A prefix: @plen leading bits of @addr. */
+struct hf_cidr {
+	uint8_t family;
+	uint8_t plen;
+	union hf_addr addr;
+};
+
+/*
+ * hf_cidr_parse - parse "198.51.100.0/24", "2001:db8::/32", or a plain
+ * address (a host prefix). Host bits are cleared. Returns 0 or -EINVAL.
+ */
+int hf_cidr_parse(const char *s, struct hf_cidr *out);
+
+/* hf_cidr_contains - whether @addr of @family lies in @c. */
+bool hf_cidr_contains(const struct hf_cidr *c, int family, const union hf_addr *addr);
+
+/* hf_addr_is_private - RFC 1918, RFC 4193 (fc00::/7), loopback or link-local. */
+bool hf_addr_is_private(int family, const union hf_addr *addr);
+
+/* hf_addr_is_loopback - 127.0.0.0/8 or ::1. */
+bool hf_addr_is_loopback(int family, const union hf_addr *addr);
+
+/*
+ * hf_addr_str - format @addr into @buf (at least HF_ADDRSTRLEN bytes): plain
+ * IPv4, compressed IPv6, and "/plen" when @plen is not the full length.
+ * Returns @buf.
+ */
+#define HF_ADDRSTRLEN (INET6_ADDRSTRLEN + 4)
+char *hf_addr_str(int family, const union hf_addr *addr, unsigned int plen, char *buf, size_t len);
+
+enum hf_scope {
+	HF_SCOPE_ALL = 0,
+	HF_SCOPE_PUBLIC,  /* peer is not private (hf_addr_is_private) */
+	HF_SCOPE_PRIVATE, /* peer is private */
+};
+
+#define HF_FILTER_MAX 64
+
+/*
+ * What is counted into flows. Filters apply to flows, after direction is
+ * decided; host totals and listeners are never filtered. Nets match the
+ * peer address; ports match the flow's service port (the local port of a
+ * passive flow, the peer port of an active one). An include list that is not
+ * empty admits only what it names; excludes win over includes.
+ */
+struct hf_filter {
+	unsigned int families; /* HF_FAMILY_* bits; 0 means both */
+	enum hf_scope scope;
+	bool ignore_loopback; /* drop flows whose peer or local address is loopback */
+	uint8_t peer_prefix4; /* group IPv4 peers into /N (32 or 0: no grouping) */
+	uint8_t peer_prefix6; /* group IPv6 peers into /N (128 or 0: no grouping) */
+	unsigned int n_include_net, n_exclude_net, n_include_port, n_exclude_port;
+	struct hf_cidr include_net[HF_FILTER_MAX];
+	struct hf_cidr exclude_net[HF_FILTER_MAX];
+	uint16_t include_port[HF_FILTER_MAX];
+	uint16_t exclude_port[HF_FILTER_MAX];
+};
+
+/* hf_filter_init - a filter that admits everything. */
+void hf_filter_init(struct hf_filter *f);
+
+/* ---- collection ------------------------------------------------------------------------- */
+
+enum hf_dir {
+	HF_DIR_ACTIVE = 1,
+	HF_DIR_PASSIVE = 2,
+};
+
+/*
+ * A host flow. lport/pport 0 stand for "many". With peer grouping, paddr is
+ * the prefix and pplen its length (32/128 for a single address).
+ */
+struct hf_flow {
+	uint8_t dir; /* enum hf_dir */
+	uint8_t family;
+	uint8_t pplen;
+	uint8_t pad_;
+	uint16_t lport;
+	uint16_t pport;
+	union hf_addr laddr;
+	union hf_addr paddr;
+	/* values */
+	uint32_t conns;
+	uint32_t states[HF_STATE_MAX];
+	uint32_t inode; /* a socket of the flow (for a passive flow its listener's), 0 if none */
+};
+
+/* One listening socket; members of a SO_REUSEPORT group are summed into a struct hf_listener. */
+struct hf_listener_sock {
+	uint32_t accept_queue;
+	uint32_t backlog;
+	uint32_t inode;
+};
+
+#define HF_LISTENER_SOCKS_MAX 16
+
+/*
+ * A listener: every listening socket on one (address, port). backlog is the
+ * sum of the members' backlogs in effect, min(requested, somaxconn), as the
+ * kernel reports it; the /proc backend cannot know it (backlog_known false).
+ */
+struct hf_listener {
+	uint8_t family; /* family, pad_, port, addr: the key */
+	uint8_t pad_;
+	uint16_t port;
+	union hf_addr addr;
+	bool v6only;
+	bool backlog_known;
+	uint32_t nsocks;
+	uint32_t accept_queue;
+	uint32_t backlog;
+	uint32_t syn_recv;    /* half-open connections (request sockets) */
+	uint32_t established; /* ESTABLISHED passive connections */
+	uint32_t inode;	      /* the first member's */
+	struct hf_listener_sock socks[HF_LISTENER_SOCKS_MAX]; /* the first nsocks, at most MAX */
+};
+
+/* Host totals of the last collection; unfiltered. */
+struct hf_totals {
+	uint64_t sockets; /* every socket but listeners */
+	uint64_t listeners;
+	uint64_t flows;
+	uint64_t states[HF_STATE_MAX];
+};
+
+enum hf_backend {
+	HF_BACKEND_AUTO = 0, /* netlink, /proc when netlink is refused */
+	HF_BACKEND_NETLINK,
+	HF_BACKEND_PROC,
+};
+
+/* hf_backend_name - "netlink", "proc" or "auto". */
+const char *hf_backend_name(enum hf_backend b);
+
+struct hf_ctx;
+
+/*
+ * hf_open - a collector. With HF_BACKEND_AUTO, the netlink socket is opened
+ * now and /proc is used when it is refused (socket, bind) or when a later
+ * send is refused (EPERM, EACCES). @proc_root is "/proc" unless testing.
+ * Returns NULL with errno set only for HF_BACKEND_NETLINK when netlink is
+ * refused, or when memory is short. Close with hf_close().
+ */
+struct hf_ctx *hf_open(enum hf_backend backend, const char *proc_root);
+void hf_close(struct hf_ctx *ctx);
+
+/*
+ * hf_collect - take a new snapshot: listeners, then every other socket,
+ * classified and counted into flows through @filter (NULL: everything).
+ * Request sockets (SYN_RECV) are included: they feed the listeners'
+ * half-open counts. The previous snapshot's flows and listeners are
+ * replaced. Returns 0 or a negative errno; hf_strerror() then says what
+ * failed, naming the file or the netlink step.
+ */
+int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter);
+
+/* hf_strerror - the cause of the last failure of @ctx, or "" when none. */
+const char *hf_strerror(const struct hf_ctx *ctx);
+
+/* hf_backend - the backend the last collection used. */
+enum hf_backend hf_backend(const struct hf_ctx *ctx);
+
+/*
+ * The last snapshot. The arrays belong to @ctx and stay valid until the
+ * next hf_collect() or hf_close(); callers may reorder the flow array.
+ */
+struct hf_flow *hf_flows(struct hf_ctx *ctx, size_t *n);
+struct hf_listener *hf_listeners(struct hf_ctx *ctx, size_t *n);
+const struct hf_totals *hf_totals(const struct hf_ctx *ctx);
+
+/*
+ * hf_flow_cmp - order flows by connections, largest first, then by a
+ * total order on the key, so that output is stable. For qsort().
+ */
+int hf_flow_cmp(const void *a, const void *b);
+
+/* hf_flow_key_eq - whether two flows have the same key. */
+bool hf_flow_key_eq(const struct hf_flow *a, const struct hf_flow *b);
+
+/*
+ * hf_classify - the direction of connection @s given the listeners of
+ * @ctx's last collection and the local port range [@lo, @hi]. Sets
+ * *@listener to the listener it matched, or NULL. Exposed for tests.
+ */
+enum hf_dir hf_classify(struct hf_ctx *ctx, const struct hf_sock *s, uint16_t lo, uint16_t hi,
+			struct hf_listener **listener);
+
+/* ---- host settings and counters --------------------------------------------------------- */
+
+enum hf_netstat_counter {
+	HF_LISTEN_OVERFLOWS,
+	HF_LISTEN_DROPS,
+	HF_REQQ_FULL_DROP,
+	HF_REQQ_FULL_DO_COOKIES,
+	HF_SYNCOOKIES_SENT,
+	HF_NETSTAT_MAX,
+};
+
+/* hf_netstat_name - the TcpExt name of a counter ("ListenOverflows", ...). */
+const char *hf_netstat_name(enum hf_netstat_counter c);
+
+/* The host's listen-related counters and settings; a value is valid when its bit is in present. */
+struct hf_host {
+	uint32_t present; /* bit c for counter c */
+	uint64_t counters[HF_NETSTAT_MAX];
+	int somaxconn;	     /* -1 when unreadable */
+	int max_syn_backlog; /* -1 when unreadable */
+	int syncookies;	     /* -1 when unreadable */
+};
+
+/*
+ * hf_netstat_parse - parse the text of /proc/net/netstat (the "TcpExt:"
+ * header and value lines) into @out->counters/present. Pure.
+ * Returns 0, or -EBADMSG when the TcpExt lines are missing or disagree.
+ */
+int hf_netstat_parse(const char *text, size_t len, struct hf_host *out);
+
+/*
+ * hf_host_read - read /proc/net/netstat and the three sysctls under
+ * @proc_root. Returns 0 or a negative errno for an unreadable netstat.
+ */
+int hf_host_read(const char *proc_root, struct hf_host *out);
+
+/*
+ * hf_port_range_read - net.ipv4.ip_local_port_range under @proc_root.
+ * Returns 0 or a negative errno; on error @lo and @hi hold the kernel default.
+ */
+int hf_port_range_read(const char *proc_root, uint16_t *lo, uint16_t *hi);
+
+/* ---- JSON --------------------------------------------------------------------------------- */
+
+/* What a front end adds to a flow's JSON; either callback may be NULL. */
+struct hf_json_opts {
+	bool states; /* add "states" */
+	/* the "name" of an address; NULL or returning NULL means the address itself */
+	const char *(*name)(int family, const union hf_addr *addr, unsigned int plen, void *arg);
+	/* a flow's process: return true and fill @name/@pgid to add "process" */
+	bool (*process)(const struct hf_flow *f, const char **name, int *pgid, void *arg);
+	void *arg;
+};
+
+/*
+ * hf_json_flows - generate the lstf-compatible array of @n flows into @g.
+ * Returns 0 or -EIO when yajl refuses (a yajl_gen_status is kept in errno).
+ */
+int hf_json_flows(struct yajl_gen_t *g, const struct hf_flow *flows, size_t n,
+		  const struct hf_json_opts *o);
+
+/*
+ * hf_json_listeners - generate an array of listener objects: addr, port,
+ * backlog (null when unknown), accept_queue, syn_recv, connections, sockets
+ * (and per-socket figures when members differ).
+ */
+int hf_json_listeners(struct yajl_gen_t *g, const struct hf_listener *l, size_t n);
+
+/* hf_json_summary - the host summary object: totals, states, backend, host counters. */
+int hf_json_summary(struct yajl_gen_t *g, const struct hf_ctx *ctx, const struct hf_host *host);
+
+#endif /* HOSTFLOW_H */

@@ -1,0 +1,25 @@
+/*
+ * internal.h - names shared inside libhostflow only (hf__ prefix).
+ */
+#ifndef HOSTFLOW_INTERNAL_H
+#define HOSTFLOW_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostflow.h"
+
+/* Every TCP state bit but LISTEN, request sockets (SYN_RECV) included. */
+#define HF__STATES_CONN (((1u << HF_STATE_MAX) - 2u) & ~(1u << HF_LISTEN))
+#define HF__STATES_LISTEN (1u << HF_LISTEN)
+
+/*
+ * hf__read_small - read at most @len - 1 bytes of a small file (/proc/sys)
+ * into @buf, NUL-terminated. Returns the length or a negative errno.
+ */
+long hf__read_small(const char *path, char *buf, size_t len);
+
+/* hf__addr_mask - clear all but the first @plen bits of @a. */
+void hf__addr_mask(int family, union hf_addr *a, unsigned int plen);
+
+#endif /* HOSTFLOW_INTERNAL_H */

@@ -1,0 +1,189 @@
+/*
+ * json.c - flows, listeners and the host summary as JSON (yajl). The flow
+ * array keeps lstf's schema so that existing jq scripts keep working.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "hostflow.h"
+#include "internal.h"
+
+#define TRY(x)                                                                                     \
+	do {                                                                                       \
+		yajl_gen_status st_ = (x);                                                         \
+		if (st_ != yajl_gen_status_ok) {                                                   \
+			errno = (int)st_;                                                          \
+			return -EIO;                                                               \
+		}                                                                                  \
+	} while (0)
+
+static yajl_gen_status put_str(yajl_gen g, const char *s)
+{
+	return yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+static yajl_gen_status put_kv_str(yajl_gen g, const char *k, const char *v)
+{
+	yajl_gen_status st = put_str(g, k);
+	return st == yajl_gen_status_ok ? put_str(g, v) : st;
+}
+
+static yajl_gen_status put_kv_int(yajl_gen g, const char *k, long long v)
+{
+	yajl_gen_status st = put_str(g, k);
+	return st == yajl_gen_status_ok ? yajl_gen_integer(g, v) : st;
+}
+
+static int put_end(yajl_gen g, const char *key, int family, const union hf_addr *addr,
+		   unsigned int plen, uint16_t port, const struct hf_json_opts *o)
+{
+	char a[HF_ADDRSTRLEN], p[8];
+	const char *name = NULL;
+
+	hf_addr_str(family, addr, plen, a, sizeof(a));
+	if (o && o->name)
+		name = o->name(family, addr, plen, o->arg);
+	if (port)
+		snprintf(p, sizeof(p), "%u", port);
+	else
+		snprintf(p, sizeof(p), "many");
+	TRY(put_str(g, key));
+	TRY(yajl_gen_map_open(g));
+	TRY(put_kv_str(g, "name", name ? name : a));
+	TRY(put_kv_str(g, "addr", a));
+	TRY(put_kv_str(g, "port", p));
+	TRY(yajl_gen_map_close(g));
+	return 0;
+}
+
+int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struct hf_json_opts *o)
+{
+	int ret;
+
+	TRY(yajl_gen_array_open(g));
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_flow *f = &flows[i];
+		const char *pname;
+		int pgid;
+
+		TRY(yajl_gen_map_open(g));
+		TRY(put_kv_str(g, "direction", f->dir == HF_DIR_PASSIVE ? "passive" : "active"));
+		ret = put_end(g, "local", f->family, &f->laddr, 0, f->lport, o);
+		if (ret == 0)
+			ret = put_end(g, "peer", f->family, &f->paddr, f->pplen, f->pport, o);
+		if (ret)
+			return ret;
+		TRY(put_kv_int(g, "connections", f->conns));
+		if (o && o->process && o->process(f, &pname, &pgid, o->arg)) {
+			TRY(put_str(g, "process"));
+			TRY(yajl_gen_map_open(g));
+			TRY(put_kv_str(g, "name", pname));
+			TRY(put_kv_int(g, "pgid", pgid));
+			TRY(yajl_gen_map_close(g));
+		}
+		if (o && o->states) {
+			TRY(put_str(g, "states"));
+			TRY(yajl_gen_map_open(g));
+			for (unsigned int s = 1; s < HF_STATE_MAX; s++)
+				if (f->states[s])
+					TRY(put_kv_int(g, hf_state_name(s), f->states[s]));
+			TRY(yajl_gen_map_close(g));
+		}
+		TRY(yajl_gen_map_close(g));
+	}
+	TRY(yajl_gen_array_close(g));
+	return 0;
+}
+
+static bool members_differ(const struct hf_listener *l)
+{
+	unsigned int n = l->nsocks < HF_LISTENER_SOCKS_MAX ? l->nsocks : HF_LISTENER_SOCKS_MAX;
+
+	for (unsigned int i = 1; i < n; i++)
+		if (l->socks[i].accept_queue != l->socks[0].accept_queue ||
+		    l->socks[i].backlog != l->socks[0].backlog)
+			return true;
+	return false;
+}
+
+int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n)
+{
+	char a[HF_ADDRSTRLEN];
+
+	TRY(yajl_gen_array_open(g));
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_listener *l = &ls[i];
+
+		TRY(yajl_gen_map_open(g));
+		TRY(put_kv_str(g, "addr", hf_addr_str(l->family, &l->addr, 0, a, sizeof(a))));
+		TRY(put_kv_int(g, "port", l->port));
+		TRY(put_str(g, "backlog"));
+		TRY(l->backlog_known ? yajl_gen_integer(g, l->backlog) : yajl_gen_null(g));
+		TRY(put_kv_int(g, "accept_queue", l->accept_queue));
+		TRY(put_kv_int(g, "syn_recv", l->syn_recv));
+		TRY(put_kv_int(g, "connections", l->established));
+		TRY(put_kv_int(g, "sockets", l->nsocks));
+		if (members_differ(l)) {
+			unsigned int m =
+				l->nsocks < HF_LISTENER_SOCKS_MAX ? l->nsocks : HF_LISTENER_SOCKS_MAX;
+			TRY(put_str(g, "per_socket"));
+			TRY(yajl_gen_array_open(g));
+			for (unsigned int k = 0; k < m; k++) {
+				TRY(yajl_gen_map_open(g));
+				TRY(put_str(g, "backlog"));
+				TRY(l->backlog_known ? yajl_gen_integer(g, l->socks[k].backlog)
+						     : yajl_gen_null(g));
+				TRY(put_kv_int(g, "accept_queue", l->socks[k].accept_queue));
+				TRY(yajl_gen_map_close(g));
+			}
+			TRY(yajl_gen_array_close(g));
+		}
+		TRY(yajl_gen_map_close(g));
+	}
+	TRY(yajl_gen_array_close(g));
+	return 0;
+}
+
+static yajl_gen_status put_kv_setting(yajl_gen g, const char *k, int v)
+{
+	yajl_gen_status st = put_str(g, k);
+	if (st != yajl_gen_status_ok)
+		return st;
+	return v < 0 ? yajl_gen_null(g) : yajl_gen_integer(g, v);
+}
+
+int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *host)
+{
+	const struct hf_totals *t = hf_totals(ctx);
+
+	TRY(yajl_gen_map_open(g));
+	TRY(put_kv_str(g, "backend", hf_backend_name(hf_backend(ctx))));
+	TRY(put_kv_int(g, "sockets", (long long)t->sockets));
+	TRY(put_kv_int(g, "listeners", (long long)t->listeners));
+	TRY(put_kv_int(g, "flows", (long long)t->flows));
+	TRY(put_str(g, "states"));
+	TRY(yajl_gen_map_open(g));
+	for (unsigned int s = 1; s < HF_STATE_MAX; s++)
+		if (s != HF_LISTEN)
+			TRY(put_kv_int(g, hf_state_name(s), (long long)t->states[s]));
+	TRY(yajl_gen_map_close(g));
+	if (host) {
+		TRY(put_str(g, "counters"));
+		TRY(yajl_gen_map_open(g));
+		for (unsigned int c = 0; c < HF_NETSTAT_MAX; c++)
+			if (host->present & (1u << c))
+				TRY(put_kv_int(g, hf_netstat_name(c), (long long)host->counters[c]));
+		TRY(yajl_gen_map_close(g));
+		TRY(put_str(g, "settings"));
+		TRY(yajl_gen_map_open(g));
+		TRY(put_kv_setting(g, "net.core.somaxconn", host->somaxconn));
+		TRY(put_kv_setting(g, "net.ipv4.tcp_max_syn_backlog", host->max_syn_backlog));
+		TRY(put_kv_setting(g, "net.ipv4.tcp_syncookies", host->syncookies));
+		TRY(yajl_gen_map_close(g));
+	}
+	TRY(yajl_gen_map_close(g));
+	return 0;
+}

@@ -1,0 +1,576 @@
+/*
+ * hostflow - print host flows: who this host talks to, how many
+ * connections, in which direction. A superset of lstf's interface.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "hostflow.h"
+#include "plugin.h"
+
+#define RESOLVE_TIMEOUT_MS 500
+#define WATCH_DEFAULT 3
+
+struct cmd {
+	bool numeric, processes, json, states, summary, listen;
+	unsigned int watch; /* seconds; 0: once */
+	enum hf_backend backend;
+	struct hf_filter filter;
+	struct hf_resolver *resolver;
+	/* -p: inode -> process, for the inodes of the reported flows */
+	struct proc_ent *procs;
+	size_t nprocs;
+};
+
+struct proc_ent {
+	uint32_t inode;
+	int pgid;
+	char name[32];
+	bool found;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hostflow [-46hnp] [--json] [-f all|public|private] [-w[SECONDS]]\n"
+		"                [--states] [--summary] [--listen] [--proc] [--version]\n"
+		"\n"
+		"Print host flows between this host and others: TCP connections collapsed\n"
+		"by direction, with the ephemeral side shown as \"many\".\n"
+		"\n"
+		"  -n, --numeric          show addresses, do not resolve names\n"
+		"  -p, --processes        show the process (name, process group) of each flow\n"
+		"      --json             print JSON (lstf's schema, plus \"states\")\n"
+		"  -f, --filter SCOPE     peers to show: all (default), public or private\n"
+		"  -w, --watch[=SECONDS]  print again every SECONDS (default %d)\n"
+		"      --states           per-state connection counts\n"
+		"  -4, -6                 IPv4 or IPv6 flows only\n"
+		"      --proc             read /proc/net/tcp{,6} instead of netlink\n"
+		"      --summary          host totals per state, flows, backend, counters\n"
+		"      --listen           the listeners: backlog, accept queue, half-open\n"
+		"      --version          print the version\n"
+		"  -h, --help             print this help\n",
+		WATCH_DEFAULT);
+}
+
+static const char *name_of(int family, const union hf_addr *a, unsigned int plen, void *arg)
+{
+	struct cmd *c = arg;
+	return c->numeric ? NULL : hf_resolve(c->resolver, family, a, plen);
+}
+
+/* ---- -p: processes by socket inode ----------------------------------------------------- */
+
+static struct proc_ent *proc_find(struct cmd *c, uint32_t inode)
+{
+	for (size_t i = 0; i < c->nprocs; i++)
+		if (c->procs[i].inode == inode)
+			return &c->procs[i];
+	return NULL;
+}
+
+static void proc_fill(struct proc_ent *e, const char *pid)
+{
+	char path[300], buf[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f)) {
+		/* "pid (comm) state ppid pgrp": comm may hold spaces and parentheses. */
+		char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+		int ppid, pgrp;
+		char st;
+		if (open && close && close > open &&
+		    sscanf(close + 1, " %c %d %d", &st, &ppid, &pgrp) == 3) {
+			size_t n = (size_t)(close - open - 1);
+			if (n >= sizeof(e->name))
+				n = sizeof(e->name) - 1;
+			memcpy(e->name, open + 1, n);
+			e->name[n] = '\0';
+			e->pgid = pgrp;
+			e->found = true;
+		}
+	}
+	fclose(f);
+}
+
+/*
+ * Find the owners of the flows' inodes: one walk of /proc/PID/fd. Only the
+ * inodes the flows carry are kept, so memory follows flows.
+ */
+static int procs_load(struct cmd *c, const struct hf_flow *flows, size_t n)
+{
+	DIR *proc, *fd;
+	struct dirent *p, *d;
+	size_t want = 0;
+
+	free(c->procs);
+	c->procs = calloc(n ? n : 1, sizeof(*c->procs));
+	c->nprocs = 0;
+	if (!c->procs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (flows[i].inode && !proc_find(c, flows[i].inode))
+			c->procs[c->nprocs++].inode = flows[i].inode;
+	if (!c->nprocs)
+		return 0;
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	while (want < c->nprocs && (p = readdir(proc)) != NULL) {
+		char path[300], link[64];
+		if (p->d_name[0] < '0' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		fd = opendir(path);
+		if (!fd)
+			continue; /* gone, or not ours to read without root */
+		while ((d = readdir(fd)) != NULL) {
+			char lpath[600];
+			unsigned int ino;
+			ssize_t len;
+			snprintf(lpath, sizeof(lpath), "%s/%s", path, d->d_name);
+			len = readlink(lpath, link, sizeof(link) - 1);
+			if (len <= 0)
+				continue;
+			link[len] = '\0';
+			if (sscanf(link, "socket:[%u]", &ino) != 1)
+				continue;
+			struct proc_ent *e = proc_find(c, ino);
+			if (e && !e->found) {
+				proc_fill(e, p->d_name);
+				want += e->found;
+			}
+		}
+		closedir(fd);
+	}
+	closedir(proc);
+	return 0;
+}
+
+static bool process_of(const struct hf_flow *f, const char **name, int *pgid, void *arg)
+{
+	struct proc_ent *e = f->inode ? proc_find(arg, f->inode) : NULL;
+
+	if (!e || !e->found)
+		return false;
+	*name = e->name;
+	*pgid = e->pgid;
+	return true;
+}
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+static int put_json(yajl_gen g)
+{
+	const unsigned char *buf;
+	size_t len;
+
+	yajl_gen_get_buf(g, &buf, &len);
+	fwrite(buf, 1, len, stdout);
+	putchar('\n');
+	return 0;
+}
+
+static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, size_t n)
+{
+	struct hf_json_opts o = {
+		.states = true,
+		.name = name_of,
+		.process = c->processes ? process_of : NULL,
+		.arg = c,
+	};
+	yajl_gen g = yajl_gen_alloc(NULL);
+	int ret;
+
+	if (!g)
+		return -ENOMEM;
+	if (c->summary) {
+		struct hf_host host;
+		hf_host_read("/proc", &host);
+		ret = hf_json_summary(g, ctx, &host);
+	} else if (c->listen) {
+		size_t nl;
+		struct hf_listener *l = hf_listeners(ctx, &nl);
+		ret = hf_json_listeners(g, l, nl);
+	} else {
+		ret = hf_json_flows(g, flows, n, &o);
+	}
+	if (ret == 0)
+		put_json(g);
+	yajl_gen_free(g);
+	return ret;
+}
+
+/* Print rows of cells padded to their column's width, columns three spaces apart. */
+static void print_rows(char ***rows, size_t nrows, size_t ncols)
+{
+	size_t w[16] = {0};
+
+	for (size_t r = 0; r < nrows; r++)
+		for (size_t k = 0; k < ncols; k++) {
+			size_t l = strlen(rows[r][k]);
+			if (l > w[k])
+				w[k] = l;
+		}
+	for (size_t r = 0; r < nrows; r++) {
+		for (size_t k = 0; k < ncols; k++) {
+			if (k + 1 == ncols)
+				fputs(rows[r][k], stdout);
+			else
+				printf("%-*s   ", (int)w[k], rows[r][k]);
+		}
+		putchar('\n');
+	}
+}
+
+/* A growable grid of strings for the text table. */
+struct grid {
+	char ***rows;
+	size_t nrows, ncols;
+};
+
+static int grid_add(struct grid *g, size_t ncols)
+{
+	char ***rows = realloc(g->rows, (g->nrows + 1) * sizeof(*rows));
+	if (!rows)
+		return -ENOMEM;
+	g->rows = rows;
+	g->rows[g->nrows] = calloc(ncols, sizeof(char *));
+	if (!g->rows[g->nrows])
+		return -ENOMEM;
+	g->nrows++;
+	g->ncols = ncols;
+	return 0;
+}
+
+static void grid_set(struct grid *g, size_t col, const char *s)
+{
+	g->rows[g->nrows - 1][col] = strdup(s ? s : "");
+}
+
+static void grid_free(struct grid *g)
+{
+	for (size_t r = 0; r < g->nrows; r++) {
+		for (size_t k = 0; k < g->ncols; k++)
+			free(g->rows[r][k]);
+		free(g->rows[r]);
+	}
+	free(g->rows);
+	memset(g, 0, sizeof(*g));
+}
+
+static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
+{
+	struct grid g = {0};
+	unsigned int states[HF_STATE_MAX];
+	size_t nstates = 0, ncols;
+	char buf[HF_LABEL_MAX];
+	int ret = 0;
+
+	if (c->states)
+		for (unsigned int s = 1; s < HF_STATE_MAX; s++) {
+			bool any = false;
+			for (size_t i = 0; i < n && !any; i++)
+				any = flows[i].states[s] != 0;
+			if (any)
+				states[nstates++] = s;
+		}
+	ncols = 4 + nstates + (c->processes ? 1 : 0);
+	if (grid_add(&g, ncols) < 0)
+		goto out_nomem;
+	grid_set(&g, 0, "Local Address:Port");
+	grid_set(&g, 1, "<-->");
+	grid_set(&g, 2, "Peer Address:Port");
+	grid_set(&g, 3, "Connections");
+	for (size_t k = 0; k < nstates; k++)
+		grid_set(&g, 4 + k, hf_state_name(states[k]));
+	if (c->processes)
+		grid_set(&g, ncols - 1, "Process");
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_flow *f = &flows[i];
+		if (grid_add(&g, ncols) < 0)
+			goto out_nomem;
+		hf_endpoint_str(f->family, &f->laddr, 0, f->lport, name_of(f->family, &f->laddr, 0, c),
+				buf, sizeof(buf));
+		grid_set(&g, 0, buf);
+		grid_set(&g, 1, f->dir == HF_DIR_PASSIVE ? "<--" : "-->");
+		hf_endpoint_str(f->family, &f->paddr, f->pplen, f->pport,
+				name_of(f->family, &f->paddr, f->pplen, c), buf, sizeof(buf));
+		grid_set(&g, 2, buf);
+		snprintf(buf, sizeof(buf), "%u", f->conns);
+		grid_set(&g, 3, buf);
+		for (size_t k = 0; k < nstates; k++) {
+			snprintf(buf, sizeof(buf), "%u", f->states[states[k]]);
+			grid_set(&g, 4 + k, buf);
+		}
+		if (c->processes) {
+			const char *pn;
+			int pgid;
+			if (process_of(f, &pn, &pgid, c))
+				snprintf(buf, sizeof(buf), "%s(pgid=%d)", pn, pgid);
+			else
+				snprintf(buf, sizeof(buf), "-");
+			grid_set(&g, ncols - 1, buf);
+		}
+	}
+	print_rows(g.rows, g.nrows, g.ncols);
+	goto out;
+out_nomem:
+	ret = -ENOMEM;
+out:
+	grid_free(&g);
+	return ret;
+}
+
+static int print_listeners(struct hf_ctx *ctx)
+{
+	struct grid g = {0};
+	size_t n;
+	struct hf_listener *l = hf_listeners(ctx, &n);
+	char buf[HF_LABEL_MAX];
+	static const char *const head[] = {"Local Address:Port", "Backlog", "Accept-Queue",
+					   "SYN-Recv", "Connections", "Sockets"};
+	int ret = 0;
+
+	if (grid_add(&g, 6) < 0)
+		goto out_nomem;
+	for (size_t k = 0; k < 6; k++)
+		grid_set(&g, k, head[k]);
+	for (size_t i = 0; i < n; i++) {
+		if (grid_add(&g, 6) < 0)
+			goto out_nomem;
+		hf_endpoint_str(l[i].family, &l[i].addr, 0, l[i].port, NULL, buf, sizeof(buf));
+		grid_set(&g, 0, buf);
+		if (l[i].backlog_known)
+			snprintf(buf, sizeof(buf), "%u", l[i].backlog);
+		else
+			snprintf(buf, sizeof(buf), "-");
+		grid_set(&g, 1, buf);
+		snprintf(buf, sizeof(buf), "%u", l[i].accept_queue);
+		grid_set(&g, 2, buf);
+		snprintf(buf, sizeof(buf), "%u", l[i].syn_recv);
+		grid_set(&g, 3, buf);
+		snprintf(buf, sizeof(buf), "%u", l[i].established);
+		grid_set(&g, 4, buf);
+		snprintf(buf, sizeof(buf), "%u", l[i].nsocks);
+		grid_set(&g, 5, buf);
+	}
+	print_rows(g.rows, g.nrows, g.ncols);
+	goto out;
+out_nomem:
+	ret = -ENOMEM;
+out:
+	grid_free(&g);
+	return ret;
+}
+
+static void print_summary(struct hf_ctx *ctx)
+{
+	const struct hf_totals *t = hf_totals(ctx);
+	struct hf_host host;
+	int ret = hf_host_read("/proc", &host);
+
+	printf("%-30s %s\n", "backend", hf_backend_name(hf_backend(ctx)));
+	printf("%-30s %llu\n", "sockets", (unsigned long long)t->sockets);
+	printf("%-30s %llu\n", "listeners", (unsigned long long)t->listeners);
+	printf("%-30s %llu\n", "flows", (unsigned long long)t->flows);
+	for (unsigned int s = 1; s < HF_STATE_MAX; s++)
+		if (s != HF_LISTEN)
+			printf("%-30s %llu\n", hf_state_name(s), (unsigned long long)t->states[s]);
+	if (ret == 0)
+		for (unsigned int k = 0; k < HF_NETSTAT_MAX; k++)
+			if (host.present & (1u << k))
+				printf("%-30s %llu\n", hf_netstat_name(k),
+				       (unsigned long long)host.counters[k]);
+	printf("%-30s %d\n", "net.core.somaxconn", host.somaxconn);
+	printf("%-30s %d\n", "net.ipv4.tcp_max_syn_backlog", host.max_syn_backlog);
+	printf("%-30s %d\n", "net.ipv4.tcp_syncookies", host.syncookies);
+}
+
+static int run_once(struct cmd *c, struct hf_ctx *ctx)
+{
+	struct hf_flow *flows;
+	size_t n;
+	int ret;
+
+	ret = hf_collect(ctx, &c->filter);
+	if (ret < 0) {
+		fprintf(stderr, "hostflow: %s\n", hf_strerror(ctx));
+		return 1;
+	}
+	flows = hf_flows(ctx, &n);
+	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
+	if (c->processes && procs_load(c, flows, n) < 0)
+		fprintf(stderr, "hostflow: /proc: cannot list processes: %s\n", strerror(errno));
+	if (c->json)
+		ret = print_json(c, ctx, flows, n);
+	else if (c->summary)
+		print_summary(ctx);
+	else if (c->listen)
+		ret = print_listeners(ctx);
+	else
+		ret = print_flows(c, flows, n);
+	if (ret < 0) {
+		fprintf(stderr, "hostflow: %s\n", strerror(-ret));
+		return 1;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hostflow: write error: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int parse_args(struct cmd *c, int argc, char **argv)
+{
+	enum { O_JSON = 256, O_VERSION, O_STATES, O_PROC, O_SUMMARY, O_LISTEN };
+	static const struct option opts[] = {
+		{"numeric", no_argument, NULL, 'n'},
+		{"processes", no_argument, NULL, 'p'},
+		{"json", no_argument, NULL, O_JSON},
+		{"filter", required_argument, NULL, 'f'},
+		{"watch", optional_argument, NULL, 'w'},
+		{"version", no_argument, NULL, O_VERSION},
+		{"help", no_argument, NULL, 'h'},
+		{"states", no_argument, NULL, O_STATES},
+		{"proc", no_argument, NULL, O_PROC},
+		{"summary", no_argument, NULL, O_SUMMARY},
+		{"listen", no_argument, NULL, O_LISTEN},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "46hnpf:w::", opts, NULL)) != -1) {
+		switch (ch) {
+		case '4':
+			c->filter.families = HF_FAMILY_V4;
+			break;
+		case '6':
+			c->filter.families = HF_FAMILY_V6;
+			break;
+		case 'n':
+			c->numeric = true;
+			break;
+		case 'p':
+			c->processes = true;
+			break;
+		case 'f':
+			if (strcmp(optarg, "all") == 0)
+				c->filter.scope = HF_SCOPE_ALL;
+			else if (strcmp(optarg, "public") == 0)
+				c->filter.scope = HF_SCOPE_PUBLIC;
+			else if (strcmp(optarg, "private") == 0)
+				c->filter.scope = HF_SCOPE_PRIVATE;
+			else {
+				fprintf(stderr, "hostflow: --filter: \"%s\" is not all, public or private\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'w': {
+			char *end;
+			long v = WATCH_DEFAULT;
+			if (optarg) {
+				errno = 0;
+				v = strtol(optarg, &end, 10);
+				if (errno || *end || v < 1 || v > 86400) {
+					fprintf(stderr, "hostflow: --watch: \"%s\" is not seconds from 1 to 86400\n",
+						optarg);
+					return 2;
+				}
+			}
+			c->watch = (unsigned int)v;
+			break;
+		}
+		case O_JSON:
+			c->json = true;
+			break;
+		case O_VERSION:
+			printf("hostflow %s\n", HF_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case O_STATES:
+			c->states = true;
+			break;
+		case O_PROC:
+			c->backend = HF_BACKEND_PROC;
+			break;
+		case O_SUMMARY:
+			c->summary = true;
+			break;
+		case O_LISTEN:
+			c->listen = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hostflow: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmd c;
+	struct hf_ctx *ctx;
+	struct timespec next;
+	int ret;
+
+	memset(&c, 0, sizeof(c));
+	hf_filter_init(&c.filter);
+	ret = parse_args(&c, argc, argv);
+	if (ret >= 0)
+		return ret;
+	/* A closed stdout is reported as a write error, not a silent death by SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	if (!c.numeric) {
+		c.resolver = hf_resolver_new(RESOLVE_TIMEOUT_MS);
+		if (!c.resolver) {
+			fprintf(stderr, "hostflow: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	ctx = hf_open(c.backend, "/proc");
+	if (!ctx) {
+		fprintf(stderr, "hostflow: cannot open the collector: %s\n", strerror(errno));
+		ret = 1;
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (;;) {
+		ret = run_once(&c, ctx);
+		if (ret || !c.watch)
+			break;
+		if (!c.json)
+			putchar('\n');
+		next.tv_sec += c.watch;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+	}
+	hf_close(ctx);
+out:
+	free(c.procs);
+	hf_resolver_free(c.resolver);
+	return ret;
+}

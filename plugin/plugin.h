@@ -1,0 +1,130 @@
+/*
+ * plugin.h - what every hostflow front end shares above libhostflow: one
+ * option vocabulary parsed once, top-N flow selection with "other", flow
+ * labels, and series that appear and expire.
+ *
+ * Ownership: every struct here is owned by its caller; nothing allocates
+ * except hf_series_* (a table that grows with the series reported, freed by
+ * hf_series_free) and hf_resolver_* (its cache).
+ */
+#ifndef HOSTFLOW_PLUGIN_H
+#define HOSTFLOW_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hostflow.h"
+
+#define HF_MAX_FLOWS_DEFAULT 20
+
+/* The options every plugin understands (collectd block, netdata hostflow.conf). */
+struct hf_options {
+	struct hf_filter filter;
+	enum hf_backend backend;     /* Backend auto|netlink|proc */
+	bool report_states;	     /* ReportStates: per-state values per flow (false) */
+	bool report_listeners;	     /* ReportListeners: listener health (true) */
+	bool resolve_names;	     /* ResolveNames: peer names instead of addresses (false) */
+	unsigned int max_flows;	     /* MaxFlows: per direction, the rest folded into "other" */
+	unsigned int obsolete_after; /* ObsoleteAfter: seconds a gone series is kept (netdata) */
+	uint64_t seen_;		     /* keys already set, to refuse duplicates */
+};
+
+/* hf_options_init - the defaults. */
+void hf_options_init(struct hf_options *o);
+
+/*
+ * hf_options_set - apply one option. Keys are matched without regard to
+ * case, spaces, '_' and '-': "ReportStates", "report states" and
+ * "report_states" are one key. Booleans: true/false, yes/no, on/off, 1/0.
+ * IncludeNet, ExcludeNet, IncludePort and ExcludePort repeat; any other key
+ * given twice is an error. Returns 0, or -EINVAL (bad value), -ENOENT
+ * (unknown key), -EEXIST (duplicate key), -E2BIG (too many entries) with a
+ * message naming the key and the value in @err.
+ */
+int hf_options_set(struct hf_options *o, const char *key, const char *value, char *err,
+		   size_t errlen);
+
+/*
+ * A flow as a plugin reports it: a flow of the collection or the "other"
+ * flow of a direction (is_other), which sums the flows beyond max_flows.
+ */
+struct hf_report {
+	struct hf_flow *flows; /* the reported flows, largest first, then the others */
+	size_t n;
+	struct hf_flow other[2]; /* [0] active, [1] passive; conns 0 when nothing was folded */
+	unsigned int folded[2];	 /* how many flows each "other" holds */
+};
+
+/*
+ * hf_report_select - sort @flows (from hf_flows()) and keep, per direction,
+ * the @max largest in place at the front of the array; the rest are summed
+ * into r->other. @max 0 keeps every flow.
+ */
+void hf_report_select(struct hf_flow *flows, size_t n, unsigned int max, struct hf_report *r);
+
+/*
+ * hf_flow_label - the readable flow, "198.51.100.1:80 <- 198.51.100.11:many"
+ * or "198.51.100.1:many -> [2001:db8::1]:443" (IPv6 in brackets), into @buf.
+ * @names, if not NULL, gives a name to show instead of an address.
+ * Returns the length written.
+ */
+#define HF_LABEL_MAX 600
+size_t hf_flow_label(const struct hf_flow *f, char *buf, size_t len,
+		     const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
+					  void *arg),
+		     void *arg);
+
+/* hf_endpoint_str - "addr:port" with IPv6 in brackets and port 0 as "many". */
+size_t hf_endpoint_str(int family, const union hf_addr *a, unsigned int plen, uint16_t port,
+		       const char *name, char *buf, size_t len);
+
+/* ---- name resolution with a cache and a bounded wait ------------------------------------ */
+
+struct hf_resolver;
+
+/* hf_resolver_new - a cache; each lookup waits at most @timeout_ms. NULL with errno. */
+struct hf_resolver *hf_resolver_new(unsigned int timeout_ms);
+void hf_resolver_free(struct hf_resolver *r);
+
+/*
+ * hf_resolve - the name of @addr, or NULL when it has none, the lookup timed
+ * out (it is not retried), or @plen is a prefix. The string belongs to @r.
+ */
+const char *hf_resolve(struct hf_resolver *r, int family, const union hf_addr *addr,
+		       unsigned int plen);
+
+/* The signature hf_json_opts.name and hf_flow_label expect; @arg is a struct hf_resolver. */
+const char *hf_resolve_cb(int family, const union hf_addr *addr, unsigned int plen, void *arg);
+
+/* ---- series that appear and expire ----------------------------------------------------- */
+
+/*
+ * A set of named series (a netdata dimension, a collectd value) with the
+ * time each was last reported. A front end marks what it reports on each
+ * tick; what has not been reported for longer than a grace period is handed
+ * back once as expired and forgotten.
+ */
+struct hf_series;
+
+struct hf_series *hf_series_new(void);
+void hf_series_free(struct hf_series *s);
+
+/*
+ * hf_series_touch - mark @id (NUL-terminated, at most 255 bytes) as
+ * reported at @now. Returns 1 when @id is new (or came back after expiring),
+ * 0 when known, -ENOMEM.
+ */
+int hf_series_touch(struct hf_series *s, const char *id, uint64_t now);
+
+/*
+ * hf_series_expire - call @cb for each series not touched since
+ * @now - @grace, then forget it. Returns how many expired.
+ */
+unsigned int hf_series_expire(struct hf_series *s, uint64_t now, uint64_t grace,
+			      void (*cb)(const char *id, void *arg), void *arg);
+
+/* hf_series_count - how many series are known. */
+size_t hf_series_count(const struct hf_series *s);
+
+#endif /* HOSTFLOW_PLUGIN_H */
