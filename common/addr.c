@@ -76,7 +76,7 @@ bool hf_cidr_contains(const struct hf_cidr *c, int family, const union hf_addr *
 		return false;
 	a = *addr;
 	mask_bits(&a, c->plen, addr_bits(family));
-	return memcmp(&a, &c->addr, sizeof(a)) == 0;
+	return memcmp(&a, &c->addr, addr_bits(family) / 8) == 0;
 }
 
 bool hf_addr_is_loopback(int family, const union hf_addr *addr)

@@ -112,80 +112,89 @@ static bool family_wanted(const struct hf_sock *s, unsigned int families)
 	return (families & bit) != 0;
 }
 
-static int diag_recv(struct hf_diag *d, unsigned int families, hf_sock_cb cb, void *arg)
+int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int families, hf_sock_cb cb,
+		    void *arg, const char **what)
 {
+	const struct nlmsghdr *nlh = buf;
 	struct hf_sock s;
 	int ret;
 
+	while (mnl_nlmsg_ok(nlh, len)) {
+		if (nlh->nlmsg_seq != seq) {
+			*what = "reply with a foreign sequence number";
+			return -EPROTO;
+		}
+		switch (nlh->nlmsg_type) {
+		case NLMSG_DONE:
+			/* A dump that failed in the kernel ends with its errno in NLMSG_DONE. */
+			if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
+				int e;
+				memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
+				if (e < 0) {
+					*what = "NLMSG_DONE carrying an error";
+					return e;
+				}
+			}
+			return 1;
+		case NLMSG_ERROR: {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
+				*what = "truncated NLMSG_ERROR";
+				return -EBADMSG;
+			}
+			if (e->error < 0) {
+				*what = "NLMSG_ERROR";
+				return e->error;
+			}
+			break; /* an acknowledgement */
+		}
+		case NLMSG_NOOP:
+			break;
+		case NLMSG_OVERRUN:
+			*what = "NLMSG_OVERRUN";
+			return -ENOBUFS;
+		default:
+			ret = hf_diag_parse(nlh, &s);
+			if (ret == -EAFNOSUPPORT)
+				break;
+			if (ret < 0) {
+				*what = ret == -EPROTO ? "unexpected message type"
+						       : "malformed inet_diag message";
+				return ret;
+			}
+			if (family_wanted(&s, families)) {
+				ret = cb(&s, arg);
+				if (ret)
+					return ret < 0 ? ret : -ECANCELED;
+			}
+		}
+		nlh = mnl_nlmsg_next(nlh, &len);
+	}
+	if (len != 0) {
+		*what = "truncated netlink message";
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int diag_recv(struct hf_diag *d, unsigned int families, hf_sock_cb cb, void *arg)
+{
 	for (;;) {
 		ssize_t got = mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf));
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *)d->buf;
-		int len = (int)got;
+		int ret;
 
 		if (got < 0) {
 			/* ENOBUFS: the kernel dropped part of the dump; ENOSPC: a message overran the buffer. */
 			d->what = "recv";
 			return -errno;
 		}
-		if (len == 0) {
+		if (got == 0) {
 			d->what = "recv: netlink socket closed before NLMSG_DONE";
 			return -EPIPE;
 		}
-		while (mnl_nlmsg_ok(nlh, len)) {
-			if (nlh->nlmsg_seq != d->seq) {
-				d->what = "reply with a foreign sequence number";
-				return -EPROTO;
-			}
-			switch (nlh->nlmsg_type) {
-			case NLMSG_DONE:
-				/* A dump that failed in the kernel ends with its errno in NLMSG_DONE. */
-				if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
-					int e;
-					memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-					if (e < 0) {
-						d->what = "NLMSG_DONE carrying an error";
-						return e;
-					}
-				}
-				return 0;
-			case NLMSG_ERROR: {
-				const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-				if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
-					d->what = "truncated NLMSG_ERROR";
-					return -EBADMSG;
-				}
-				if (e->error < 0) {
-					d->what = "NLMSG_ERROR";
-					return e->error;
-				}
-				break; /* an acknowledgement */
-			}
-			case NLMSG_NOOP:
-				break;
-			case NLMSG_OVERRUN:
-				d->what = "NLMSG_OVERRUN";
-				return -ENOBUFS;
-			default:
-				ret = hf_diag_parse(nlh, &s);
-				if (ret == -EAFNOSUPPORT)
-					break;
-				if (ret < 0) {
-					d->what = ret == -EPROTO ? "unexpected message type"
-								 : "malformed inet_diag message";
-					return ret;
-				}
-				if (family_wanted(&s, families)) {
-					ret = cb(&s, arg);
-					if (ret)
-						return ret;
-				}
-			}
-			nlh = mnl_nlmsg_next(nlh, &len);
-		}
-		if (len != 0) {
-			d->what = "truncated netlink message";
-			return -EBADMSG;
-		}
+		ret = hf__diag_handle(d->buf, (int)got, d->seq, families, cb, arg, &d->what);
+		if (ret)
+			return ret > 0 ? 0 : ret;
 	}
 }
 

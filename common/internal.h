@@ -22,4 +22,12 @@ long hf__read_small(const char *path, char *buf, size_t len);
 /* hf__addr_mask - clear all but the first @plen bits of @a. */
 void hf__addr_mask(int family, union hf_addr *a, unsigned int plen);
 
+/*
+ * hf__diag_handle - the messages of one netlink read: check each length and
+ * sequence number, parse sockets into @cb. Returns 1 at NLMSG_DONE, 0 when
+ * more is to come, a negative errno (and *@what) otherwise. Pure, for tests.
+ */
+int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int families, hf_sock_cb cb,
+		    void *arg, const char **what);
+
 #endif /* HOSTFLOW_INTERNAL_H */

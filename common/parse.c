@@ -262,6 +262,9 @@ int hf_proc_parse_line(const char *line, size_t len, int family, struct hf_sock 
 	skip_spaces(&p, end);
 	if (dec_var(&p, end, &out->inode) < 0)
 		return -EBADMSG;
+	/* Every format the kernel prints has fields after the inode: a line that ends here was cut. */
+	if (p >= end || *p != ' ')
+		return -EBADMSG;
 
 	normalize_mapped(out);
 	return 0;
