@@ -158,8 +158,8 @@ int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int familie
 			if (ret == -EAFNOSUPPORT)
 				break;
 			if (ret < 0) {
-				*what = ret == -EPROTO ? "unexpected message type"
-						       : "malformed inet_diag message";
+				*what = ret == -EPROTO ? "unexpected message type" :
+							 "malformed inet_diag message";
 				return ret;
 			}
 			if (family_wanted(&s, families)) {
@@ -201,7 +201,7 @@ static int diag_recv(struct hf_diag *d, unsigned int families, hf_sock_cb cb, vo
 int hf_diag_dump(struct hf_diag *d, enum hf_diag_mode mode, uint32_t states, unsigned int families,
 		 hf_sock_cb cb, void *arg)
 {
-	static const int fam[2] = {AF_INET, AF_INET6};
+	static const int fam[2] = { AF_INET, AF_INET6 };
 	int ret;
 
 	d->what = "";

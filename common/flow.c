@@ -211,7 +211,8 @@ struct hf_ctx *hf_open(enum hf_backend backend, const char *proc_root)
 			err = errno;
 			if (backend == HF_BACKEND_NETLINK)
 				goto out_listeners;
-			snprintf(ctx->err, sizeof(ctx->err), "netlink sock_diag: %s", strerror(err));
+			snprintf(ctx->err, sizeof(ctx->err), "netlink sock_diag: %s",
+				 strerror(err));
 		}
 	}
 	ctx->used = ctx->diag ? HF_BACKEND_NETLINK : HF_BACKEND_PROC;
@@ -434,7 +435,8 @@ static int collect_netlink(struct hf_ctx *ctx)
 {
 	int ret;
 
-	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, on_listener, ctx);
+	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, on_listener,
+			   ctx);
 	if (ret == 0)
 		ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_CONN, HF_FAMILY_ALL,
 				   on_connection, ctx);

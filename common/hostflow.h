@@ -72,9 +72,9 @@ union hf_addr {
  */
 struct hf_sock {
 	uint8_t family; /* AF_INET or AF_INET6 */
-	uint8_t state;  /* enum hf_state */
-	bool mapped;    /* an AF_INET6 socket with IPv4-mapped addresses */
-	bool v6only;    /* IPV6_V6ONLY, when the source reports it */
+	uint8_t state;	/* enum hf_state */
+	bool mapped;	/* an AF_INET6 socket with IPv4-mapped addresses */
+	bool v6only;	/* IPV6_V6ONLY, when the source reports it */
 	bool v6only_known;
 	uint16_t lport; /* host byte order */
 	uint16_t rport;
@@ -113,7 +113,7 @@ struct hf_diag;
 
 /* How the kernel is asked: one legacy dump for both families or one per family. */
 enum hf_diag_mode {
-	HF_DIAG_COMPAT,	    /* TCPDIAG_GETSOCK: one walk of the hash, both families */
+	HF_DIAG_COMPAT,	   /* TCPDIAG_GETSOCK: one walk of the hash, both families */
 	HF_DIAG_BY_FAMILY, /* SOCK_DIAG_BY_FAMILY, AF_INET then AF_INET6 */
 };
 

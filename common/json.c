@@ -11,13 +11,13 @@
 #include "hostflow.h"
 #include "internal.h"
 
-#define TRY(x)                                                                                     \
-	do {                                                                                       \
-		yajl_gen_status st_ = (x);                                                         \
-		if (st_ != yajl_gen_status_ok) {                                                   \
-			errno = (int)st_;                                                          \
-			return -EIO;                                                               \
-		}                                                                                  \
+#define TRY(x)                                   \
+	do {                                     \
+		yajl_gen_status st_ = (x);       \
+		if (st_ != yajl_gen_status_ok) { \
+			errno = (int)st_;        \
+			return -EIO;             \
+		}                                \
 	} while (0)
 
 static yajl_gen_status put_str(yajl_gen g, const char *s)
@@ -127,15 +127,15 @@ int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n)
 		TRY(put_kv_int(g, "connections", l->established));
 		TRY(put_kv_int(g, "sockets", l->nsocks));
 		if (members_differ(l)) {
-			unsigned int m =
-				l->nsocks < HF_LISTENER_SOCKS_MAX ? l->nsocks : HF_LISTENER_SOCKS_MAX;
+			unsigned int m = l->nsocks < HF_LISTENER_SOCKS_MAX ? l->nsocks :
+									     HF_LISTENER_SOCKS_MAX;
 			TRY(put_str(g, "per_socket"));
 			TRY(yajl_gen_array_open(g));
 			for (unsigned int k = 0; k < m; k++) {
 				TRY(yajl_gen_map_open(g));
 				TRY(put_str(g, "backlog"));
-				TRY(l->backlog_known ? yajl_gen_integer(g, l->socks[k].backlog)
-						     : yajl_gen_null(g));
+				TRY(l->backlog_known ? yajl_gen_integer(g, l->socks[k].backlog) :
+						       yajl_gen_null(g));
 				TRY(put_kv_int(g, "accept_queue", l->socks[k].accept_queue));
 				TRY(yajl_gen_map_close(g));
 			}
@@ -175,7 +175,8 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 		TRY(yajl_gen_map_open(g));
 		for (unsigned int c = 0; c < HF_NETSTAT_MAX; c++)
 			if (host->present & (1u << c))
-				TRY(put_kv_int(g, hf_netstat_name(c), (long long)host->counters[c]));
+				TRY(put_kv_int(g, hf_netstat_name(c),
+					       (long long)host->counters[c]));
 		TRY(yajl_gen_map_close(g));
 		TRY(put_str(g, "settings"));
 		TRY(yajl_gen_map_open(g));

@@ -14,11 +14,16 @@
 #include "internal.h"
 
 static const char *const state_names[HF_STATE_MAX] = {
-	[HF_ESTABLISHED] = "ESTABLISHED", [HF_SYN_SENT] = "SYN_SENT",
-	[HF_SYN_RECV] = "SYN_RECV",	  [HF_FIN_WAIT1] = "FIN_WAIT1",
-	[HF_FIN_WAIT2] = "FIN_WAIT2",	  [HF_TIME_WAIT] = "TIME_WAIT",
-	[HF_CLOSE] = "CLOSE",		  [HF_CLOSE_WAIT] = "CLOSE_WAIT",
-	[HF_LAST_ACK] = "LAST_ACK",	  [HF_LISTEN] = "LISTEN",
+	[HF_ESTABLISHED] = "ESTABLISHED",
+	[HF_SYN_SENT] = "SYN_SENT",
+	[HF_SYN_RECV] = "SYN_RECV",
+	[HF_FIN_WAIT1] = "FIN_WAIT1",
+	[HF_FIN_WAIT2] = "FIN_WAIT2",
+	[HF_TIME_WAIT] = "TIME_WAIT",
+	[HF_CLOSE] = "CLOSE",
+	[HF_CLOSE_WAIT] = "CLOSE_WAIT",
+	[HF_LAST_ACK] = "LAST_ACK",
+	[HF_LISTEN] = "LISTEN",
 	[HF_CLOSING] = "CLOSING",
 };
 
@@ -100,8 +105,7 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	 * use (sent for every AF_INET6 socket since Linux 3.19, whatever
 	 * idiag_ext asks); the rest are skipped, but each must be well formed.
 	 */
-	mnl_attr_for_each(attr, nlh, sizeof(*m))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(*m)) {
 		if (mnl_attr_get_type(attr) == INET_DIAG_SKV6ONLY) {
 			if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
 				return -EBADMSG;

@@ -173,7 +173,7 @@ int hf_proc_dump(const char *proc_root, uint32_t states, unsigned int families,
 		 struct hf_proc_buf *buf, hf_sock_cb cb, void *arg, char *failed_path,
 		 size_t failed_len)
 {
-	static const char *const names[2] = {"net/tcp", "net/tcp6"};
+	static const char *const names[2] = { "net/tcp", "net/tcp6" };
 	struct proc_file f[2];
 	char path[4096];
 	int ret = 0, nf = 0;
@@ -296,7 +296,8 @@ int hf_netstat_parse(const char *text, size_t len, struct hf_host *out)
 			n = n * 10 + (uint64_t)(vt[i] - '0');
 		}
 		for (unsigned int c = 0; c < HF_NETSTAT_MAX; c++) {
-			if (strlen(netstat_names[c]) == hl && memcmp(netstat_names[c], ht, hl) == 0) {
+			if (strlen(netstat_names[c]) == hl &&
+			    memcmp(netstat_names[c], ht, hl) == 0) {
 				out->counters[c] = n;
 				out->present |= 1u << c;
 			}

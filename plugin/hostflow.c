@@ -218,7 +218,7 @@ static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, 
 /* Print rows of cells padded to their column's width, columns three spaces apart. */
 static void print_rows(char ***rows, size_t nrows, size_t ncols)
 {
-	size_t w[16] = {0};
+	size_t w[16] = { 0 };
 
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t k = 0; k < ncols; k++) {
@@ -275,7 +275,7 @@ static void grid_free(struct grid *g)
 
 static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 {
-	struct grid g = {0};
+	struct grid g = { 0 };
 	unsigned int states[HF_STATE_MAX];
 	size_t nstates = 0, ncols;
 	char buf[HF_LABEL_MAX];
@@ -304,8 +304,8 @@ static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 		const struct hf_flow *f = &flows[i];
 		if (grid_add(&g, ncols) < 0)
 			goto out_nomem;
-		hf_endpoint_str(f->family, &f->laddr, 0, f->lport, name_of(f->family, &f->laddr, 0, c),
-				buf, sizeof(buf));
+		hf_endpoint_str(f->family, &f->laddr, 0, f->lport,
+				name_of(f->family, &f->laddr, 0, c), buf, sizeof(buf));
 		grid_set(&g, 0, buf);
 		grid_set(&g, 1, f->dir == HF_DIR_PASSIVE ? "<--" : "-->");
 		hf_endpoint_str(f->family, &f->paddr, f->pplen, f->pport,
@@ -338,12 +338,12 @@ out:
 
 static int print_listeners(struct hf_ctx *ctx)
 {
-	struct grid g = {0};
+	struct grid g = { 0 };
 	size_t n;
 	struct hf_listener *l = hf_listeners(ctx, &n);
 	char buf[HF_LABEL_MAX];
-	static const char *const head[] = {"Local Address:Port", "Backlog", "Accept-Queue",
-					   "SYN-Recv", "Connections", "Sockets"};
+	static const char *const head[] = { "Local Address:Port", "Backlog",	 "Accept-Queue",
+					    "SYN-Recv",		  "Connections", "Sockets" };
 	int ret = 0;
 
 	if (grid_add(&g, 6) < 0)
@@ -437,20 +437,27 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 
 static int parse_args(struct cmd *c, int argc, char **argv)
 {
-	enum { O_JSON = 256, O_VERSION, O_STATES, O_PROC, O_SUMMARY, O_LISTEN };
+	enum {
+		O_JSON = 256,
+		O_VERSION,
+		O_STATES,
+		O_PROC,
+		O_SUMMARY,
+		O_LISTEN
+	};
 	static const struct option opts[] = {
-		{"numeric", no_argument, NULL, 'n'},
-		{"processes", no_argument, NULL, 'p'},
-		{"json", no_argument, NULL, O_JSON},
-		{"filter", required_argument, NULL, 'f'},
-		{"watch", optional_argument, NULL, 'w'},
-		{"version", no_argument, NULL, O_VERSION},
-		{"help", no_argument, NULL, 'h'},
-		{"states", no_argument, NULL, O_STATES},
-		{"proc", no_argument, NULL, O_PROC},
-		{"summary", no_argument, NULL, O_SUMMARY},
-		{"listen", no_argument, NULL, O_LISTEN},
-		{NULL, 0, NULL, 0},
+		{ "numeric", no_argument, NULL, 'n' },
+		{ "processes", no_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "filter", required_argument, NULL, 'f' },
+		{ "watch", optional_argument, NULL, 'w' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ "states", no_argument, NULL, O_STATES },
+		{ "proc", no_argument, NULL, O_PROC },
+		{ "summary", no_argument, NULL, O_SUMMARY },
+		{ "listen", no_argument, NULL, O_LISTEN },
+		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
@@ -476,7 +483,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 			else if (strcmp(optarg, "private") == 0)
 				c->filter.scope = HF_SCOPE_PRIVATE;
 			else {
-				fprintf(stderr, "hostflow: --filter: \"%s\" is not all, public or private\n",
+				fprintf(stderr,
+					"hostflow: --filter: \"%s\" is not all, public or private\n",
 					optarg);
 				return 2;
 			}
@@ -488,7 +496,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 				errno = 0;
 				v = strtol(optarg, &end, 10);
 				if (errno || *end || v < 1 || v > 86400) {
-					fprintf(stderr, "hostflow: --watch: \"%s\" is not seconds from 1 to 86400\n",
+					fprintf(stderr,
+						"hostflow: --watch: \"%s\" is not seconds from 1 to 86400\n",
 						optarg);
 					return 2;
 				}

@@ -42,13 +42,20 @@ enum key {
 };
 
 static const char *const key_names[K_COUNT] = {
-	[K_REPORT_STATES] = "ReportStates",   [K_REPORT_LISTENERS] = "ReportListeners",
-	[K_RESOLVE_NAMES] = "ResolveNames",   [K_FILTER] = "Filter",
-	[K_IGNORE_LOOPBACK] = "IgnoreLoopback", [K_INCLUDE_NET] = "IncludeNet",
-	[K_EXCLUDE_NET] = "ExcludeNet",	      [K_INCLUDE_PORT] = "IncludePort",
-	[K_EXCLUDE_PORT] = "ExcludePort",     [K_PEER_PREFIX4] = "PeerPrefix4",
-	[K_PEER_PREFIX6] = "PeerPrefix6",     [K_MAX_FLOWS] = "MaxFlows",
-	[K_BACKEND] = "Backend",	      [K_OBSOLETE_AFTER] = "ObsoleteAfter",
+	[K_REPORT_STATES] = "ReportStates",
+	[K_REPORT_LISTENERS] = "ReportListeners",
+	[K_RESOLVE_NAMES] = "ResolveNames",
+	[K_FILTER] = "Filter",
+	[K_IGNORE_LOOPBACK] = "IgnoreLoopback",
+	[K_INCLUDE_NET] = "IncludeNet",
+	[K_EXCLUDE_NET] = "ExcludeNet",
+	[K_INCLUDE_PORT] = "IncludePort",
+	[K_EXCLUDE_PORT] = "ExcludePort",
+	[K_PEER_PREFIX4] = "PeerPrefix4",
+	[K_PEER_PREFIX6] = "PeerPrefix6",
+	[K_MAX_FLOWS] = "MaxFlows",
+	[K_BACKEND] = "Backend",
+	[K_OBSOLETE_AFTER] = "ObsoleteAfter",
 	[K_FAMILY] = "Family",
 };
 
@@ -69,8 +76,8 @@ static bool key_eq(const char *canon, const char *given)
 
 static int parse_bool(const char *v, bool *out)
 {
-	static const char *const yes[] = {"true", "yes", "on", "1"};
-	static const char *const no[] = {"false", "no", "off", "0"};
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
 
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(v, yes[i]) == 0) {
@@ -98,10 +105,10 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
-#define FAIL(code, ...)                                                                            \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		return code;                                                                       \
+#define FAIL(code, ...)                             \
+	do {                                        \
+		snprintf(err, errlen, __VA_ARGS__); \
+		return code;                        \
 	} while (0)
 
 int hf_options_set(struct hf_options *o, const char *key, const char *value, char *err,
@@ -179,7 +186,8 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 			FAIL(-E2BIG, "option %s: more than %d networks (at \"%s\")", key_names[k],
 			     HF_FILTER_MAX, value);
 		if (hf_cidr_parse(value, &list[*cnt]) < 0)
-			FAIL(-EINVAL, "option %s: \"%s\" is not a network (CIDR like 198.51.100.0/24)",
+			FAIL(-EINVAL,
+			     "option %s: \"%s\" is not a network (CIDR like 198.51.100.0/24)",
 			     key_names[k], value);
 		(*cnt)++;
 		break;

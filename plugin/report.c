@@ -9,7 +9,7 @@
 
 void hf_report_select(struct hf_flow *flows, size_t n, unsigned int max, struct hf_report *r)
 {
-	unsigned int kept[2] = {0, 0};
+	unsigned int kept[2] = { 0, 0 };
 	size_t out = 0;
 
 	memset(r, 0, sizeof(*r));

@@ -29,7 +29,7 @@
 static char *json_of(struct hf_flow *flows, size_t n, bool states)
 {
 	static char out[16384];
-	struct hf_json_opts o = {.states = states};
+	struct hf_json_opts o = { .states = states };
 	yajl_gen g = yajl_gen_alloc(NULL);
 	const unsigned char *b;
 	size_t len;
@@ -258,7 +258,8 @@ static void test_proc_errors(void)
 	EQ_INT(hf_proc_parse_line(bad, strlen(bad), AF_INET, &s), -EBADMSG,
 	       "an unknown state is refused");
 	const char *hdr = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when";
-	EQ_INT(hf_proc_parse_line(hdr, strlen(hdr), AF_INET, &s), -EBADMSG, "the header is no socket");
+	EQ_INT(hf_proc_parse_line(hdr, strlen(hdr), AF_INET, &s), -EBADMSG,
+	       "the header is no socket");
 
 	struct hf_ctx *ctx = hf_open(HF_BACKEND_PROC, "/nonexistent");
 	EQ_INT(hf_collect(ctx, NULL), -ENOENT, "a missing /proc is an error, not zero sockets");

@@ -60,8 +60,8 @@ static int collect(const struct hf_sock *s, void *arg)
 static void test_parse_v4(void)
 {
 	struct hf_sock s;
-	struct nlmsghdr *nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11",
-					40001, HF_ESTABLISHED, 1234);
+	struct nlmsghdr *nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40001,
+					HF_ESTABLISHED, 1234);
 	char a[HF_ADDRSTRLEN];
 
 	EQ_INT(hf_diag_parse(nlh, &s), 0, "IPv4 message parses");
@@ -80,8 +80,8 @@ static void test_parse_v4(void)
 static void test_parse_v6_attrs(void)
 {
 	struct hf_sock s;
-	struct nlmsghdr *nlh = put_sock(buf, 1, AF_INET6, "2001:db8::1", 443, "::", 0, HF_LISTEN,
-					77);
+	struct nlmsghdr *nlh =
+		put_sock(buf, 1, AF_INET6, "2001:db8::1", 443, "::", 0, HF_LISTEN, 77);
 	char a[HF_ADDRSTRLEN];
 
 	mnl_attr_put_u32(nlh, 99, 0xdeadbeef); /* unknown: skipped */
@@ -178,7 +178,8 @@ static void test_handle(void)
 	EQ_STR(what, "NLMSG_ERROR", "NLMSG_ERROR named");
 
 	err->nlmsg_len = sizeof(*err) + 2;
-	EQ_INT(handle(buf, (int)err->nlmsg_len, 7, &what), -EBADMSG, "a short NLMSG_ERROR is an error");
+	EQ_INT(handle(buf, (int)err->nlmsg_len, 7, &what), -EBADMSG,
+	       "a short NLMSG_ERROR is an error");
 
 	a = put_sock(buf, 7, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40001, 1, 1);
 	a->nlmsg_len = sizeof(*a) + 8;
