@@ -67,8 +67,9 @@ $(B)/obj/collectd/%.o: collectd/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -Wno-unused-parameter $(COLLECTD_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/hostflow.so: $(B)/obj/collectd/hostflow.o $(LIB_OBJ)
-	$(CC) -shared $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(B)/hostflow.so: $(B)/obj/collectd/hostflow.o $(LIB_OBJ) collectd/hostflow.map
+	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--version-script=collectd/hostflow.map -o $@ \
+		$(B)/obj/collectd/hostflow.o $(LIB_OBJ) $(DEP_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libhostflow.a
 	@mkdir -p $(dir $@)

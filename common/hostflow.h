@@ -282,8 +282,8 @@ struct hf_listener {
 
 /* Host totals of the last collection; unfiltered. */
 struct hf_totals {
-	uint64_t sockets; /* every socket but listeners */
-	uint64_t listeners;
+	uint64_t sockets;   /* every socket but listeners */
+	uint64_t listeners; /* listening sockets; states[HF_LISTEN] stays 0 */
 	uint64_t flows;
 	uint64_t states[HF_STATE_MAX];
 };

@@ -127,4 +127,63 @@ unsigned int hf_series_expire(struct hf_series *s, uint64_t now, uint64_t grace,
 /* hf_series_count - how many series are known. */
 size_t hf_series_count(const struct hf_series *s);
 
+/* ---- series identifiers (naming.c) ------------------------------------------------------ */
+
+/*
+ * Identifiers of flows and listeners that survive agents with short,
+ * restricted series names (collectd's plugin and type instances: at most
+ * 127 bytes, no '/'). Every flow maps to one identifier and back:
+ *
+ *   id       = ("passive" | "active") "-" end "-" end     local end first
+ *            | "passive-other" | "active-other"
+ *            | "listen-" end
+ *   end      = host ":" (port | "many")
+ *   host     = IPv4 ["_" prefixlen]                198.51.100.0_24
+ *            | "[" IPv6 ["_" prefixlen] "]"        [2001:db8::_32]
+ *            | name                                [A-Za-z0-9.-], with a letter
+ *
+ * '/' of a prefix is written '_'. A host in brackets is IPv6, one without
+ * letters IPv4, any other a name; names hold no ':', '[' or '_', so the
+ * first ':' outside brackets ends a host, and a port never holds '-'.
+ */
+#define HF_ID_MAX 128 /* bytes, with the NUL: collectd's DATA_MAX_NAME_LEN */
+
+/*
+ * hf_id_name_ok - whether @name may stand for an address in an identifier:
+ * 1 to 253 bytes of letters, digits, '.' and '-', at least one letter (so
+ * never an address), not starting with '-' or '.', not ending with '-'.
+ */
+bool hf_id_name_ok(const char *name);
+
+/*
+ * hf_flow_id - the identifier of flow @f into @buf, e.g.
+ * "passive-198.51.100.1:80-198.51.100.11:many" or
+ * "active-198.51.100.1:many-[2001:db8::1]:443". @names, if not NULL, gives
+ * a name for an address (never used for a peer prefix); a name that fails
+ * hf_id_name_ok is replaced by the address, and so are names that would make
+ * the identifier longer than @len - 1 (the local one first).
+ * Returns the length, or -ENOSPC when not even the addresses fit (they
+ * always fit in HF_ID_MAX).
+ */
+int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
+	       const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
+				    void *arg),
+	       void *arg);
+
+/* hf_other_id - "passive-other" or "active-other", the identifier of hf_report.other. */
+const char *hf_other_id(enum hf_dir dir);
+
+/* hf_listener_id - "listen-0.0.0.0:80", "listen-[::]:443". Returns the length or -ENOSPC. */
+int hf_listener_id(const struct hf_listener *l, char *buf, size_t len);
+
+/*
+ * hf_flow_ids - hf_flow_id for each of @n flows into @ids[0..n), made unique:
+ * flows whose identifiers with names would be equal (two peers of one name)
+ * get their addresses instead. Returns 0, -ENOMEM or -ENOSPC.
+ */
+int hf_flow_ids(const struct hf_flow *flows, size_t n, char (*ids)[HF_ID_MAX],
+		const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
+				     void *arg),
+		void *arg);
+
 #endif /* HOSTFLOW_PLUGIN_H */

@@ -22,6 +22,8 @@ packages=(
 	build-essential gcc make pkg-config libmnl-dev libyajl-dev
 	# the collectd plugin: headers, and the daemon the tests run
 	collectd-core collectd-dev
+	# write_prometheus, which the collectd writer test loads, links these
+	libmicrohttpd12 libprotobuf-c1
 	# the netdata plugin: the daemon the tests run
 	netdata-core
 	# tests: network namespaces (ip), ps, the JSON/socket helper, the

@@ -1,0 +1,185 @@
+/*
+ * naming.c - identifiers of flows and listeners for agents with short,
+ * restricted series names. The grammar is in plugin.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+
+bool hf_id_name_ok(const char *name)
+{
+	bool letter = false;
+	size_t len;
+
+	if (!name)
+		return false;
+	len = strlen(name);
+	if (len < 1 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			letter = true;
+		else if (!(c >= '0' && c <= '9') && c != '-' && c != '.')
+			return false;
+	}
+	if (name[0] == '-' || name[0] == '.' || name[len - 1] == '-')
+		return false;
+	return letter;
+}
+
+/*
+ * One end, "host:port", into @buf. A peer prefix, a missing name and a name
+ * hf_id_name_ok refuses all give the address ('/' written '_'); IPv6
+ * addresses go in brackets. Returns what snprintf returns.
+ */
+static int end_str(int family, const union hf_addr *a, unsigned int plen, uint16_t port,
+		   const char *name, char *buf, size_t len)
+{
+	unsigned int full = family == AF_INET ? 32 : 128;
+	char p[8], host[HF_ADDRSTRLEN];
+	char *slash;
+
+	if (port)
+		snprintf(p, sizeof(p), "%u", port);
+	else
+		strcpy(p, "many");
+	if (name && !(plen && plen < full) && hf_id_name_ok(name))
+		return snprintf(buf, len, "%s:%s", name, p);
+	hf_addr_str(family, a, plen, host, sizeof(host));
+	slash = strchr(host, '/');
+	if (slash)
+		*slash = '_';
+	if (family == AF_INET6)
+		return snprintf(buf, len, "[%s]:%s", host, p);
+	return snprintf(buf, len, "%s:%s", host, p);
+}
+
+static int flow_id(const struct hf_flow *f, const char *lname, const char *pname, char *buf,
+		   size_t len)
+{
+	char l[300], p[300];
+	int ln, pn;
+
+	ln = end_str(f->family, &f->laddr, 0, f->lport, lname, l, sizeof(l));
+	pn = end_str(f->family, &f->paddr, f->pplen, f->pport, pname, p, sizeof(p));
+	if ((unsigned int)ln >= sizeof(l) || (unsigned int)pn >= sizeof(p))
+		return -ENOSPC;
+	return snprintf(buf, len, "%s-%s-%s", f->dir == HF_DIR_PASSIVE ? "passive" : "active", l,
+			p);
+}
+
+int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
+	       const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
+				    void *arg),
+	       void *arg)
+{
+	const char *ln = NULL, *pn = NULL;
+	int w;
+
+	if (names) {
+		ln = names(f->family, &f->laddr, 0, arg);
+		pn = names(f->family, &f->paddr, f->pplen, arg);
+	}
+	if (len == 0)
+		return -ENOSPC;
+	w = flow_id(f, ln, pn, buf, len);
+	if (w < 0)
+		goto out_nospc;
+	/* Too long with names: the local name goes first, then the peer's. */
+	if (ln && (size_t)w >= len) {
+		w = flow_id(f, NULL, pn, buf, len);
+		if (w < 0)
+			goto out_nospc;
+	}
+	if (pn && (size_t)w >= len) {
+		w = flow_id(f, NULL, NULL, buf, len);
+		if (w < 0)
+			goto out_nospc;
+	}
+	if ((size_t)w >= len)
+		goto out_nospc;
+	return w;
+out_nospc:
+	buf[0] = '\0';
+	return -ENOSPC;
+}
+
+const char *hf_other_id(enum hf_dir dir)
+{
+	return dir == HF_DIR_PASSIVE ? "passive-other" : "active-other";
+}
+
+int hf_listener_id(const struct hf_listener *l, char *buf, size_t len)
+{
+	char end[HF_ID_MAX];
+	int w;
+
+	w = end_str(l->family, &l->addr, 0, l->port, NULL, end, sizeof(end));
+	if ((unsigned int)w >= sizeof(end) || len == 0)
+		return -ENOSPC;
+	w = snprintf(buf, len, "listen-%s", end);
+	if (w < 0 || (size_t)w >= len) {
+		buf[0] = '\0';
+		return -ENOSPC;
+	}
+	return w;
+}
+
+struct id_ref {
+	const char *id; /* NULL once known to clash */
+	size_t i;
+};
+
+static int id_ref_cmp(const void *a, const void *b)
+{
+	const struct id_ref *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+int hf_flow_ids(const struct hf_flow *flows, size_t n, char (*ids)[HF_ID_MAX],
+		const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
+				     void *arg),
+		void *arg)
+{
+	struct id_ref *refs;
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ret = hf_flow_id(&flows[i], ids[i], HF_ID_MAX, names, arg);
+		if (ret < 0)
+			return ret;
+	}
+	if (!names || n < 2)
+		return 0;
+	refs = malloc(n * sizeof(*refs));
+	if (!refs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		refs[i].id = ids[i];
+		refs[i].i = i;
+	}
+	qsort(refs, n, sizeof(*refs), id_ref_cmp);
+	/* Every member of a run of equal identifiers falls back to addresses. */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(refs[i].id, refs[j].id) == 0)
+			j++;
+		if (j - i > 1)
+			for (size_t k = i; k < j; k++)
+				refs[k].id = NULL;
+		i = j;
+	}
+	for (size_t k = 0; k < n && ret >= 0; k++)
+		if (!refs[k].id)
+			ret = hf_flow_id(&flows[refs[k].i], ids[refs[k].i], HF_ID_MAX, NULL, NULL);
+	free(refs);
+	return ret > 0 ? 0 : ret;
+}
