@@ -80,6 +80,9 @@ $(B)/tests/san_%: tests/unit/%.c $(B)/libhostflow-san.a
 	$(CC) $(HF_CFLAGS) -Itests/unit $(CPPFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) $(LDFLAGS) -o $@ $< \
 		$(B)/libhostflow-san.a $(DEP_LIBS)
 
+# The netdata plugin's unit test compiles the plugin's source itself.
+$(B)/tests/test_netdata_plugin $(B)/tests/san_test_netdata_plugin: netdata/hostflow_plugin.c
+
 deps:
 	tools/deps.sh
 

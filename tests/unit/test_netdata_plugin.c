@@ -1,0 +1,554 @@
+/*
+ * test_netdata_plugin.c - hostflow.plugin's output logic, tick by tick,
+ * on made-up collections: ids, new dimensions, "other", the grace period
+ * and obsolete dimensions and charts, labels, and hostflow.conf parsing.
+ * The plugin's source is compiled in without its main().
+ */
+#define HF_NETDATA_NO_MAIN
+#include "../../netdata/hostflow_plugin.c"
+
+#include <arpa/inet.h>
+
+#include "tap.h"
+
+#define SEC ND_USEC
+
+/* A check that @err, a protocol_error() result, is NULL. */
+#define VALID(err, ...)                         \
+	do {                                    \
+		const char *e_ = (err);         \
+		OK(!e_, __VA_ARGS__);           \
+		if (e_)                         \
+			printf("#   %s\n", e_); \
+	} while (0)
+
+static struct hf_flow mkflow(enum hf_dir dir, const char *l, uint16_t lport, const char *p,
+			     uint16_t pport, uint32_t conns)
+{
+	struct hf_flow f;
+
+	memset(&f, 0, sizeof(f));
+	f.dir = (uint8_t)dir;
+	f.family = strchr(l, ':') ? AF_INET6 : AF_INET;
+	inet_pton(f.family, l, &f.laddr);
+	inet_pton(f.family, p, &f.paddr);
+	f.pplen = f.family == AF_INET ? 32 : 128;
+	f.lport = lport;
+	f.pport = pport;
+	f.conns = conns;
+	f.states[HF_ESTABLISHED] = conns;
+	return f;
+}
+
+static struct hf_listener mklst(const char *a, uint16_t port, uint32_t q, uint32_t backlog,
+				bool known)
+{
+	struct hf_listener l;
+
+	memset(&l, 0, sizeof(l));
+	l.family = strchr(a, ':') ? AF_INET6 : AF_INET;
+	inet_pton(l.family, a, &l.addr);
+	l.port = port;
+	l.accept_queue = q;
+	l.backlog = backlog;
+	l.backlog_known = known;
+	l.nsocks = 1;
+	return l;
+}
+
+/* One tick's output. */
+struct out {
+	char *buf;
+	size_t len;
+	FILE *f;
+};
+
+static void tick(struct nd *nd, struct out *o, uint64_t now, enum hf_backend be,
+		 const struct hf_flow *flows, size_t n, const struct hf_listener *l, size_t nl)
+{
+	struct hf_flow copy[16];
+	struct hf_totals t;
+	struct hf_host h;
+
+	memset(&t, 0, sizeof(t));
+	memset(&h, 0, sizeof(h));
+	t.states[HF_ESTABLISHED] = 7;
+	t.states[HF_CLOSE_WAIT] = 2;
+	t.listeners = nl;
+	h.present = 1u << HF_LISTEN_OVERFLOWS;
+	h.counters[HF_LISTEN_OVERFLOWS] = 42;
+	h.somaxconn = 128;
+	h.max_syn_backlog = -1;
+	h.syncookies = 1;
+	memcpy(copy, flows, n * sizeof(*flows));
+	free(o->buf);
+	o->buf = NULL;
+	o->f = open_memstream(&o->buf, &o->len);
+	nd->out = o->f;
+	OK(nd_tick(nd, now, be, copy, n, l, nl, &t, &h) == 0, "tick at %llus",
+	   (unsigned long long)(now / SEC));
+	fclose(o->f);
+}
+
+static bool has(const struct out *o, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = o->buf; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && memcmp(p, line, n) == 0)
+			return true;
+		p = e ? e + 1 : p + l;
+	}
+	return false;
+}
+
+static bool contains(const struct out *o, const char *s)
+{
+	return o->buf && strstr(o->buf, s) != NULL;
+}
+
+/*
+ * The output as netdata 1.37 reads it: known keywords only, lines below
+ * 1024 bytes, SET only inside BEGIN/END and to a dimension declared for
+ * the chart, BEGIN/END balanced. @dims remembers declarations across ticks.
+ */
+struct decl {
+	char chart[200];
+	char dim[200];
+};
+
+static struct decl decls[256];
+static size_t ndecls;
+
+static const char *protocol_error(const struct out *o)
+{
+	static char why[500];
+	static const char *const kw[] = { "CHART",    "DIMENSION", "BEGIN",	    "SET",    "END",
+					  "VARIABLE", "CLABEL",	   "CLABEL_COMMIT", "DISABLE" };
+	char chart[200] = "", begun[200] = "";
+
+	for (const char *p = o->buf; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		char line[1100], word[32] = "", a1[200] = "";
+		bool known = false;
+
+		if (!e)
+			return "last line without a newline";
+		if (l >= 1024)
+			return "a line of 1024 bytes or more";
+		memcpy(line, p, l);
+		line[l] = '\0';
+		sscanf(line, "%31s %199s", word, a1);
+		for (size_t k = 0; k < sizeof(kw) / sizeof(kw[0]); k++)
+			known = known || strcmp(word, kw[k]) == 0;
+		if (!known) {
+			snprintf(why, sizeof(why), "unknown keyword in \"%.100s\"", line);
+			return why;
+		}
+		if (strcmp(word, "CHART") == 0) {
+			if (*begun)
+				return "CHART inside BEGIN/END";
+			snprintf(chart, sizeof(chart), "%s", a1);
+		} else if (strcmp(word, "DIMENSION") == 0) {
+			if (!*chart || *begun)
+				return "DIMENSION without CHART";
+			if (ndecls < 256) {
+				snprintf(decls[ndecls].chart, sizeof(decls[0].chart), "%s", chart);
+				snprintf(decls[ndecls].dim, sizeof(decls[0].dim), "%s", a1);
+				ndecls++;
+			}
+		} else if (strcmp(word, "BEGIN") == 0) {
+			if (*begun)
+				return "BEGIN inside BEGIN";
+			snprintf(begun, sizeof(begun), "%s", a1);
+		} else if (strcmp(word, "END") == 0) {
+			if (!*begun)
+				return "END without BEGIN";
+			begun[0] = '\0';
+		} else if (strcmp(word, "SET") == 0) {
+			bool ok = false;
+			if (!*begun)
+				return "SET outside BEGIN/END";
+			for (size_t k = 0; k < ndecls && !ok; k++)
+				ok = strcmp(decls[k].chart, begun) == 0 &&
+				     strcmp(decls[k].dim, a1) == 0;
+			if (!ok) {
+				snprintf(why, sizeof(why), "SET %s of %s: not declared", a1, begun);
+				return why;
+			}
+		}
+		for (const char *c = line; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				return "control byte in a line";
+		p = e + 1;
+	}
+	return *begun ? "BEGIN without END" : NULL;
+}
+
+static void check_ids(void)
+{
+	struct hf_flow f = mkflow(HF_DIR_PASSIVE, "10.0.1.10", 3306, "10.0.1.9", 0, 1);
+	struct hf_listener l = mklst("::", 443, 0, 0, true);
+	char id[ND_ID_MAX];
+
+	nd_flow_id(&f, id, sizeof(id));
+	EQ_STR(id, "p4_10_0_1_10_3306_10_0_1_9_many", "id of a passive IPv4 flow");
+	f = mkflow(HF_DIR_ACTIVE, "2001:db8::1", 0, "2001:db8::11", 443, 1);
+	nd_flow_id(&f, id, sizeof(id));
+	EQ_STR(id, "a6_2001xdb8xx1_many_2001xdb8xx11_443", "id of an active IPv6 flow");
+	f = mkflow(HF_DIR_ACTIVE, "2001:db8:0:0:1:0:0:1", 0, "1:0:1:0:1:0:1:0", 80, 1);
+	nd_flow_id(&f, id, sizeof(id));
+	EQ_STR(id, "a6_2001xdb8xx1x0x0x1_many_1x0x1x0x1x0x1x0_80",
+	       "IPv6: the first longest zero run compressed, single zeros kept");
+	f = mkflow(HF_DIR_ACTIVE, "::1", 0, "::ffff:1.2.3.4", 80, 1);
+	nd_flow_id(&f, id, sizeof(id));
+	EQ_STR(id, "a6_xx1_many_xxffffx102x304_80", "IPv6: never a dotted tail");
+	f = mkflow(HF_DIR_ACTIVE, "1::", 0, "fe80::", 80, 1);
+	nd_flow_id(&f, id, sizeof(id));
+	EQ_STR(id, "a6_1xx_many_fe80xx_80", "IPv6: a trailing zero run");
+	f = mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.0", 0, 1);
+	f.pplen = 24;
+	nd_flow_id(&f, id, sizeof(id));
+	EQ_STR(id, "p4_198_51_100_1_80_198_51_100_0_s24_many", "a peer prefix");
+	f = mkflow(HF_DIR_PASSIVE, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535,
+		   "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe", 0, 1);
+	f.pplen = 127;
+	OK(nd_flow_id(&f, id, sizeof(id)) < ND_ID_MAX, "the longest id fits (%zu bytes)",
+	   strlen(id));
+	nd_listener_id(&l, id, sizeof(id));
+	EQ_STR(id, "v6_xx_443", "id of the listener [::]:443");
+	l = mklst("0.0.0.0", 80, 0, 0, true);
+	nd_listener_id(&l, id, sizeof(id));
+	EQ_STR(id, "v4_0_0_0_0_80", "id of the listener 0.0.0.0:80");
+}
+
+static void check_word(void)
+{
+	char buf[8];
+	char big[2000];
+
+	nd_word("a'b\"c\\d\n", buf, sizeof(buf));
+	EQ_STR(buf, "a_b_c_d", "quotes, backslashes and control bytes become '_', cut to size");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	{
+		char name[ND_NAME_MAX];
+		nd_word(big, name, sizeof(name));
+		EQ_INT(strlen(name), ND_NAME_MAX - 1, "a long name is cut to ND_NAME_MAX - 1");
+	}
+}
+
+static void check_ticks(void)
+{
+	struct hf_options opt;
+	struct nd nd;
+	struct out o = { 0 };
+	struct hf_flow flows[3] = {
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.11", 0, 3),
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.12", 0, 2),
+		mkflow(HF_DIR_ACTIVE, "198.51.100.1", 0, "198.51.100.11", 8080, 4),
+	};
+	struct hf_listener l[2] = {
+		mklst("0.0.0.0", 80, 11, 10, true),
+		mklst("198.51.100.1", 5432, 1, 0, false),
+	};
+	const char *p11 = "p4_198_51_100_1_80_198_51_100_11_many";
+	const char *p12 = "p4_198_51_100_1_80_198_51_100_12_many";
+	char line[300];
+	uint64_t t0 = 1000 * SEC;
+
+	hf_options_init(&opt);
+	opt.max_flows = 1;
+	opt.obsolete_after = 3;
+	nd_init(&nd, NULL, &opt, 1);
+	ndecls = 0;
+
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	VALID(protocol_error(&o), "tick 1: the output is valid protocol");
+	OK(has(&o, "CHART hostflow.flows_passive '' 'Passive flows: connections to services of "
+		   "this host, per peer' 'connections' 'flows' 'hostflow.flows_passive' stacked "
+		   "70001 1 '' 'hostflow.plugin' 'flows'"),
+	   "tick 1: the passive flows chart, its family and context");
+	OK(has(&o, "CLABEL 'backend' 'netlink' 1") && has(&o, "CLABEL_COMMIT"),
+	   "tick 1: a label names the backend");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1", p11);
+	OK(has(&o, line), "tick 1: the largest passive flow is a dimension named by the flow");
+	OK(!contains(&o, p12), "tick 1: MaxFlows 1: the second passive flow is no dimension");
+	OK(has(&o, "SET other = 2"), "tick 1: it is in \"other\"");
+	snprintf(line, sizeof(line), "SET %s = 3", p11);
+	OK(has(&o, line), "tick 1: the flow's connections");
+	OK(has(&o, "DIMENSION a4_198_51_100_1_many_198_51_100_11_8080 "
+		   "'198.51.100.1:many -> 198.51.100.11:8080' absolute 1 1"),
+	   "tick 1: the active flow");
+	OK(has(&o, "BEGIN hostflow.flows_passive"), "tick 1: BEGIN without a duration at first");
+	OK(has(&o, "SET established = 7") && has(&o, "SET close_wait = 2") &&
+		   has(&o, "SET listen = 2"),
+	   "tick 1: host totals per state");
+	OK(has(&o, "CHART hostflow.listener_v4_0_0_0_0_80 '' 'Accept queue and backlog of "
+		   "listener 0.0.0.0:80' 'connections' 'listeners' 'hostflow.listener_queue' line "
+		   "70100 1 '' 'hostflow.plugin' 'listeners'"),
+	   "tick 1: a chart per listener, in the shared context");
+	OK(has(&o, "CLABEL 'listener' '0.0.0.0:80' 1"), "tick 1: a label names the listener");
+	OK(has(&o, "SET accept_queue = 11") && has(&o, "SET backlog = 10"),
+	   "tick 1: accept queue and backlog");
+	OK(contains(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432\nSET accept_queue = 1\nSET "
+			"syn_recv = 0\nEND\n"),
+	   "tick 1: an unknown backlog is not set");
+	OK(has(&o, "DIMENSION listen_overflows 'ListenOverflows' incremental 1 1") &&
+		   has(&o, "SET listen_overflows = 42"),
+	   "tick 1: host counters as incremental dimensions");
+	OK(has(&o, "VARIABLE HOST hostflow_somaxconn = 128") &&
+		   !contains(&o, "hostflow_tcp_max_syn_backlog"),
+	   "tick 1: settings as host variables, unreadable ones left out");
+
+	tick(&nd, &o, t0 + SEC, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	VALID(protocol_error(&o), "tick 2: valid protocol");
+	OK(!contains(&o, "CHART") && !contains(&o, "DIMENSION") && !contains(&o, "VARIABLE"),
+	   "tick 2: nothing new, nothing declared again");
+	OK(has(&o, "BEGIN hostflow.flows_passive 1000000"),
+	   "tick 2: BEGIN carries the microseconds since the last");
+
+	/* The largest passive flow closes: the other one takes its place in the top 1. */
+	tick(&nd, &o, t0 + 2 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	VALID(protocol_error(&o), "tick 3: valid protocol");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.12:many' absolute 1 1", p12);
+	OK(has(&o, line), "tick 3: a new flow in the top N: chart and dimensions sent again");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1", p11);
+	OK(has(&o, line), "tick 3: the gone flow is still declared within the grace period");
+	snprintf(line, sizeof(line), "SET %s = 0", p11);
+	OK(has(&o, line), "tick 3: the gone flow is set to 0");
+	OK(has(&o, "SET other = 0"), "tick 3: nothing in \"other\"");
+	OK(!contains(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432"),
+	   "tick 3: a gone listener gets no points within the grace period");
+
+	tick(&nd, &o, t0 + 3 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	snprintf(line, sizeof(line), "SET %s = 0", p11);
+	OK(has(&o, line) && !contains(&o, "obsolete"), "tick 4 (2 s gone): still there, at 0");
+
+	tick(&nd, &o, t0 + 4 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	VALID(protocol_error(&o), "tick 5: valid protocol");
+	snprintf(
+		line, sizeof(line),
+		"DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1 'obsolete hidden'",
+		p11);
+	OK(has(&o, line), "tick 5 (3 s gone, ObsoleteAfter 3): the dimension is declared obsolete");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.12:many' absolute 1 1", p12);
+	OK(has(&o, line), "tick 5: with the remaining dimensions");
+	snprintf(line, sizeof(line), "SET %s", p11);
+	OK(!contains(&o, line), "tick 5: and no longer set");
+	OK(has(&o,
+	       "CHART hostflow.listener_v4_198_51_100_1_5432 '' 'Accept queue and backlog of "
+	       "listener 198.51.100.1:5432' 'connections' 'listeners' 'hostflow.listener_queue' "
+	       "line 70100 1 'obsolete' 'hostflow.plugin' 'listeners'"),
+	   "tick 5: the gone listener's chart is declared obsolete");
+
+	tick(&nd, &o, t0 + 5 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	OK(!contains(&o, p11) && !contains(&o, "5432") && !contains(&o, "CHART"),
+	   "tick 6: what expired is forgotten");
+
+	tick(&nd, &o, t0 + 6 * SEC, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	VALID(protocol_error(&o), "tick 7: valid protocol");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1", p11);
+	OK(has(&o, line), "tick 7: a flow that comes back is declared again, not obsolete");
+	OK(contains(&o, "CHART hostflow.listener_v4_198_51_100_1_5432 '' 'Accept queue and backlog "
+			"of listener 198.51.100.1:5432' 'connections' 'listeners' "
+			"'hostflow.listener_queue' line 70100 1 ''"),
+	   "tick 7: so is a listener");
+	OK(has(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432"),
+	   "tick 7: a chart declared anew starts without a duration");
+
+	tick(&nd, &o, t0 + 7 * SEC, HF_BACKEND_PROC, flows, 3, l, 2);
+	VALID(protocol_error(&o), "tick 8: valid protocol");
+	OK(has(&o, "CLABEL 'backend' 'proc' 1") && contains(&o, "CHART hostflow.flows_active") &&
+		   contains(&o, "CHART hostflow.states") &&
+		   contains(&o, "CHART hostflow.listener_v4_0_0_0_0_80") &&
+		   contains(&o, "CHART hostflow.listen_counters"),
+	   "tick 8: another backend: every chart declared again with its label");
+
+	opt.report_listeners = false;
+	nd_free(&nd);
+	nd_init(&nd, NULL, &opt, 1);
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	OK(!contains(&o, "listener") && !contains(&o, "listen_counters") &&
+		   !contains(&o, "VARIABLE"),
+	   "ReportListeners false: no listener charts, counters or variables");
+	nd_free(&nd);
+	free(o.buf);
+}
+
+static unsigned int conf(struct hf_options *o, const char *text, const struct nd_args *a,
+			 char **msgs)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+	FILE *err = open_memstream(&buf, &len);
+	unsigned int bad;
+
+	free(*msgs);
+	hf_options_init(o);
+	bad = nd_args_apply(o, a, err) +
+	      nd_config_read(o, in, "/etc/netdata/hostflow.conf", a, err);
+	fclose(in);
+	fclose(err);
+	*msgs = buf;
+	return bad;
+}
+
+static void check_config(void)
+{
+	struct hf_options o;
+	struct nd_args a;
+	char *msgs = NULL, *argv[8];
+
+	memset(&a, 0, sizeof(a));
+	EQ_INT(conf(&o,
+		    "# hostflow.conf\n"
+		    "[plugin]\n"
+		    "   max flows = 7   # inline comment\n"
+		    "\n"
+		    "ObsoleteAfter=5\n"
+		    "exclude_net = \"10.0.0.0/8\"\n"
+		    "Exclude Net = 192.0.2.0/24\n"
+		    "report listeners = no\r\n",
+		    &a, &msgs),
+	       0, "a good hostflow.conf: no error");
+	EQ_STR(msgs, "", "a good hostflow.conf: nothing on stderr");
+	EQ_INT(o.max_flows, 7, "\"max flows = 7\" sets MaxFlows");
+	EQ_INT(o.obsolete_after, 5, "ObsoleteAfter=5");
+	EQ_INT(o.filter.n_exclude_net, 2, "ExcludeNet repeats, quotes dropped");
+	OK(!o.report_listeners, "report listeners = no");
+
+	EQ_INT(conf(&o,
+		    "MaxFlows = ten\n"
+		    "Colour = blue\n"
+		    "just words\n"
+		    "[global]\n"
+		    "MaxFlows = 3\n",
+		    &a, &msgs),
+	       4, "a bad hostflow.conf: every bad line counted");
+	OK(strstr(msgs, "hostflow.plugin: /etc/netdata/hostflow.conf:1: key \"MaxFlows\", value "
+			"\"ten\": ") != NULL,
+	   "a bad value is reported with file, line, key and value");
+	OK(strstr(msgs, "hostflow.conf:2: key \"Colour\", value \"blue\": unknown option") != NULL,
+	   "an unknown key is reported");
+	OK(strstr(msgs, "hostflow.conf:3: \"just words\" is not \"key = value\"") != NULL,
+	   "a line without '=' is reported");
+	OK(strstr(msgs, "hostflow.conf:4: section [global]") != NULL,
+	   "an unknown section is reported");
+	EQ_INT(o.max_flows, 3, "good lines still apply");
+
+	argv[0] = "hostflow.plugin";
+	argv[1] = "5";
+	argv[2] = "MaxFlows=3";
+	argv[3] = "obsolete_after=9";
+	EQ_INT(nd_args_parse(4, argv, &a, stderr), 0, "argv: 5 MaxFlows=3 obsolete_after=9");
+	EQ_INT(a.every, 5, "argv[1] is update every");
+	EQ_INT(conf(&o, "max flows = 10\nObsolete After = 60\nFilter = public\n", &a, &msgs), 0,
+	       "command options and hostflow.conf naming the same keys: no duplicate");
+	OK(o.max_flows == 3 && o.obsolete_after == 9 && o.filter.scope == HF_SCOPE_PUBLIC,
+	   "command options win, other keys of hostflow.conf apply");
+	argv[1] = "MaxFlows=4";
+	EQ_INT(nd_args_parse(2, argv, &a, stderr), 0, "argv without update every");
+	OK(a.every == 0 && a.nkv == 1, "... leaves it to NETDATA_UPDATE_EVERY");
+	{
+		FILE *err = fopen("/dev/null", "w");
+		argv[1] = "fast";
+		EQ_INT(nd_args_parse(2, argv, &a, err), -EINVAL, "argv: a bad update every");
+		argv[1] = "0";
+		EQ_INT(nd_args_parse(2, argv, &a, err), -EINVAL, "argv: update every 0");
+		argv[1] = "1";
+		argv[2] = "MaxFlows";
+		EQ_INT(nd_args_parse(3, argv, &a, err), -EINVAL, "argv: an option without '='");
+		fclose(err);
+	}
+	free(msgs);
+}
+
+static void check_config_path(void)
+{
+	char user[] = "/tmp/hf-nd-user.XXXXXX", stock[] = "/tmp/hf-nd-stock.XXXXXX";
+	char path[4096], want[4096];
+	FILE *f;
+
+	if (!mkdtemp(user) || !mkdtemp(stock)) {
+		OK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	setenv("NETDATA_USER_CONFIG_DIR", user, 1);
+	setenv("NETDATA_STOCK_CONFIG_DIR", stock, 1);
+	OK(!nd_config_path(path, sizeof(path)), "no hostflow.conf in either directory: none read");
+	snprintf(want, sizeof(want), "%s/hostflow.conf", stock);
+	f = fopen(want, "w");
+	if (f)
+		fclose(f);
+	OK(nd_config_path(path, sizeof(path)) && strcmp(path, want) == 0,
+	   "only the stock hostflow.conf: it is read");
+	snprintf(want, sizeof(want), "%s/hostflow.conf", user);
+	f = fopen(want, "w");
+	if (f)
+		fclose(f);
+	OK(nd_config_path(path, sizeof(path)) && strcmp(path, want) == 0,
+	   "a user hostflow.conf wins over the stock one");
+	unlink(want);
+	snprintf(want, sizeof(want), "%s/hostflow.conf", stock);
+	unlink(want);
+	rmdir(user);
+	rmdir(stock);
+}
+
+/* The example hostflow.conf parses, as shipped and with every option uncommented. */
+static void check_example(void)
+{
+	struct hf_options o;
+	struct nd_args a;
+	char *msgs = NULL, line[512], text[8192] = "";
+	const char *path = "netdata/hostflow.conf";
+	FILE *f = fopen(path, "r");
+	size_t len = 0;
+
+	if (!f) {
+		printf("ok - the example hostflow.conf parses # SKIP %s: %s (run from the tree)\n",
+		       path, strerror(errno));
+		printf("ok - the example's options, uncommented, parse # SKIP %s missing\n", path);
+		return;
+	}
+	memset(&a, 0, sizeof(a));
+	EQ_INT(nd_config_read(&o, f, path, &a, stdout), 0, "the example hostflow.conf parses");
+	rewind(f);
+	while (fgets(line, sizeof(line), f)) {
+		const char *l = line;
+		if (line[0] == '#' && line[1] >= 'A' && line[1] <= 'Z' && strstr(line, " = "))
+			l = line + 1;
+		else if (line[0] == '#')
+			continue;
+		if (len + strlen(l) < sizeof(text)) {
+			strcpy(text + len, l);
+			len += strlen(l);
+		}
+	}
+	fclose(f);
+	EQ_INT(conf(&o, text, &a, &msgs), 0, "the example's options, uncommented, parse");
+	if (msgs && *msgs)
+		printf("# %s", msgs);
+	free(msgs);
+}
+
+int main(void)
+{
+	check_ids();
+	check_word();
+	check_ticks();
+	check_config();
+	check_config_path();
+	check_example();
+	return tap_failed != 0;
+}
