@@ -28,42 +28,6 @@ hf_on_exit collectd_stop
 
 STATES="ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING"
 
-# cd_snapshot: the values of the last complete read of the hostflow plugin,
-# from the csv files, one "PLUGIN-INST/TYPE-INST VALUE" line each, sorted.
-# Every value of one read carries the same time stamp and csv is written by
-# a single write thread in order, so the read before the newest time stamp
-# seen is complete. Prints nothing until two reads were written.
-cd_snapshot() {
-	local dir="$COLLECTD_CSV_DIR/$COLLECTD_HOST"
-	[ -d "$dir" ] || return 0
-	find "$dir" -mindepth 2 -type f -path "$dir/hostflow-*" -print0 |
-		xargs -0 -r awk -F, -v dir="$dir/" '
-		function flush(  id) {
-			if (file == "" || n == 0)
-				return
-			id = substr(file, length(dir) + 1)
-			sub(/-[0-9]+-[0-9]+-[0-9]+$/, "", id)
-			ids[id] = 1
-			val[id, t1] = v1; seen[t1] = 1
-			if (n > 1) { val[id, t0] = v0; seen[t0] = 1 }
-		}
-		FNR == 1 { flush(); file = FILENAME; n = 0; next }
-		{ t0 = t1; v0 = v1; t1 = $1; v1 = $2 + 0; n++ }
-		END {
-			flush()
-			# time stamps stay strings: as numbers they would be keyed through CONVFMT
-			max = prev = ""
-			for (t in seen)
-				if (max == "" || t + 0 > max + 0) { prev = max; max = t }
-				else if (prev == "" || t + 0 > prev + 0) prev = t
-			if (prev == "")
-				exit
-			for (id in ids)
-				if ((id, prev) in val)
-					printf "%s %s\n", id, val[id, prev]
-		}' | LC_ALL=C sort
-}
-
 # flow_lines ID TOTAL [STATE=N...]: the expected lines of one flow.
 flow_lines() {
 	local id=$1 total=$2 s kv n
@@ -137,7 +101,7 @@ EOF
 
 pick() { grep -E "$1" <<<"$snap"; }
 __settled() {
-	snap=$(cd_snapshot)
+	snap=$(collectd_snapshot)
 	[ "$(pick '^hostflow-(passive|active)-')" = "$want_flows" ] &&
 		[ "$(pick '^hostflow-all/(tcp_connections|count)-')" = "$want_totals" ] &&
 		[ "$(pick '^hostflow-listen-')" = "$want_listeners" ]
@@ -179,7 +143,7 @@ hf_signal c443 USR2
 hf_wait_ss srv 0 -- state connected '( sport = :443 )' || hf_diag "srv still holds :443 connections"
 want_gone=$(grep -v -F 'passive-[2001:db8::1]:443-' <<<"$want_flows")
 __gone() {
-	snap=$(cd_snapshot)
+	snap=$(collectd_snapshot)
 	[ "$(pick '^hostflow-(passive|active)-')" = "$want_gone" ] &&
 		pick '^hostflow-listen-\[2001:db8::1\]:443/tcp_connections-ESTABLISHED 0$' >/dev/null
 }

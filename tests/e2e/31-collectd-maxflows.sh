@@ -25,39 +25,6 @@ hf_on_exit collectd_stop
 
 STATES="ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING"
 
-# cd_snapshot: the values of the last complete read of the hostflow plugin,
-# from the csv files, one "PLUGIN-INST/TYPE-INST VALUE" line each, sorted
-# (see tests/e2e/30-collectd-flows.sh).
-cd_snapshot() {
-	local dir="$COLLECTD_CSV_DIR/$COLLECTD_HOST"
-	[ -d "$dir" ] || return 0
-	find "$dir" -mindepth 2 -type f -path "$dir/hostflow-*" -print0 |
-		xargs -0 -r awk -F, -v dir="$dir/" '
-		function flush(  id) {
-			if (file == "" || n == 0)
-				return
-			id = substr(file, length(dir) + 1)
-			sub(/-[0-9]+-[0-9]+-[0-9]+$/, "", id)
-			ids[id] = 1
-			val[id, t1] = v1; seen[t1] = 1
-			if (n > 1) { val[id, t0] = v0; seen[t0] = 1 }
-		}
-		FNR == 1 { flush(); file = FILENAME; n = 0; next }
-		{ t0 = t1; v0 = v1; t1 = $1; v1 = $2 + 0; n++ }
-		END {
-			flush()
-			max = prev = ""
-			for (t in seen)
-				if (max == "" || t + 0 > max + 0) { prev = max; max = t }
-				else if (prev == "" || t + 0 > prev + 0) prev = t
-			if (prev == "")
-				exit
-			for (id in ids)
-				if ((id, prev) in val)
-					printf "%s %s\n", id, val[id, prev]
-		}' | LC_ALL=C sort
-}
-
 # flow_lines ID TOTAL [STATE=N...]: the expected lines of one flow.
 flow_lines() {
 	local id=$1 total=$2 s kv n
@@ -116,7 +83,7 @@ want=$({
 
 pick() { grep -E "$1" <<<"$snap"; }
 __flows_are() {
-	snap=$(cd_snapshot)
+	snap=$(collectd_snapshot)
 	[ "$(pick '^hostflow-(passive|active)-')" = "$1" ]
 }
 snap=

@@ -23,39 +23,6 @@ hf_require_netns
 [ -f build/hostflow.so ] || hf_setup_failed "build/hostflow.so missing (make build/hostflow.so)"
 hf_on_exit collectd_stop
 
-# cd_snapshot PLUGIN: the values of PLUGIN's last complete read, from the csv
-# files, one "PLUGIN-INST/TYPE-INST VALUE" line each, sorted (see
-# tests/e2e/30-collectd-flows.sh).
-cd_snapshot() {
-	local dir="$COLLECTD_CSV_DIR/$COLLECTD_HOST"
-	[ -d "$dir" ] || return 0
-	find "$dir" -mindepth 2 -type f -path "$dir/$1-*" -print0 |
-		xargs -0 -r awk -F, -v dir="$dir/" '
-		function flush(  id) {
-			if (file == "" || n == 0)
-				return
-			id = substr(file, length(dir) + 1)
-			sub(/-[0-9]+-[0-9]+-[0-9]+$/, "", id)
-			ids[id] = 1
-			val[id, t1] = v1; seen[t1] = 1
-			if (n > 1) { val[id, t0] = v0; seen[t0] = 1 }
-		}
-		FNR == 1 { flush(); file = FILENAME; n = 0; next }
-		{ t0 = t1; v0 = v1; t1 = $1; v1 = $2 + 0; n++ }
-		END {
-			flush()
-			max = prev = ""
-			for (t in seen)
-				if (max == "" || t + 0 > max + 0) { prev = max; max = t }
-				else if (prev == "" || t + 0 > prev + 0) prev = t
-			if (prev == "")
-				exit
-			for (id in ids)
-				if ((id, prev) in val)
-					printf "%s %s\n", id, val[id, prev]
-		}' | LC_ALL=C sort
-}
-
 hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 198.51.100.21/24 || hf_setup_failed "host c1"
 hf_blackhole srv 198.51.100.21 || hf_setup_failed "blackhole .21"
@@ -109,8 +76,8 @@ states_of() {
 	grep "^$1-all/tcp_connections-" | sed "s|^$1-all/tcp_connections-||; s/^CLOSED /CLOSE /" | LC_ALL=C sort
 }
 __both() {
-	tc=$(cd_snapshot tcpconns | states_of tcpconns)
-	hf=$(cd_snapshot hostflow | states_of hostflow)
+	tc=$(collectd_snapshot tcpconns | states_of tcpconns)
+	hf=$(collectd_snapshot hostflow | states_of hostflow)
 	[ "$tc" = "$want" ] && [ "$hf" = "$tc" ]
 }
 tc= hf=
@@ -119,7 +86,7 @@ check_eq "${HF_PLAN[1]}" "$want" "$tc"
 check_eq "${HF_PLAN[2]}" "$tc" "$hf"
 
 # Defaults: ReportStates false (only a total per flow), ReportListeners true.
-snap=$(cd_snapshot hostflow)
+snap=$(collectd_snapshot hostflow)
 flows=$(grep -E '^hostflow-(passive|active)-' <<<"$snap")
 want_flows=$(LC_ALL=C sort <<'EOF'
 hostflow-active-198.51.100.1:many-198.51.100.11:5000/tcp_connections-total 2

@@ -22,39 +22,6 @@ hf_require_netns
 [ -f build/hostflow.so ] || hf_setup_failed "build/hostflow.so missing (make build/hostflow.so)"
 hf_on_exit collectd_stop
 
-# cd_snapshot: the values of the last complete read of the hostflow plugin,
-# from the csv files, one "PLUGIN-INST/TYPE-INST VALUE" line each, sorted
-# (see tests/e2e/30-collectd-flows.sh).
-cd_snapshot() {
-	local dir="$COLLECTD_CSV_DIR/$COLLECTD_HOST"
-	[ -d "$dir" ] || return 0
-	find "$dir" -mindepth 2 -type f -path "$dir/hostflow-*" -print0 |
-		xargs -0 -r awk -F, -v dir="$dir/" '
-		function flush(  id) {
-			if (file == "" || n == 0)
-				return
-			id = substr(file, length(dir) + 1)
-			sub(/-[0-9]+-[0-9]+-[0-9]+$/, "", id)
-			ids[id] = 1
-			val[id, t1] = v1; seen[t1] = 1
-			if (n > 1) { val[id, t0] = v0; seen[t0] = 1 }
-		}
-		FNR == 1 { flush(); file = FILENAME; n = 0; next }
-		{ t0 = t1; v0 = v1; t1 = $1; v1 = $2 + 0; n++ }
-		END {
-			flush()
-			max = prev = ""
-			for (t in seen)
-				if (max == "" || t + 0 > max + 0) { prev = max; max = t }
-				else if (prev == "" || t + 0 > prev + 0) prev = t
-			if (prev == "")
-				exit
-			for (id in ids)
-				if ((id, prev) in val)
-					printf "%s %s\n", id, val[id, prev]
-		}' | LC_ALL=C sort
-}
-
 hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 || hf_setup_failed "host c1"
 # somaxconn caps the backlog when listen() is called: set it first.
@@ -76,7 +43,7 @@ figures() {
 }
 snap=
 __before() {
-	snap=$(cd_snapshot)
+	snap=$(collectd_snapshot)
 	[ "$(figures)" = "$want_before" ]
 }
 want_before=$(LC_ALL=C sort <<EOF
@@ -110,7 +77,7 @@ else
 fi
 
 __full() {
-	snap=$(cd_snapshot)
+	snap=$(collectd_snapshot)
 	[ "$(grep "^$L80/queue_length-" <<<"$snap")" = "$want80" ] &&
 		[ "$(grep "^$L81/queue_length-" <<<"$snap")" = "$want81" ] &&
 		[ "$(grep "^$OVF " <<<"$snap" | cut -d' ' -f2)" -gt 0 ] 2>/dev/null

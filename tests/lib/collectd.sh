@@ -463,3 +463,40 @@ collectd_read_once() {
 	__collectd_in_ns timeout "${1:-60}" "$COLLECTD_BIN" -T -C "$COLLECTD_DIR/oneshot.conf" \
 		</dev/null >>"$COLLECTD_DIR/collectd.out" 2>&1
 }
+
+# collectd_snapshot [PLUGIN]: the values of the last complete read of PLUGIN
+# (default hostflow), from the csv files, one "PLUGIN-INST/TYPE-INST VALUE"
+# line each, sorted. The values of one read share a time stamp and the csv
+# writer thread writes them in order, so the read before the newest time
+# stamp seen is complete. Prints nothing until two reads were written.
+collectd_snapshot() {
+	local plugin=${1:-hostflow}
+	local dir="$COLLECTD_CSV_DIR/$COLLECTD_HOST"
+	[ -d "$dir" ] || return 0
+	find "$dir" -mindepth 2 -type f -path "$dir/$plugin-*" -print0 |
+		xargs -0 -r awk -F, -v dir="$dir/" '
+		function flush(  id) {
+			if (file == "" || n == 0)
+				return
+			id = substr(file, length(dir) + 1)
+			sub(/-[0-9]+-[0-9]+-[0-9]+$/, "", id)
+			ids[id] = 1
+			val[id, t1] = v1; seen[t1] = 1
+			if (n > 1) { val[id, t0] = v0; seen[t0] = 1 }
+		}
+		FNR == 1 { flush(); file = FILENAME; n = 0; next }
+		{ t0 = t1; v0 = v1; t1 = $1; v1 = $2 + 0; n++ }
+		END {
+			flush()
+			# time stamps stay strings: as numbers they would be keyed through CONVFMT
+			max = prev = ""
+			for (t in seen)
+				if (max == "" || t + 0 > max + 0) { prev = max; max = t }
+				else if (prev == "" || t + 0 > prev + 0) prev = t
+			if (prev == "")
+				exit
+			for (id in ids)
+				if ((id, prev) in val)
+					printf "%s %s\n", id, val[id, prev]
+		}' | LC_ALL=C sort
+}
