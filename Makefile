@@ -38,7 +38,7 @@ SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/san_%)
-HEADERS := $(wildcard common/*.h plugin/*.h tests/unit/*.h)
+HEADERS := $(wildcard common/*.h plugin/*.h tests/unit/*.h tests/fuzz/*.h)
 
 all: $(B)/hostflow $(B)/hostflow.so $(B)/hostflow.plugin
 
@@ -122,10 +122,14 @@ install: all
 	test ! -f netdata/hostflow.conf || install -m 0644 netdata/hostflow.conf \
 		$(DESTDIR)$(NETDATA_STOCK_CONFDIR)/hostflow.conf
 
+# libFuzzer targets, FUZZ_SECONDS (default 45) each; not part of make test.
+fuzz: deps
+	tests/fuzz/run.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps units test run bench install format clean
+.PHONY: all deps units test run bench fuzz install format clean

@@ -119,7 +119,13 @@ int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int familie
 	struct hf_sock s;
 	int ret;
 
-	while (mnl_nlmsg_ok(nlh, len)) {
+	/*
+	 * Not mnl_nlmsg_ok(): libmnl 1.0.4 compares (int)nlmsg_len <= len, so a
+	 * length of 2^31 or more would pass and mnl_nlmsg_next() jump past the
+	 * buffer.
+	 */
+	while (len >= (int)sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) &&
+	       nlh->nlmsg_len <= (unsigned int)len) {
 		if (nlh->nlmsg_seq != seq) {
 			*what = "reply with a foreign sequence number";
 			return -EPROTO;

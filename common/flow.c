@@ -32,7 +32,7 @@ struct hf_ctx {
 	/* state of the collection under way */
 	const struct hf_filter *filter;
 	uint16_t port_lo, port_hi;
-	int oom;
+	char nl_err[128]; /* why netlink was given up, when it was */
 	char err[640];
 };
 
@@ -211,7 +211,7 @@ struct hf_ctx *hf_open(enum hf_backend backend, const char *proc_root)
 			err = errno;
 			if (backend == HF_BACKEND_NETLINK)
 				goto out_listeners;
-			snprintf(ctx->err, sizeof(ctx->err), "netlink sock_diag: %s",
+			snprintf(ctx->nl_err, sizeof(ctx->nl_err), "netlink sock_diag refused: %s",
 				 strerror(err));
 		}
 	}
@@ -491,6 +491,8 @@ int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
 		ret = collect_netlink(ctx);
 		/* A send refused by policy (seccomp, LSM) means netlink cannot be used at all. */
 		if ((ret == -EPERM || ret == -EACCES) && ctx->want == HF_BACKEND_AUTO) {
+			snprintf(ctx->nl_err, sizeof(ctx->nl_err), "netlink sock_diag refused: %s",
+				 strerror(-ret));
 			hf_diag_close(ctx->diag);
 			ctx->diag = NULL;
 			collect_reset(ctx, filter);
@@ -500,6 +502,11 @@ int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
 	}
 	ctx->used = HF_BACKEND_PROC;
 	ret = collect_proc(ctx);
+	/* Both sources failed: say why netlink was not used either. */
+	if (ret < 0 && ctx->nl_err[0]) {
+		size_t len = strlen(ctx->err);
+		snprintf(ctx->err + len, sizeof(ctx->err) - len, " (%s)", ctx->nl_err);
+	}
 out:
 	if (ret == -ENOMEM)
 		snprintf(ctx->err, sizeof(ctx->err), "out of memory for the flow table");

@@ -4,6 +4,7 @@
  * crafted bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include <libmnl/libmnl.h>
@@ -68,9 +69,12 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 {
 	const struct inet_diag_msg *m;
 	const struct nlattr *attr;
+	const void *attrs;
 	size_t addrlen;
+	int attrs_len;
 
-	if (nlh->nlmsg_len < sizeof(*nlh))
+	/* Past INT_MAX, libmnl's int lengths would wrap: no kernel sends that. */
+	if (nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > INT_MAX)
 		return -EBADMSG;
 	if (nlh->nlmsg_type != TCPDIAG_GETSOCK && nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
 		return -EPROTO;
@@ -104,8 +108,13 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	 * Attributes follow the aligned header. Only INET_DIAG_SKV6ONLY is of
 	 * use (sent for every AF_INET6 socket since Linux 3.19, whatever
 	 * idiag_ext asks); the rest are skipped, but each must be well formed.
+	 * Walked up to nlmsg_len itself: mnl_attr_for_each() stops at
+	 * nlmsg_len rounded up to 4, so it reads up to 3 bytes past a message
+	 * of unaligned length.
 	 */
-	mnl_attr_for_each(attr, nlh, sizeof(*m)) {
+	attrs = (const char *)m + MNL_ALIGN(sizeof(*m));
+	attrs_len = (int)(nlh->nlmsg_len - MNL_NLMSG_HDRLEN - MNL_ALIGN(sizeof(*m)));
+	mnl_attr_for_each_payload(attrs, attrs_len) {
 		if (mnl_attr_get_type(attr) == INET_DIAG_SKV6ONLY) {
 			if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
 				return -EBADMSG;
@@ -114,7 +123,7 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 		}
 	}
 	/* The loop stops at the first attribute that does not fit: anything left is broken. */
-	if ((const char *)attr < (const char *)mnl_nlmsg_get_payload_tail(nlh))
+	if ((const char *)attr < (const char *)attrs + attrs_len)
 		return -EBADMSG;
 
 	normalize_mapped(out);

@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -553,6 +554,18 @@ int main(int argc, char **argv)
 		return ret;
 	/* A closed stdout is reported as a write error, not a silent death by SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Started with stdout closed, the netlink socket would take fd 1 and
+	 * the output would go to the kernel: refuse. A closed stdin or stderr
+	 * is pointed at /dev/null for the same reason.
+	 */
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
+		fprintf(stderr, "hostflow: write error: standard output is closed\n");
+		return 1;
+	}
+	for (int fd = 0; fd <= 2; fd += 2)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			return 1;
 	if (!c.numeric) {
 		c.resolver = hf_resolver_new(RESOLVE_TIMEOUT_MS);
 		if (!c.resolver) {
