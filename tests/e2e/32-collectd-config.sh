@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# collectd plugin: a <Plugin hostflow> block with an unknown option, or with
-# a bad value, is refused with an ERROR naming the option and the value;
+# collectd plugin: a <Plugin hostflow> block with an unknown option, a bad
+# value, a bad network or an option given twice is refused with an ERROR naming the option and the value;
 # hostflow then dispatches nothing while collectd keeps running and its
 # other plugins (load) keep reporting.
 set -u
@@ -14,6 +14,12 @@ HF_PLAN=(
 	"collectd config: bad value: ERROR names the option and the value"
 	"collectd config: bad value: collectd runs on, load reports"
 	"collectd config: bad value: hostflow dispatches nothing"
+	"collectd config: bad network: ERROR names the option and the value"
+	"collectd config: bad network: collectd runs on, load reports"
+	"collectd config: bad network: hostflow dispatches nothing"
+	"collectd config: duplicate option: ERROR names the option and the second value"
+	"collectd config: duplicate option: collectd runs on, load reports"
+	"collectd config: duplicate option: hostflow dispatches nothing"
 	"collectd config: the example hostflow.conf, every option uncommented, is accepted"
 )
 hf_require_netns
@@ -73,13 +79,23 @@ refused 3 '<Plugin hostflow>
 	PeerPrefix4 40
 </Plugin>' '\[error\] hostflow plugin: option PeerPrefix4: "40" is not a prefix length'
 
+refused 6 '<Plugin hostflow>
+	ExcludeNet "198.51.100.0/24"
+	ExcludeNet "198.51.100.300/24"
+</Plugin>' '\[error\] hostflow plugin: option ExcludeNet: "198\.51\.100\.300/24" is not a network'
+
+refused 9 '<Plugin hostflow>
+	MaxFlows 10
+	MaxFlows 20
+</Plugin>' '\[error\] hostflow plugin: option MaxFlows given twice \(second value "20"\)'
+
 example=$(sed 's/^#<Plugin/<Plugin/; s/^#<\/Plugin/<\/Plugin/; s/^#\t\([A-Z]\)/\t\1/' collectd/hostflow.conf)
 if collectd_start -n "$(hf_ns srv)" -i 1 -p build/hostflow.so -c "$example" >"$HF_TMP/start.err" 2>&1 &&
 	collectd_wait_ident '^testhost/hostflow-listen-198\.51\.100\.1:80/queue_length-backlog$' 10 >/dev/null &&
 	! grep -qE '\[(error|warning)\]' "$COLLECTD_LOG"; then
-	ok "${HF_PLAN[6]}"
+	ok "${HF_PLAN[12]}"
 else
-	not_ok "${HF_PLAN[6]}" "$(cat "$HF_TMP/start.err")" "$(grep -v '^#' <<<"$example" | grep .)" \
+	not_ok "${HF_PLAN[12]}" "$(cat "$HF_TMP/start.err")" "$(grep -v '^#' <<<"$example" | grep .)" \
 		"$(collectd_log_tail 20)"
 fi
 collectd_stop

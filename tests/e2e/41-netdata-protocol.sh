@@ -308,22 +308,24 @@ rc 124 stderr ''" "$(grep '^hostflow.flows_passive ' <<<"$CHECKED" | LC_ALL=C so
 	echo "listeners $(grep -c '^chart hostflow.listener_' <<<"$CHECKED")"
 	echo "rc $RC stderr '$ERR'")"
 
-printf '[plugin]\nMaxFlows = 5\n\n# below: two mistakes\nmax flows = ten\nColour = blue\n' \
+printf '[plugin]\nMaxFlows = 5\n\n# below: mistakes\nobsolete after = soon\nColour = blue\nExcludeNet = 198.51.100.0/40\nmaxflows = 7\n' \
 	>"$HF_TMP/etc/hostflow.conf"
 run_plugin 5 1
 check_eq "${HF_PLAN[12]}" "DISABLE
 rc 1" "$(cat "$OUT"; echo "rc $RC")"
-want_err="hostflow.plugin: $HF_TMP/etc/hostflow.conf:5: key \"max flows\", value \"ten\": *
-hostflow.plugin: $HF_TMP/etc/hostflow.conf:6: key \"Colour\", value \"blue\": *
-hostflow.plugin: 2 configuration error(s), disabled"
+want_err="hostflow.plugin: $HF_TMP/etc/hostflow.conf:5: key \"obsolete after\", value \"soon\": *is not seconds*
+hostflow.plugin: $HF_TMP/etc/hostflow.conf:6: key \"Colour\", value \"blue\": *unknown option*
+hostflow.plugin: $HF_TMP/etc/hostflow.conf:7: key \"ExcludeNet\", value \"198.51.100.0/40\": *not a network*
+hostflow.plugin: $HF_TMP/etc/hostflow.conf:8: key \"maxflows\", value \"7\": *given twice*
+hostflow.plugin: 4 configuration error(s), disabled"
 n=0
 while IFS= read -r pat; do
 	n=$((n + 1))
 	# shellcheck disable=SC2053
 	[[ "$(sed -n "${n}p" <<<"$ERR")" == $pat ]] || break
-	[ "$n" = 3 ] && n=ok
+	[ "$n" = 5 ] && n=ok
 done <<<"$want_err"
-if [ "$n" = ok ] && [ "$(wc -l <<<"$ERR")" = 3 ]; then
+if [ "$n" = ok ] && [ "$(wc -l <<<"$ERR")" = 5 ]; then
 	ok "${HF_PLAN[13]}"
 else
 	not_ok "${HF_PLAN[13]}" "wanted (glob):" "$want_err" "stderr:" "$ERR"
