@@ -1,11 +1,11 @@
 /*
  * plugin.h - what every hostflow front end shares above libhostflow: one
  * option vocabulary parsed once, top-N flow selection with "other", flow
- * labels, and series that appear and expire.
+ * labels and series identifiers, and a resolver.
  *
  * Ownership: every struct here is owned by its caller; nothing allocates
- * except hf_series_* (a table that grows with the series reported, freed by
- * hf_series_free) and hf_resolver_* (its cache).
+ * except hf_resolver_* (its cache, freed by hf_resolver_free) and
+ * hf_flow_ids (scratch space, freed before it returns).
  */
 #ifndef HOSTFLOW_PLUGIN_H
 #define HOSTFLOW_PLUGIN_H
@@ -96,36 +96,6 @@ const char *hf_resolve(struct hf_resolver *r, int family, const union hf_addr *a
 
 /* The signature hf_json_opts.name and hf_flow_label expect; @arg is a struct hf_resolver. */
 const char *hf_resolve_cb(int family, const union hf_addr *addr, unsigned int plen, void *arg);
-
-/* ---- series that appear and expire ----------------------------------------------------- */
-
-/*
- * A set of named series (a netdata dimension, a collectd value) with the
- * time each was last reported. A front end marks what it reports on each
- * tick; what has not been reported for longer than a grace period is handed
- * back once as expired and forgotten.
- */
-struct hf_series;
-
-struct hf_series *hf_series_new(void);
-void hf_series_free(struct hf_series *s);
-
-/*
- * hf_series_touch - mark @id (NUL-terminated, at most 255 bytes) as
- * reported at @now. Returns 1 when @id is new (or came back after expiring),
- * 0 when known, -ENOMEM.
- */
-int hf_series_touch(struct hf_series *s, const char *id, uint64_t now);
-
-/*
- * hf_series_expire - call @cb for each series not touched since
- * @now - @grace, then forget it. Returns how many expired.
- */
-unsigned int hf_series_expire(struct hf_series *s, uint64_t now, uint64_t grace,
-			      void (*cb)(const char *id, void *arg), void *arg);
-
-/* hf_series_count - how many series are known. */
-size_t hf_series_count(const struct hf_series *s);
 
 /* ---- series identifiers (naming.c) ------------------------------------------------------ */
 

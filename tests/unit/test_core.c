@@ -371,35 +371,6 @@ static void test_report(void)
 	hf_close(ctx);
 }
 
-static void count_cb(const char *id, void *arg)
-{
-	(void)id;
-	(*(int *)arg)++;
-}
-
-static void test_series(void)
-{
-	struct hf_series *s = hf_series_new();
-	char id[32];
-	int gone = 0;
-
-	EQ_INT(hf_series_touch(s, "a", 10), 1, "a new series");
-	EQ_INT(hf_series_touch(s, "a", 11), 0, "a known series");
-	for (int i = 0; i < 200; i++) {
-		snprintf(id, sizeof(id), "flow%d", i);
-		hf_series_touch(s, id, 12);
-	}
-	EQ_INT(hf_series_count(s), 201, "the table grows");
-	EQ_INT(hf_series_touch(s, "flow150", 30), 0, "still known after growth");
-	EQ_INT(hf_series_expire(s, 16, 5, count_cb, &gone), 0, "nothing older than the grace");
-	EQ_INT(hf_series_expire(s, 34, 5, count_cb, &gone), 200, "all but one expire");
-	EQ_INT(gone, 200, "each expired series is reported once");
-	EQ_INT(hf_series_count(s), 1, "one remains");
-	EQ_INT(hf_series_touch(s, "flow150", 41), 0, "the survivor is still known");
-	EQ_INT(hf_series_touch(s, "a", 41), 1, "an expired series comes back as new");
-	hf_series_free(s);
-}
-
 int main(void)
 {
 	test_collect_proc();
@@ -411,6 +382,5 @@ int main(void)
 	test_cidr();
 	test_options();
 	test_report();
-	test_series();
 	return tap_failed != 0;
 }
