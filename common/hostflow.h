@@ -280,11 +280,11 @@ struct hf_listener {
 	struct hf_listener_sock socks[HF_LISTENER_SOCKS_MAX]; /* the first nsocks, at most MAX */
 };
 
-/* Host totals of the last collection; unfiltered. */
+/* Host totals of the last collection: unfiltered, but for flows. */
 struct hf_totals {
 	uint64_t sockets;   /* every socket but listeners */
 	uint64_t listeners; /* listening sockets; states[HF_LISTEN] stays 0 */
-	uint64_t flows;
+	uint64_t flows;	    /* flows the filter admitted */
 	uint64_t states[HF_STATE_MAX];
 };
 

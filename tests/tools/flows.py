@@ -39,6 +39,21 @@ Subcommands (input on stdin, lines on stdout; exit 0 unless said otherwise,
   get KEY...
             a JSON object (e.g. `hostflow --summary --json`) -> "KEY=VALUE"
             per key, VALUE as compact JSON, "KEY=<missing>" when absent.
+  dig PATH...
+            as get, for nested keys: PATH is KEY/KEY/... (e.g.
+            counters/ListenOverflows; "/" because keys hold dots).
+  listener ADDR PORT
+            `hostflow --listen --json` -> the listener objects whose addr is
+            ADDR and port PORT, one per line, as compact JSON with sorted
+            keys; the members of "per_socket" sorted by (backlog,
+            accept_queue), as their order is the kernel's dump order.
+            "<missing>" when there is none, "SCHEMA: ..." when the input is
+            not an array of objects.
+  table     `hostflow -n` text table (with or without --states, -p) ->
+            "columns: NAME|NAME|..." (the header's column names), then the
+            rows as canonical lines. Cells are cut at the columns where the
+            header's names start, so a figure under the wrong header shows
+            up; zero state counts are dropped, as in canonical lines.
 """
 
 import difflib
@@ -285,6 +300,12 @@ def main():
         sys.exit(cmd_check(args[0], args[1], drop))
     elif cmd == "get" and args:
         cmd_get(args)
+    elif cmd == "dig" and args:
+        cmd_dig(args)
+    elif cmd == "listener" and len(args) == 2:
+        cmd_listener(args[0], args[1])
+    elif cmd == "table" and not args:
+        print_lines(from_table(sys.stdin.read()))
     else:
         usage()
 
@@ -292,6 +313,92 @@ def main():
 def print_lines(lines):
     for t in lines:
         print(t)
+
+
+def cmd_dig(paths):
+    try:
+        doc = json.load(sys.stdin)
+    except ValueError as e:
+        print("not JSON: %s" % e)
+        return
+    missing = object()
+    for path in paths:
+        v = doc
+        for k in path.split("/"):
+            v = v.get(k, missing) if isinstance(v, dict) else missing
+            if v is missing:
+                break
+        if v is missing:
+            print("%s=<missing>" % path)
+        else:
+            print("%s=%s" % (path, json.dumps(v, separators=(",", ":"), sort_keys=True)))
+
+
+def cmd_listener(addr, port):
+    try:
+        doc = json.load(sys.stdin)
+    except ValueError as e:
+        print("SCHEMA: not JSON: %s" % e)
+        return
+    if not isinstance(doc, list) or not all(isinstance(x, dict) for x in doc):
+        print("SCHEMA: not an array of objects")
+        return
+    found = [x for x in doc if x.get("addr") == addr and str(x.get("port")) == port]
+    for x in found:
+        per = x.get("per_socket")
+        if isinstance(per, list):
+            x["per_socket"] = sorted(per, key=lambda m: json.dumps(
+                [m.get("backlog") if isinstance(m, dict) else None,
+                 m.get("accept_queue") if isinstance(m, dict) else None]))
+        print(json.dumps(x, separators=(",", ":"), sort_keys=True))
+    if not found:
+        print("<missing>")
+
+
+def from_table(text):
+    """`hostflow -n` text table -> "columns: ..." and canonical lines."""
+    rows = [r for r in text.splitlines() if r.strip()]
+    if not rows:
+        return ["SCHEMA: no header"]
+    head = rows[0]
+    names = re.split(r" {2,}", head.strip())
+    starts, pos = [], 0
+    for n in names:
+        pos = head.index(n, pos)
+        starts.append(pos)
+        pos += len(n)
+    out = ["columns: " + "|".join(names)]
+    lines = []
+    for r in rows[1:]:
+        cells = [r[s:e].strip() for s, e in zip(starts, starts[1:] + [len(r)])]
+        cell = dict(zip(names, cells))
+        arrow = cell.get("<-->")
+        d = {"<--": "passive", "-->": "active"}.get(arrow)
+        if d is None:
+            lines.append("SCHEMA: arrow %r in row %r" % (arrow, r))
+            continue
+        states, extra = {}, ""
+        for n in names:
+            if n in STATES:
+                if not cell[n].isdigit():
+                    lines.append("SCHEMA: %s cell %r in row %r" % (n, cell[n], r))
+                    continue
+                states[n] = int(cell[n])
+            elif n not in ("Local Address:Port", "<-->", "Peer Address:Port",
+                           "Connections", "Process"):
+                lines.append("SCHEMA: unknown column %r" % n)
+        if cell.get("Process", "-") != "-":
+            m = re.fullmatch(r"(.*)\(pgid=(-?\d+)\)", cell["Process"])
+            extra = " process=%s/%s" % (m.group(1), m.group(2)) if m else \
+                " process=%s" % cell["Process"]
+        conns = cell.get("Connections", "")
+        if not conns.isdigit():
+            lines.append("SCHEMA: connections %r in row %r" % (conns, r))
+            continue
+        lines.append(line(d, cell["Local Address:Port"], cell["Peer Address:Port"],
+                          int(conns), states, extra))
+    return out + sorted(t for t in lines if not t.startswith("SCHEMA:")) + \
+        [t for t in lines if t.startswith("SCHEMA:")]
 
 
 if __name__ == "__main__":
