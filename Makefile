@@ -83,6 +83,13 @@ $(B)/tests/san_%: tests/unit/%.c $(B)/libhostflow-san.a
 # The netdata plugin's unit test compiles the plugin's source itself.
 $(B)/tests/test_netdata_plugin $(B)/tests/san_test_netdata_plugin: netdata/hostflow_plugin.c
 
+# The benchmark's own programs: the floor, the socket holder, the timer.
+BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure
+
+$(B)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
 deps:
 	tools/deps.sh
 
@@ -95,7 +102,7 @@ export HOSTFLOW_SLOW
 
 # One run, one summary line: unit tests plain and under ASan+UBSan, then end to end.
 test: deps
-	$(MAKE) all units
+	$(MAKE) all units $(BENCH_BIN)
 	tests/run.sh $(UNIT_BIN) $(UNIT_SAN) $(E2E)
 
 run: deps
@@ -105,11 +112,12 @@ run: deps
 	$(B)/hostflow --listen -n
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all $(BENCH_BIN)
 	tests/bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(B)/hostflow $(DESTDIR)$(BINDIR)/hostflow
 	install -m 0644 man/hostflow.1 $(DESTDIR)$(MANDIR)/man1/hostflow.1
 	install -d $(DESTDIR)$(COLLECTD_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d
@@ -120,6 +128,7 @@ install: all
 		$(DESTDIR)$(MANDIR)/man5/collectd-hostflow.5
 	install -d $(DESTDIR)$(NETDATA_PLUGINSDIR) $(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d
 	install -m 0755 $(B)/hostflow.plugin $(DESTDIR)$(NETDATA_PLUGINSDIR)/hostflow.plugin
+	install -m 0644 man/hostflow.plugin.8 $(DESTDIR)$(MANDIR)/man8/hostflow.plugin.8
 	test ! -f netdata/health.d/hostflow.conf || install -m 0644 netdata/health.d/hostflow.conf \
 		$(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d/hostflow.conf
 	test ! -f netdata/hostflow.conf || install -m 0644 netdata/hostflow.conf \
