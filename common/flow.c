@@ -33,6 +33,7 @@ struct hf_ctx {
 	const struct hf_filter *filter;
 	uint16_t port_lo, port_hi;
 	char nl_err[128]; /* why netlink was given up, when it was */
+	uint64_t listen_ports[65536 / 64]; /* a bit per port some listener holds */
 	char err[640];
 };
 
@@ -45,28 +46,60 @@ _Static_assert(FLOW_KEYLEN == 40, "flow key is 40 bytes");
 _Static_assert(offsetof(struct hf_listener, port) == 2 && offsetof(struct hf_listener, addr) == 4,
 	       "listener key has no hidden padding");
 
-static uint64_t mix(uint64_t h, uint64_t v)
+static uint64_t rotl(uint64_t v, unsigned int r)
 {
-	h ^= v;
-	h *= 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 32);
+	return r ? (v << r) | (v >> (64 - r)) : v;
 }
 
-static uint64_t hash_key(const void *key, size_t len)
+/*
+ * The hash of a key, once per socket: each 8-byte word is multiplied on
+ * its own (the multiplies run in parallel, where a chained mix waits on
+ * each one), rotated apart and folded, then avalanched once.
+ */
+/*
+ * hash_key, key_eq, table_get and table_find are inlined into callers that
+ * pass the key length as a constant (FLOW_KEYLEN, LISTENER_KEYLEN), so
+ * their loops unroll into a handful of loads: they run for every socket.
+ */
+#define HF__INLINE static inline __attribute__((always_inline))
+
+HF__INLINE uint64_t hash_key(const void *key, size_t len)
 {
 	const uint8_t *p = key;
-	uint64_t h = 0x243f6a8885a308d3ull ^ len, v;
+	uint64_t h = len * 0x9e3779b97f4a7c15ull, v;
+	unsigned int i = 0;
 
-	for (; len >= 8; p += 8, len -= 8) {
+#pragma GCC unroll 8
+	for (; len >= 8; p += 8, len -= 8, i++) {
 		memcpy(&v, p, 8);
-		h = mix(h, v);
+		h ^= rotl((v ^ (0x243f6a8885a308d3ull * (i + 1))) * 0xff51afd7ed558ccdull,
+			  (i * 23) % 64);
 	}
 	if (len) {
 		v = 0;
 		memcpy(&v, p, len);
-		h = mix(h, v);
+		h ^= rotl((v ^ (0x243f6a8885a308d3ull * (i + 1))) * 0xff51afd7ed558ccdull,
+			  (i * 23) % 64);
 	}
-	return h ^ (h >> 29);
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
+}
+
+/* memcmp() of a key whose length only the table knows is a libc call per probe: compare words. */
+HF__INLINE bool key_eq(const void *a, const void *b, size_t len)
+{
+	const uint8_t *x = a, *y = b;
+	uint64_t u, v;
+
+#pragma GCC unroll 8
+	for (; len >= 8; x += 8, y += 8, len -= 8) {
+		memcpy(&u, x, 8);
+		memcpy(&v, y, 8);
+		if (u != v)
+			return false;
+	}
+	return len == 0 || memcmp(x, y, len) == 0;
 }
 
 static int table_init(struct table *t, size_t size, size_t keylen, size_t cap)
@@ -141,40 +174,40 @@ static int table_grow(struct table *t)
  * The item whose key is the first keylen bytes of @key; a new one, zeroed
  * past the key, when absent. NULL when memory is short.
  */
-static void *table_get(struct table *t, const void *key)
+HF__INLINE void *table_get(struct table *t, const void *key, size_t keylen)
 {
-	size_t i = hash_key(key, t->keylen) & t->mask;
+	size_t i = hash_key(key, keylen) & t->mask;
 	uint32_t s;
 	char *item;
 
 	while ((s = t->slots[i]) != 0) {
 		item = table_item(t, s - 1);
-		if (memcmp(item, key, t->keylen) == 0)
+		if (key_eq(item, key, keylen))
 			return item;
 		i = (i + 1) & t->mask;
 	}
 	if (t->n == t->cap) {
 		if (table_grow(t) < 0)
 			return NULL;
-		i = hash_key(key, t->keylen) & t->mask;
+		i = hash_key(key, keylen) & t->mask;
 		while (t->slots[i])
 			i = (i + 1) & t->mask;
 	}
 	item = table_item(t, t->n);
-	memcpy(item, key, t->keylen);
-	memset(item + t->keylen, 0, t->size - t->keylen);
+	memcpy(item, key, keylen);
+	memset(item + keylen, 0, t->size - keylen);
 	t->slots[i] = (uint32_t)(++t->n);
 	return item;
 }
 
-static void *table_find(const struct table *t, const void *key)
+HF__INLINE void *table_find(const struct table *t, const void *key, size_t keylen)
 {
-	size_t i = hash_key(key, t->keylen) & t->mask;
+	size_t i = hash_key(key, keylen) & t->mask;
 	uint32_t s;
 
 	while ((s = t->slots[i]) != 0) {
 		char *item = table_item(t, s - 1);
-		if (memcmp(item, key, t->keylen) == 0)
+		if (key_eq(item, key, keylen))
 			return item;
 		i = (i + 1) & t->mask;
 	}
@@ -276,7 +309,7 @@ static struct hf_listener *listener_find(struct hf_ctx *ctx, int family, const u
 	key.port = port;
 	if (addr)
 		key.addr = *addr;
-	return table_find(&ctx->listeners, &key);
+	return table_find(&ctx->listeners, &key, LISTENER_KEYLEN);
 }
 
 static bool in_range(uint16_t p, uint16_t lo, uint16_t hi)
@@ -289,6 +322,11 @@ enum hf_dir hf_classify(struct hf_ctx *ctx, const struct hf_sock *s, uint16_t lo
 {
 	struct hf_listener *l;
 
+	/* Most connections face no listener at all: one bit says so without a lookup. */
+	if (!(ctx->listen_ports[s->lport / 64] & (1ull << (s->lport % 64)))) {
+		l = NULL;
+		goto no_listener;
+	}
 	/* 1. A listener on the local address, or on the wildcard of the family. */
 	l = listener_find(ctx, s->family, &s->laddr, s->lport);
 	if (!l)
@@ -299,6 +337,7 @@ enum hf_dir hf_classify(struct hf_ctx *ctx, const struct hf_sock *s, uint16_t lo
 		if (l && l->v6only)
 			l = NULL;
 	}
+no_listener:
 	*listener = l;
 	if (l)
 		return HF_DIR_PASSIVE;
@@ -320,9 +359,10 @@ static int on_listener(const struct hf_sock *s, void *arg)
 	key.family = s->family;
 	key.port = s->lport;
 	key.addr = s->laddr;
-	l = table_get(&ctx->listeners, &key);
+	l = table_get(&ctx->listeners, &key, LISTENER_KEYLEN);
 	if (!l)
 		return -ENOMEM;
+	ctx->listen_ports[s->lport / 64] |= 1ull << (s->lport % 64);
 	if (l->nsocks == 0) {
 		l->v6only = s->v6only;
 		l->backlog_known = ctx->used == HF_BACKEND_NETLINK;
@@ -421,7 +461,7 @@ static int on_connection(const struct hf_sock *s, void *arg)
 	else
 		key.pport = s->rport;
 
-	flow = table_get(&ctx->flows, &key);
+	flow = table_get(&ctx->flows, &key, FLOW_KEYLEN);
 	if (!flow)
 		return -ENOMEM;
 	flow->conns++;
@@ -474,6 +514,7 @@ static void collect_reset(struct hf_ctx *ctx, const struct hf_filter *filter)
 {
 	table_reset(&ctx->flows);
 	table_reset(&ctx->listeners);
+	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
 	memset(&ctx->totals, 0, sizeof(ctx->totals));
 	ctx->filter = filter;
 }

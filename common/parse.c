@@ -97,8 +97,13 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	out->state = m->idiag_state;
 	out->lport = ntohs(m->id.idiag_sport);
 	out->rport = ntohs(m->id.idiag_dport);
-	memcpy(out->laddr.b, m->id.idiag_src, addrlen);
-	memcpy(out->raddr.b, m->id.idiag_dst, addrlen);
+	/* Fixed-size copies (no call per socket); an IPv4 address's tail is cleared after. */
+	memcpy(out->laddr.b, m->id.idiag_src, sizeof(out->laddr.b));
+	memcpy(out->raddr.b, m->id.idiag_dst, sizeof(out->raddr.b));
+	if (addrlen == 4) {
+		memset(out->laddr.b + 4, 0, 12);
+		memset(out->raddr.b + 4, 0, 12);
+	}
 	out->rqueue = m->idiag_rqueue;
 	out->wqueue = m->idiag_wqueue;
 	out->uid = m->idiag_uid;
@@ -107,11 +112,15 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	/*
 	 * Attributes follow the aligned header. Only INET_DIAG_SKV6ONLY is of
 	 * use (sent for every AF_INET6 socket since Linux 3.19, whatever
-	 * idiag_ext asks); the rest are skipped, but each must be well formed.
+	 * idiag_ext asks), and only for a listener: a connection's attributes
+	 * are not read at all, which spares the walk on the hot path. A
+	 * listener's are skipped but for that one, and each must be well formed.
 	 * Walked up to nlmsg_len itself: mnl_attr_for_each() stops at
 	 * nlmsg_len rounded up to 4, so it reads up to 3 bytes past a message
 	 * of unaligned length.
 	 */
+	if (out->state != HF_LISTEN)
+		goto out;
 	attrs = (const char *)m + MNL_ALIGN(sizeof(*m));
 	attrs_len = (int)(nlh->nlmsg_len - MNL_NLMSG_HDRLEN - MNL_ALIGN(sizeof(*m)));
 	mnl_attr_for_each_payload(attrs, attrs_len) {
@@ -125,7 +134,7 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	/* The loop stops at the first attribute that does not fit: anything left is broken. */
 	if ((const char *)attr < (const char *)attrs + attrs_len)
 		return -EBADMSG;
-
+out:
 	normalize_mapped(out);
 	return 0;
 }
