@@ -113,15 +113,23 @@ static void test_parse_broken(void)
 	nlh->nlmsg_len = sizeof(*nlh) + sizeof(struct inet_diag_msg) - 4;
 	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG, "truncated inet_diag_msg is an error");
 
-	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 1, 1, 1);
+	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "0.0.0.0", 0, HF_LISTEN, 1);
 	attr = (struct nlattr *)mnl_nlmsg_get_payload_tail(nlh);
 	mnl_attr_put_u32(nlh, 99, 1);
 	attr->nla_len = 200; /* runs past the message */
-	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG, "attribute longer than its message is an error");
+	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG,
+	       "a listener's attribute longer than its message is an error");
 
-	nlh = put_sock(buf, 1, AF_INET6, "2001:db8::1", 80, "2001:db8::2", 1, 1, 1);
+	nlh = put_sock(buf, 1, AF_INET6, "2001:db8::1", 80, "::", 0, HF_LISTEN, 1);
 	mnl_attr_put(nlh, INET_DIAG_SKV6ONLY, 0, NULL); /* u8 with no payload */
 	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG, "INET_DIAG_SKV6ONLY without payload is an error");
+
+	/* A connection's attributes are never read: the hot path skips the walk. */
+	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 1, HF_ESTABLISHED, 1);
+	attr = (struct nlattr *)mnl_nlmsg_get_payload_tail(nlh);
+	mnl_attr_put_u32(nlh, 99, 1);
+	attr->nla_len = 200;
+	EQ_INT(hf_diag_parse(nlh, &s), 0, "a connection's attributes are not walked");
 
 	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 1, 1, 1);
 	nlh->nlmsg_type = 16; /* RTM_NEWLINK */

@@ -245,7 +245,7 @@ static int attr_past_end(const void *arg)
 	nlh->nlmsg_seq = 1;
 	m = mnl_nlmsg_put_extra_header(nlh, sizeof(*m));
 	m->idiag_family = AF_INET;
-	m->idiag_state = HF_ESTABLISHED;
+	m->idiag_state = HF_LISTEN; /* only a listener's attributes are read */
 	at = nlh->nlmsg_len;
 	nlh->nlmsg_len += 1; /* one byte of attribute: nla_len's low byte */
 	b[at] = 4;	     /* nla_len = 4 with the next byte */
