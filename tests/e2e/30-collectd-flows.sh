@@ -26,20 +26,6 @@ hf_require_netns
 [ -f build/hostflow.so ] || hf_setup_failed "build/hostflow.so missing (make build/hostflow.so)"
 hf_on_exit collectd_stop
 
-STATES="ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING"
-
-# flow_lines ID TOTAL [STATE=N...]: the expected lines of one flow.
-flow_lines() {
-	local id=$1 total=$2 s kv n
-	shift 2
-	echo "hostflow-$id/tcp_connections-total $total"
-	for s in $STATES; do
-		n=0
-		for kv in "$@"; do [ "${kv%%=*}" = "$s" ] && n=${kv#*=}; done
-		echo "hostflow-$id/tcp_connections-$s $n"
-	done
-}
-
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host c1"
 hf_host c2 198.51.100.12/24 || hf_setup_failed "host c2"
@@ -72,14 +58,14 @@ collectd_start -n "$(hf_ns srv)" -i 1 -p build/hostflow.so -c 'LoadPlugin hostfl
 </Plugin>' >"$HF_TMP/start.err" 2>&1 || hf_setup_failed "collectd did not start: $(cat "$HF_TMP/start.err")"
 
 want_flows=$({
-	flow_lines "passive-198.51.100.1:80-198.51.100.11:many" 3 ESTABLISHED=3
-	flow_lines "passive-198.51.100.1:80-198.51.100.12:many" 2 CLOSE_WAIT=2
-	flow_lines "passive-[2001:db8::1]:443-[2001:db8::11]:many" 2 ESTABLISHED=2
-	flow_lines "active-198.51.100.1:many-198.51.100.11:5432" 4 ESTABLISHED=4
-	flow_lines "active-198.51.100.1:many-198.51.100.99:9999" 1 SYN_SENT=1
+	collectd_flow_lines "passive-198.51.100.1:80-198.51.100.11:many" 3 ESTABLISHED=3
+	collectd_flow_lines "passive-198.51.100.1:80-198.51.100.12:many" 2 CLOSE_WAIT=2
+	collectd_flow_lines "passive-[2001:db8::1]:443-[2001:db8::11]:many" 2 ESTABLISHED=2
+	collectd_flow_lines "active-198.51.100.1:many-198.51.100.11:5432" 4 ESTABLISHED=4
+	collectd_flow_lines "active-198.51.100.1:many-198.51.100.99:9999" 1 SYN_SENT=1
 } | LC_ALL=C sort)
 want_totals=$({
-	for s in $STATES LISTEN; do
+	for s in $COLLECTD_FLOW_STATES LISTEN; do
 		case $s in
 		ESTABLISHED) n=9 ;; CLOSE_WAIT) n=2 ;; SYN_SENT) n=1 ;; LISTEN) n=2 ;; *) n=0 ;;
 		esac

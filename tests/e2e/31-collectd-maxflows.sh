@@ -23,20 +23,6 @@ hf_require_netns
 [ -f build/hostflow.so ] || hf_setup_failed "build/hostflow.so missing (make build/hostflow.so)"
 hf_on_exit collectd_stop
 
-STATES="ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING"
-
-# flow_lines ID TOTAL [STATE=N...]: the expected lines of one flow.
-flow_lines() {
-	local id=$1 total=$2 s kv n
-	shift 2
-	echo "hostflow-$id/tcp_connections-total $total"
-	for s in $STATES; do
-		n=0
-		for kv in "$@"; do [ "${kv%%=*}" = "$s" ] && n=${kv#*=}; done
-		echo "hostflow-$id/tcp_connections-$s $n"
-	done
-}
-
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host c1"
 hf_host c2 2001:db8::12/64 || hf_setup_failed "host c2"
@@ -74,11 +60,11 @@ collectd_start -n "$(hf_ns srv)" -i 1 -p build/hostflow.so -c 'LoadPlugin hostfl
 </Plugin>' >"$HF_TMP/start.err" 2>&1 || hf_setup_failed "collectd did not start: $(cat "$HF_TMP/start.err")"
 
 want=$({
-	flow_lines "passive-[2001:db8::1]:443-[2001:db8::_64]:many" 7 ESTABLISHED=7
-	flow_lines "passive-198.51.100.1:80-198.51.100.11:many" 5 ESTABLISHED=5
-	flow_lines "passive-other" 6 ESTABLISHED=6
-	flow_lines "active-198.51.100.1:many-198.51.100.11:5000" 3 ESTABLISHED=3
-	flow_lines "active-198.51.100.1:many-198.51.100.11:5001" 1 ESTABLISHED=1
+	collectd_flow_lines "passive-[2001:db8::1]:443-[2001:db8::_64]:many" 7 ESTABLISHED=7
+	collectd_flow_lines "passive-198.51.100.1:80-198.51.100.11:many" 5 ESTABLISHED=5
+	collectd_flow_lines "passive-other" 6 ESTABLISHED=6
+	collectd_flow_lines "active-198.51.100.1:many-198.51.100.11:5000" 3 ESTABLISHED=3
+	collectd_flow_lines "active-198.51.100.1:many-198.51.100.11:5001" 1 ESTABLISHED=1
 } | LC_ALL=C sort)
 
 pick() { grep -E "$1" <<<"$snap"; }

@@ -154,29 +154,19 @@ syn_recv_of() { hf_in "$1" ss -tanH state syn-recv "( sport = :$2 )" | wc -l; }
 # only when both agree; a half-open socket may come or go meanwhile (a
 # retransmitted SYN, an expiring request), so it is retried for up to 5 s.
 listener_check() {
-	local desc=$1 name=$2 addr=$3 port=$4 template=$5 expect got s1 s2 json=0 a ep args
+	local desc=$1 name=$2 addr=$3 port=$4 template=$5 expect got s1 s2 args
 	shift 5
 	args=("$@")
-	for a in "$@"; do [ "$a" = --json ] && json=1; done
 	if ! hf_have_hostflow; then
 		hf_fail "$desc" "$HOSTFLOW missing"
 		return 1
 	fi
-	ep="$addr:$port"
-	[[ $addr == *:* ]] && ep="[$addr]:$port"
 	__agree() {
 		s1=$(syn_recv_of "$name" "$port")
 		hf_run_hostflow "$name" "${args[@]}"
 		s2=$(syn_recv_of "$name" "$port")
 		expect=${template//@SYN@/$s1}
-		if [ "$HF_RC" != 0 ]; then
-			got="exit $HF_RC: $HF_ERR"
-		elif [ "$json" = 1 ]; then
-			got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" listener "$addr" "$port")
-		else
-			got=$(printf '%s\n' "$HF_OUT" | awk -v ep="$ep" \
-				'{ $1 = $1 } NR == 1 || $1 == ep { print }')
-		fi
+		got=$(hf_listener_of "$addr" "$port" "${args[@]}")
 		[ "$s1" = "$s2" ] && [ "$got" = "$expect" ]
 	}
 	hf_wait_for 5 __agree

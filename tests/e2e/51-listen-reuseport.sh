@@ -74,30 +74,20 @@ syn_recv_of() { hf_in srv ss -tanH state syn-recv "( sport = :$1 )" | wc -l; }
 # hostflow and the comparison made only when both readings agree (retried
 # for up to 5 s).
 listener_check() {
-	local desc=$1 addr=$2 port=$3 template=$4 expect got r1 r2 json=0 a ep args
+	local desc=$1 addr=$2 port=$3 template=$4 expect got r1 r2 args
 	shift 4
 	args=("$@")
-	for a in "$@"; do [ "$a" = --json ] && json=1; done
 	if ! hf_have_hostflow; then
 		hf_fail "$desc" "$HOSTFLOW missing"
 		return 1
 	fi
-	ep="$addr:$port"
-	[[ $addr == *:* ]] && ep="[$addr]:$port"
 	__agree() {
 		r1="$(queue_of "$port") $(syn_recv_of "$port")"
 		hf_run_hostflow srv "${args[@]}"
 		r2="$(queue_of "$port") $(syn_recv_of "$port")"
 		expect=${template//@Q@/${r1% *}}
 		expect=${expect//@SYN@/${r1#* }}
-		if [ "$HF_RC" != 0 ]; then
-			got="exit $HF_RC: $HF_ERR"
-		elif [ "$json" = 1 ]; then
-			got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" listener "$addr" "$port")
-		else
-			got=$(printf '%s\n' "$HF_OUT" | awk -v ep="$ep" \
-				'{ $1 = $1 } NR == 1 || $1 == ep { print }')
-		fi
+		got=$(hf_listener_of "$addr" "$port" "${args[@]}")
 		[ "$r1" = "$r2" ] && [ "$got" = "$expect" ]
 	}
 	hf_wait_for 5 __agree

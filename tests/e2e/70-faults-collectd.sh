@@ -12,9 +12,9 @@
 # missing.
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
+. "$HF_ROOT/tests/lib/faults.sh"
 
 SO=${HOSTFLOW_SO:-build/hostflow.so}
-NONETLINK=build/tools/nonetlink
 
 HF_PLAN=(
 	"faults collectd: netlink: the flows' values"
@@ -38,26 +38,17 @@ fi
 hf_on_exit collectd_stop
 REAL_COLLECTD=$COLLECTD_BIN
 
-build_nonetlink() {
-	mkdir -p build/tools || return 1
-	${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$NONETLINK.$$" \
-		tests/tools/nonetlink.c 2>"$HF_TMP/cc.err" && mv -f "$NONETLINK.$$" "$NONETLINK"
-}
-
-# wrapper FILE MODE: an executable FILE that runs collectd with MODE
-# (nonetlink: socket(AF_NETLINK) refused; neither: that and an empty
-# /proc/net). collectd keeps the pid the wrapper was started with, which is
-# what /proc/net (a link to /proc/self/net) is hidden for, and what
+# wrapper FILE MODE: an executable FILE that runs collectd with MODE (see
+# hf_fault_prefix: nonetlink, or neither). collectd keeps the pid the
+# wrapper was started with, which is what /proc/net is hidden for, and what
 # collectd.sh records as the daemon's pid.
 wrapper() {
-	local hide=''
-	[ "$2" = neither ] && hide='mount -t tmpfs -o mode=0555,size=16k hostflow-empty "/proc/$$/net" && '
-	cat >"$1" <<EOF
-#!/bin/sh
-# collectd for a hostflow fault test: $2
-exec unshare -m --propagation private sh -c '${hide}exec "\$@"' sh "$HF_ROOT/$NONETLINK" "$REAL_COLLECTD" "\$@"
-EOF
-	chmod 755 "$1"
+	hf_fault_prefix "$2" || return 1
+	{
+		printf '#!/bin/sh\n# collectd for a hostflow fault test: %s\nexec' "$2"
+		printf ' %q' "${HF_FAULT_PREFIX[@]}" "$REAL_COLLECTD"
+		printf ' "$@"\n'
+	} >"$1" && chmod 755 "$1"
 }
 
 # values: every hostflow identifier the daemon holds with its value
@@ -82,7 +73,7 @@ settled() {
 
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host c1"
-build_nonetlink || hf_setup_failed "cannot build $NONETLINK: $(cat "$HF_TMP/cc.err")"
+hf_build_nonetlink || hf_setup_failed "cannot build $HF_NONETLINK: $(cat "$HF_TMP/cc.err")"
 wrapper "$HF_TMP/collectd-nonetlink" nonetlink || hf_setup_failed "wrapper"
 wrapper "$HF_TMP/collectd-neither" neither || hf_setup_failed "wrapper"
 

@@ -16,6 +16,7 @@
 #     command opens (the netlink socket) would otherwise become its stdout.
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
+. "$HF_ROOT/tests/lib/faults.sh"
 
 HF_PLAN=(
 	"faults: srv kernel holds the test's sockets"
@@ -34,44 +35,9 @@ HF_PLAN=(
 )
 hf_require_netns
 
-NONETLINK=build/tools/nonetlink
-
-# build_nonetlink: compile the seccomp helper (atomically: tests may share build/).
-build_nonetlink() {
-	mkdir -p build/tools || return 1
-	${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$NONETLINK.$$" \
-		tests/tools/nonetlink.c 2>"$HF_TMP/cc.err" && mv -f "$NONETLINK.$$" "$NONETLINK"
-}
-
-# run_in NAME MODE CMD...: run CMD in host NAME (20 s limit) with MODE:
-#   plain      as is
-#   nonetlink  socket(AF_NETLINK) refused
-#   noproc     an empty tmpfs over /proc/net
-#   neither    both
-# /proc/net is a link to /proc/self/net: the tmpfs goes over /proc/PID/net
-# of the shell that then execs CMD, so CMD itself (same pid) sees it empty.
-# Sets OUT, ERR, RC.
-run_in() {
-	local name=$1 mode=$2 ns pre=()
-	shift 2
-	ns=$(hf_ns "$name") || return 1
-	case $mode in
-	nonetlink | neither) pre=("$HF_ROOT/$NONETLINK") ;;
-	esac
-	if [ "$mode" = noproc ] || [ "$mode" = neither ]; then
-		OUT=$(timeout 20 ip netns exec "$ns" unshare -m --propagation private sh -c \
-			'mount -t tmpfs -o mode=0555,size=16k hostflow-empty "/proc/$$/net" && exec "$@"' \
-			sh "${pre[@]}" "$@" 2>"$HF_TMP/err")
-	else
-		OUT=$(timeout 20 ip netns exec "$ns" "${pre[@]}" "$@" 2>"$HF_TMP/err")
-	fi
-	RC=$?
-	ERR=$(cat "$HF_TMP/err")
-}
-
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host c1"
-build_nonetlink || hf_setup_failed "cannot build $NONETLINK: $(cat "$HF_TMP/cc.err")"
+hf_build_nonetlink || hf_setup_failed "cannot build $HF_NONETLINK: $(cat "$HF_TMP/cc.err")"
 hf_have_hostflow || hf_setup_failed "$HOSTFLOW missing"
 
 hf_sockgen srv lst80 listen --addr 0.0.0.0 --port 80 || hf_setup_failed "srv listener :80"
@@ -99,16 +65,16 @@ hf_check_kernel "faults: srv kernel holds the test's sockets" srv "$srv_flows"
 # check_flows DESC MODE: hostflow -n --json in MODE on srv against $srv_flows; keeps the JSON in JSON_<MODE>.
 check_flows() {
 	local desc=$1 mode=$2 diff
-	run_in srv "$mode" "$(realpath "$HOSTFLOW")" -n --json
-	printf -v "JSON_$mode" '%s' "$OUT"
-	if [ "$RC" != 0 ]; then
-		hf_fail "$desc" "hostflow -n --json ($mode) exited $RC" "$ERR"
+	hf_run_in srv "$mode" 20 "$(realpath "$HOSTFLOW")" -n --json
+	printf -v "JSON_$mode" '%s' "$HF_OUT"
+	if [ "$HF_RC" != 0 ]; then
+		hf_fail "$desc" "hostflow -n --json ($mode) exited $HF_RC" "$HF_ERR"
 		return
 	fi
-	if diff=$(printf '%s\n' "$OUT" | hf_flows_check json "$srv_flows"); then
+	if diff=$(printf '%s\n' "$HF_OUT" | hf_flows_check json "$srv_flows"); then
 		ok "$desc"
 	else
-		hf_fail "$desc" "hostflow -n --json ($mode)" "$diff" "${ERR:+stderr: $ERR}"
+		hf_fail "$desc" "hostflow -n --json ($mode)" "$diff" "${HF_ERR:+stderr: $HF_ERR}"
 	fi
 }
 JSON_plain='' JSON_nonetlink=''
@@ -125,12 +91,12 @@ fi
 # summary DESC MODE WANT: --summary --json in MODE, keys sockets flows backend.
 summary() {
 	local desc=$1 mode=$2 want=$3 got
-	run_in srv "$mode" "$(realpath "$HOSTFLOW")" -n --summary --json
-	if [ "$RC" != 0 ]; then
-		hf_fail "$desc" "hostflow --summary --json ($mode) exited $RC" "$ERR"
+	hf_run_in srv "$mode" 20 "$(realpath "$HOSTFLOW")" -n --summary --json
+	if [ "$HF_RC" != 0 ]; then
+		hf_fail "$desc" "hostflow --summary --json ($mode) exited $HF_RC" "$HF_ERR"
 		return
 	fi
-	got=$(printf '%s\n' "$OUT" | "$HF_PYTHON" -S "$HF_FLOWS" get sockets listeners flows backend)
+	got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" get sockets listeners flows backend)
 	check_eq "$desc" "$want" "$got"
 }
 # sockets: every socket but listeners (11 established, 2 SYN_SENT); listeners: srv's 2
@@ -141,39 +107,39 @@ summary "faults: netlink refused: --summary --json says backend proc, same socke
 
 check_flows "faults: /proc/net hidden, netlink allowed: the same flows" noproc
 
-run_in srv neither "$(realpath "$HOSTFLOW")" -n --json
-if [ "$RC" = 1 ]; then
+hf_run_in srv neither 20 "$(realpath "$HOSTFLOW")" -n --json
+if [ "$HF_RC" = 1 ]; then
 	ok "faults: neither source: exit status 1"
 else
-	hf_fail "faults: neither source: exit status 1" "exit status $RC" "stderr: $ERR"
+	hf_fail "faults: neither source: exit status 1" "exit status $HF_RC" "stderr: $HF_ERR"
 fi
-check_eq "faults: neither source: nothing on stdout" "" "$OUT"
-if [[ $ERR == *"/proc/net/tcp"*"No such file or directory"* ]]; then
+check_eq "faults: neither source: nothing on stdout" "" "$HF_OUT"
+if [[ $HF_ERR == *"/proc/net/tcp"*"No such file or directory"* ]]; then
 	ok "faults: neither source: stderr names /proc/net/tcp and why it failed"
 else
 	hf_fail "faults: neither source: stderr names /proc/net/tcp and why it failed" "" \
-		"stderr: $ERR"
+		"stderr: $HF_ERR"
 fi
 # Without it, an operator reads "/proc/net/tcp: No such file" and never learns
 # that netlink was tried and refused by policy, the actual fault.
-if [[ $ERR == *netlink*"Operation not permitted"* ]]; then
+if [[ $HF_ERR == *netlink*"Operation not permitted"* ]]; then
 	ok "faults: neither source: stderr also says that netlink was refused"
 else
 	hf_fail "faults: neither source: stderr also says that netlink was refused" \
-		"no 'netlink ... Operation not permitted'" "stderr: $ERR"
+		"no 'netlink ... Operation not permitted'" "stderr: $HF_ERR"
 fi
 
 # closed_stdout DESC ARGS...: hostflow ARGS on srv with fd 1 closed.
 closed_stdout() {
-	local desc=$1 err
+	local desc=$1 err rc
 	shift
 	timeout 20 ip netns exec "$(hf_ns srv)" "$(realpath "$HOSTFLOW")" "$@" >&- 2>"$HF_TMP/err"
-	RC=$?
+	rc=$?
 	err=$(cat "$HF_TMP/err")
-	if [ "$RC" = 1 ] && [[ $err == *"write error"* ]]; then
+	if [ "$rc" = 1 ] && [[ $err == *"write error"* ]]; then
 		ok "$desc"
 	else
-		hf_fail "$desc" "exit status $RC" "stderr: $err" \
+		hf_fail "$desc" "exit status $rc" "stderr: $err" \
 			"(with fd 1 free, the netlink socket opened first becomes fd 1 and takes the output)"
 	fi
 }

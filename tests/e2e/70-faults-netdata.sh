@@ -15,9 +15,9 @@
 # Fails, never skips, when build/hostflow.plugin is missing.
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
+. "$HF_ROOT/tests/lib/faults.sh"
 
 PLUGIN=${HOSTFLOW_PLUGIN:-build/hostflow.plugin}
-NONETLINK=build/tools/nonetlink
 
 HF_PLAN=(
 	"faults netdata: netlink: the first tick charts the expected flows"
@@ -31,42 +31,13 @@ HF_PLAN=(
 )
 hf_require_netns
 
-build_nonetlink() {
-	mkdir -p build/tools || return 1
-	${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -o "$NONETLINK.$$" \
-		tests/tools/nonetlink.c 2>"$HF_TMP/cc.err" && mv -f "$NONETLINK.$$" "$NONETLINK"
-}
-
-# run_in NAME MODE TIMEOUT CMD...: as in 70-faults-command.sh (MODE plain,
-# nonetlink, noproc or neither), with a TIMEOUT in seconds (status 124 when
-# it hits). The plugin gets an empty config directory. Sets OUT, ERR, RC.
-run_in() {
-	local name=$1 mode=$2 limit=$3 ns pre=()
-	shift 3
-	ns=$(hf_ns "$name") || return 1
-	pre=(env NETDATA_USER_CONFIG_DIR="$HF_TMP/conf" NETDATA_STOCK_CONFIG_DIR="$HF_TMP/conf")
-	case $mode in
-	nonetlink | neither) pre+=("$HF_ROOT/$NONETLINK") ;;
-	esac
-	if [ "$mode" = noproc ] || [ "$mode" = neither ]; then
-		OUT=$(timeout "$limit" ip netns exec "$ns" unshare -m --propagation private sh -c \
-			'mount -t tmpfs -o mode=0555,size=16k hostflow-empty "/proc/$$/net" && exec "$@"' \
-			sh "${pre[@]}" "$@" 2>"$HF_TMP/err")
-	else
-		OUT=$(timeout "$limit" ip netns exec "$ns" "${pre[@]}" "$@" 2>"$HF_TMP/err")
-	fi
-	RC=$?
-	ERR=$(cat "$HF_TMP/err")
-}
-
-# first_tick: stdin is the plugin's output; print its first tick's flow and
-# state values ("CHART DIMENSION = VALUE"), sorted. Later ticks begin with
-# "BEGIN CHART MICROSECONDS".
-first_tick() {
-	awk '/^BEGIN hostflow\.[a-z_]+ [0-9]+$/ { exit }
-	     /^BEGIN / { chart = $2 }
-	     /^SET / && chart ~ /^hostflow\.(flows_active|flows_passive|states)$/ { print chart, $2, $3, $4 }' |
-		sort
+# plugin_in MODE TIMEOUT EVERY: run the plugin in srv with MODE (see
+# hf_fault_prefix) as netdata would, UPDATE_EVERY EVERY, with an empty config
+# directory; it is killed after TIMEOUT seconds (status 124). Sets HF_OUT,
+# HF_ERR, HF_RC.
+plugin_in() {
+	hf_run_in srv "$1" "$2" env NETDATA_USER_CONFIG_DIR="$HF_TMP/conf" \
+		NETDATA_STOCK_CONFIG_DIR="$HF_TMP/conf" "$(realpath "$PLUGIN")" "$3"
 }
 
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
@@ -75,7 +46,7 @@ if [ ! -x "$PLUGIN" ]; then
 	for d in "${HF_PLAN[@]}"; do hf_fail "$d" "$PLUGIN missing"; done
 	hf_done
 fi
-build_nonetlink || hf_setup_failed "cannot build $NONETLINK: $(cat "$HF_TMP/cc.err")"
+hf_build_nonetlink || hf_setup_failed "cannot build $HF_NONETLINK: $(cat "$HF_TMP/cc.err")"
 mkdir -p "$HF_TMP/conf" || hf_setup_failed "config directory"
 
 hf_sockgen srv lst80 listen --addr 0.0.0.0 --port 80 || hf_setup_failed "srv listener :80"
@@ -88,40 +59,40 @@ hf_wait_status lst80 accepted=3 || hf_setup_failed "srv did not accept 3 on :80"
 hf_wait_status lst443 accepted=4 || hf_setup_failed "srv did not accept 4 on :443"
 
 # A long UPDATE_EVERY: the runs below are cut after 3 s, the first tick is what counts.
-run_in srv plain 3 "$(realpath "$PLUGIN")" 60
-netlink_tick=$(first_tick <<<"$OUT")
+plugin_in plain 3 60
+netlink_tick=$(hf_plugin_first_tick <<<"$HF_OUT")
 # the three flows, each with its connections; the rest of the values may be 0
 want="hostflow.flows_active a4_198_51_100_1_many_198_51_100_11_8080 = 2
 hostflow.flows_passive p4_198_51_100_1_80_198_51_100_11_many = 3
 hostflow.flows_passive p6_2001xdb8xx1_443_2001xdb8xx11_many = 4"
 got=$(grep -vE '(^hostflow\.states | other = )' <<<"$netlink_tick")
 check_eq "faults netdata: netlink: the first tick charts the expected flows" "$want" "$got" ||
-	hf_diag "stderr: $ERR"
+	hf_diag "stderr: $HF_ERR"
 
-run_in srv nonetlink 3 "$(realpath "$PLUGIN")" 60
-proc_out=$OUT
+plugin_in nonetlink 3 60
+proc_out=$HF_OUT
 check_eq "faults netdata: netlink refused: the same flows and states, from /proc" \
-	"$netlink_tick" "$(first_tick <<<"$proc_out")" || hf_diag "stderr: $ERR"
+	"$netlink_tick" "$(hf_plugin_first_tick <<<"$proc_out")" || hf_diag "stderr: $HF_ERR"
 labels=$(grep "^CLABEL 'backend'" <<<"$proc_out" | sort -u)
 check_eq "faults netdata: netlink refused: charts labelled backend proc" \
 	"CLABEL 'backend' 'proc' 1" "$labels"
 
-run_in srv neither 20 "$(realpath "$PLUGIN")" 1
-if grep -qx DISABLE <<<"$OUT"; then
+plugin_in neither 20 1
+if grep -qx DISABLE <<<"$HF_OUT"; then
 	ok "faults netdata: neither source: prints DISABLE"
 else
 	hf_fail "faults netdata: neither source: prints DISABLE" "no DISABLE line" \
-		"stdout: $(head -5 <<<"$OUT")" "stderr: $ERR"
+		"stdout: $(head -5 <<<"$HF_OUT")" "stderr: $HF_ERR"
 fi
-if [ "$RC" != 124 ]; then
+if [ "$HF_RC" != 124 ]; then
 	ok "faults netdata: neither source: ends by itself"
 else
 	hf_fail "faults netdata: neither source: ends by itself" "still running after 20 s"
 fi
-if [[ $ERR == *"/proc/net/tcp"* ]]; then
+if [[ $HF_ERR == *"/proc/net/tcp"* ]]; then
 	ok "faults netdata: neither source: stderr names /proc/net/tcp"
 else
-	hf_fail "faults netdata: neither source: stderr names /proc/net/tcp" "" "stderr: $ERR"
+	hf_fail "faults netdata: neither source: stderr names /proc/net/tcp" "" "stderr: $HF_ERR"
 fi
 
 # reader_closes EVERY: start the plugin in srv, read its first line, close

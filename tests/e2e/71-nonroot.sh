@@ -11,6 +11,7 @@
 # case the tree itself is not traversable by nobody.
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
+. "$HF_ROOT/tests/lib/faults.sh"
 
 PLUGIN=${HOSTFLOW_PLUGIN:-build/hostflow.plugin}
 
@@ -60,14 +61,13 @@ active 198.51.100.1:many -> 198.51.100.11:8080 2 ESTABLISHED=2"
 
 hf_check_kernel "nonroot: srv kernel holds the test's sockets" srv "$srv_flows"
 
-# as WHO CMD...: run CMD in srv as WHO (root or nobody), 20 s limit; sets OUT, ERR, RC.
+# as WHO CMD...: run CMD in srv as WHO (root or nobody), 20 s limit; sets
+# HF_OUT, HF_ERR, HF_RC.
 as() {
 	local who=$1 pre=()
 	shift
 	[ "$who" = nobody ] && pre=(setpriv --reuid=nobody --regid="$group" --clear-groups)
-	OUT=$(timeout 20 ip netns exec "$(hf_ns srv)" "${pre[@]}" "$@" 2>"$HF_TMP/err")
-	RC=$?
-	ERR=$(cat "$HF_TMP/err")
+	hf_run_in srv plain 20 "${pre[@]}" "$@"
 }
 
 # check_as DESC WHO WANT ARGS...: hostflow ARGS as WHO must exit 0 and print WANT exactly.
@@ -75,17 +75,17 @@ check_as() {
 	local desc=$1 who=$2 want=$3
 	shift 3
 	as "$who" "$BIN/hostflow" "$@"
-	if [ "$RC" != 0 ]; then
-		hf_fail "$desc" "hostflow $* as $who exited $RC" "$ERR"
+	if [ "$HF_RC" != 0 ]; then
+		hf_fail "$desc" "hostflow $* as $who exited $HF_RC" "$HF_ERR"
 		return 1
 	fi
-	check_eq "$desc" "$want" "$OUT" || hf_diag "stderr: $ERR"
+	check_eq "$desc" "$want" "$HF_OUT" || hf_diag "stderr: $HF_ERR"
 }
 
 as root "$BIN/hostflow" -n --json
-root_json=$OUT
-if [ "$RC" != 0 ]; then
-	hf_fail "nonroot: root: the expected flows" "hostflow -n --json as root exited $RC" "$ERR"
+root_json=$HF_OUT
+if [ "$HF_RC" != 0 ]; then
+	hf_fail "nonroot: root: the expected flows" "hostflow -n --json as root exited $HF_RC" "$HF_ERR"
 elif diff=$(printf '%s\n' "$root_json" | hf_flows_check json "$srv_flows"); then
 	ok "nonroot: root: the expected flows"
 else
@@ -95,47 +95,40 @@ check_as "nonroot: nobody: the same JSON as root" nobody "$root_json" -n --json
 check_as "nonroot: nobody --proc: the same JSON as root" nobody "$root_json" -n --json --proc
 
 as root "$BIN/hostflow" -n --summary --json
-want=$(printf '%s\n' "$OUT" | "$HF_PYTHON" -S "$HF_FLOWS" get sockets listeners flows)
+want=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" get sockets listeners flows)
 want+=$'\nbackend="netlink"'
 as nobody "$BIN/hostflow" -n --summary --json
-if [ "$RC" != 0 ]; then
+if [ "$HF_RC" != 0 ]; then
 	hf_fail "nonroot: nobody --summary --json: backend netlink, same counts as root" \
-		"exited $RC" "$ERR"
+		"exited $HF_RC" "$HF_ERR"
 else
 	check_eq "nonroot: nobody --summary --json: backend netlink, same counts as root" "$want" \
-		"$(printf '%s\n' "$OUT" | "$HF_PYTHON" -S "$HF_FLOWS" get sockets listeners flows backend)"
+		"$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" get sockets listeners flows backend)"
 fi
 
 # -p as nobody: root's sockets have no process nobody may see
 as nobody "$BIN/hostflow" -n --json -p
-if [ "$RC" != 0 ]; then
-	hf_fail "nonroot: nobody -p: every flow, no process, exit status 0" "exited $RC" "$ERR"
-elif diff=$(printf '%s\n' "$OUT" | hf_flows_check json "$srv_flows"); then
+if [ "$HF_RC" != 0 ]; then
+	hf_fail "nonroot: nobody -p: every flow, no process, exit status 0" "exited $HF_RC" "$HF_ERR"
+elif diff=$(printf '%s\n' "$HF_OUT" | hf_flows_check json "$srv_flows"); then
 	ok "nonroot: nobody -p: every flow, no process, exit status 0"
 else
 	hf_fail "nonroot: nobody -p: every flow, no process, exit status 0" "" "$diff"
 fi
 
-# first_tick: the flow and state values of the plugin's first tick (see 70-faults-netdata.sh).
-first_tick() {
-	awk '/^BEGIN hostflow\.[a-z_]+ [0-9]+$/ { exit }
-	     /^BEGIN / { chart = $2 }
-	     /^SET / && chart ~ /^hostflow\.(flows_active|flows_passive|states)$/ { print chart, $2, $3, $4 }' |
-		sort
-}
 desc="nonroot: hostflow.plugin as nobody: the same first tick as root"
 if [ ! -x "$BIN/hostflow.plugin" ]; then
 	hf_fail "$desc" "$PLUGIN missing"
 else
 	env=(env NETDATA_USER_CONFIG_DIR="$BIN/conf" NETDATA_STOCK_CONFIG_DIR="$BIN/conf")
 	as root "${env[@]}" timeout 3 "$BIN/hostflow.plugin" 60
-	root_tick=$(first_tick <<<"$OUT")
+	root_tick=$(hf_plugin_first_tick <<<"$HF_OUT")
 	as nobody "${env[@]}" timeout 3 "$BIN/hostflow.plugin" 60
-	nobody_tick=$(first_tick <<<"$OUT")
+	nobody_tick=$(hf_plugin_first_tick <<<"$HF_OUT")
 	if [ -z "$root_tick" ]; then
-		hf_fail "$desc" "no first tick as root" "stderr: $ERR"
+		hf_fail "$desc" "no first tick as root" "stderr: $HF_ERR"
 	else
-		check_eq "$desc" "$root_tick" "$nobody_tick" || hf_diag "stderr: $ERR"
+		check_eq "$desc" "$root_tick" "$nobody_tick" || hf_diag "stderr: $HF_ERR"
 	fi
 fi
 

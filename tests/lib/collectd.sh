@@ -75,19 +75,13 @@ COLLECTD_PID=''
 COLLECTD_INTERVAL=1
 __collectd_job=''
 
-# The JSON/socket helper: Debian's python3 when there, else the first one
-# on PATH.
-if [ -z "${HF_PYTHON:-}" ]; then
-	if [ -x /usr/bin/python3 ]; then HF_PYTHON=/usr/bin/python3; else HF_PYTHON=python3; fi
-fi
+# Process groups, namespaces, log tails (hf_daemon_*); also sets HF_PYTHON.
+# shellcheck source=tests/lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
 
 # __collectd_in_ns CMD...: run CMD in $COLLECTD_NETNS, or here if none.
 __collectd_in_ns() {
-	if [ -n "$COLLECTD_NETNS" ]; then
-		ip netns exec "$COLLECTD_NETNS" "$@"
-	else
-		"$@"
-	fi
+	hf_daemon_in_ns "$COLLECTD_NETNS" "$@"
 }
 
 # __collectd_alive PID: true while PID runs (a zombie counts as dead).
@@ -99,12 +93,6 @@ __collectd_alive() {
 	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
-# __collectd_group_alive PGID: true while a live (not zombie) process is in
-# the process group PGID.
-__collectd_group_alive() {
-	ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^[ZX]/ { f = 1 } END { exit !f }'
-}
-
 # collectd_log: print the path of the daemon's log file (logfile plugin,
 # LogLevel info). Valid after collectd_prepare, until collectd_stop.
 collectd_log() {
@@ -114,14 +102,8 @@ collectd_log() {
 # collectd_log_tail [N]: print the last N (default 30) lines of the log
 # file and of the daemon's stdout/stderr, to stdout.
 collectd_log_tail() {
-	local n=${1:-30}
 	[ -n "$COLLECTD_DIR" ] || return 0
-	echo "--- tail of $COLLECTD_LOG"
-	tail -n "$n" "$COLLECTD_LOG" 2>/dev/null
-	if [ -s "$COLLECTD_DIR/collectd.out" ]; then
-		echo "--- tail of $COLLECTD_DIR/collectd.out"
-		tail -n "$n" "$COLLECTD_DIR/collectd.out"
-	fi
+	hf_daemon_log_tail "${1:-30}" "$COLLECTD_LOG" "$COLLECTD_DIR/collectd.out"
 }
 
 # __collectd_base_conf OUT CSVDIR: write the part of a config every mode
@@ -258,7 +240,7 @@ EOF
 # Sets COLLECTD_PID. Returns 0, or 1 with the log tail on stderr (the
 # half-started daemon is then stopped, the directory kept for collectd_stop).
 collectd_start() {
-	local timeout=30 args=() deadline
+	local timeout=30 args=()
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-t) timeout=$2; shift 2 ;;
@@ -272,32 +254,17 @@ collectd_start() {
 		echo "collectd.sh: already running as pid $COLLECTD_PID" >&2
 		return 1
 	fi
-	rm -f "$COLLECTD_DIR/collectd.pid"
-	# setsid: the daemon and whatever it spawns get a process group of their
-	# own, which collectd_stop can signal. The pid is written after setsid
-	# (which forks when it has to) and before exec, so it is collectd's.
-	__collectd_in_ns setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh \
-		"$COLLECTD_DIR/collectd.pid" "$COLLECTD_BIN" -C "$COLLECTD_CONF" -f \
-		</dev/null >>"$COLLECTD_DIR/collectd.out" 2>&1 &
+	hf_daemon_spawn "$COLLECTD_NETNS" "$COLLECTD_DIR/collectd.pid" "$COLLECTD_DIR/collectd.out" \
+		"$COLLECTD_BIN" -C "$COLLECTD_CONF" -f
 	__collectd_job=$!
-	deadline=$((SECONDS + timeout))
-	while :; do
-		if [ -z "$COLLECTD_PID" ] && [ -s "$COLLECTD_DIR/collectd.pid" ]; then
-			COLLECTD_PID=$(cat "$COLLECTD_DIR/collectd.pid")
-		fi
-		if [ -n "$COLLECTD_PID" ] && ! __collectd_alive "$COLLECTD_PID"; then
-			echo "collectd.sh: collectd exited during startup" >&2
-			break
-		fi
-		if [ -S "$COLLECTD_SOCK" ] && collectd_cmd LISTVAL >/dev/null 2>&1; then
-			return 0
-		fi
-		if [ $SECONDS -ge $deadline ]; then
-			echo "collectd.sh: collectd's socket did not answer within ${timeout}s" >&2
-			break
-		fi
-		sleep 0.1
-	done
+	# The daemon is collectd alone: it is up or down by its own pid.
+	hf_daemon_wait_up COLLECTD_PID "$COLLECTD_DIR/collectd.pid" "$timeout" __collectd_alive \
+		__collectd_answers
+	case $? in
+	0) return 0 ;;
+	1) echo "collectd.sh: collectd exited during startup" >&2 ;;
+	*) echo "collectd.sh: collectd's socket did not answer within ${timeout}s" >&2 ;;
+	esac
 	collectd_log_tail >&2
 	__collectd_kill
 	return 1
@@ -307,25 +274,7 @@ collectd_start() {
 # spawned), wait up to 10 s, then KILL what is left; reap collectd when it
 # is this shell's child.
 __collectd_kill() {
-	local i
-	if [ -n "$COLLECTD_PID" ]; then
-		kill -TERM -- "-$COLLECTD_PID" 2>/dev/null
-		for ((i = 0; i < 100; i++)); do
-			__collectd_group_alive "$COLLECTD_PID" || break
-			sleep 0.1
-		done
-		if __collectd_group_alive "$COLLECTD_PID"; then
-			echo "collectd.sh: collectd group $COLLECTD_PID still alive after SIGTERM, killing it" >&2
-			kill -KILL -- "-$COLLECTD_PID" 2>/dev/null
-			for ((i = 0; i < 50; i++)); do
-				__collectd_group_alive "$COLLECTD_PID" || break
-				sleep 0.1
-			done
-		fi
-	fi
-	if [ -n "$__collectd_job" ]; then
-		wait "$__collectd_job" 2>/dev/null
-	fi
+	hf_daemon_kill collectd "$COLLECTD_PID" "$__collectd_job" 10
 	COLLECTD_PID='' __collectd_job=''
 }
 
@@ -335,13 +284,7 @@ __collectd_kill() {
 # (its path is printed to stderr).
 collectd_stop() {
 	__collectd_kill
-	if [ -n "$COLLECTD_DIR" ]; then
-		if [ -n "${HF_KEEP_TMP:-}" ]; then
-			echo "collectd.sh: kept $COLLECTD_DIR" >&2
-		else
-			rm -rf "$COLLECTD_DIR"
-		fi
-	fi
+	hf_daemon_remove_dir collectd "$COLLECTD_DIR"
 	COLLECTD_DIR='' COLLECTD_CONF='' COLLECTD_SOCK='' COLLECTD_LOG='' COLLECTD_CSV_DIR=''
 	COLLECTD_PLUGIN_DIR='' COLLECTD_NETNS=''
 	return 0
@@ -375,6 +318,11 @@ except (OSError, ValueError) as e:
 if out:
     print("\n".join(out))
 EOF
+}
+
+# __collectd_answers: true when the daemon's unix socket answers LISTVAL.
+__collectd_answers() {
+	[ -S "$COLLECTD_SOCK" ] && collectd_cmd LISTVAL
 }
 
 # collectd_listval: print every identifier the daemon holds, one per line,
@@ -434,19 +382,7 @@ collectd_wait_ident() {
 # read as a number, equals the number EXPECTED. Prints the last value
 # seen. Returns 1 on timeout, with a message on stderr.
 collectd_wait_value() {
-	local deadline=$((SECONDS + ${3:-20})) v=''
-	while :; do
-		v=$(collectd_value "$1" "${4:-}" 2>/dev/null) || v=''
-		if [ -n "$v" ] && awk -v a="$v" -v b="$2" 'BEGIN { exit !(a + 0 == b + 0) }'; then
-			printf '%s\n' "$v"
-			return 0
-		fi
-		[ $SECONDS -lt $deadline ] || break
-		sleep 0.2
-	done
-	printf '%s\n' "${v:-none}"
-	echo "collectd.sh: $1 is ${v:-not there}, not $2, after ${3:-20}s" >&2
-	return 1
+	hf_daemon_wait_number "collectd.sh: $1" "${3:-20}" "$2" collectd_value "$1" "${4:-}"
 }
 
 # collectd_read_once [TIMEOUT]: run "collectd -T" on oneshot.conf (same
@@ -462,6 +398,25 @@ collectd_read_once() {
 	fi
 	__collectd_in_ns timeout "${1:-60}" "$COLLECTD_BIN" -T -C "$COLLECTD_DIR/oneshot.conf" \
 		</dev/null >>"$COLLECTD_DIR/collectd.out" 2>&1
+}
+
+# The TCP states of hostflow's per-flow series (tcp_connections-STATE).
+COLLECTD_FLOW_STATES="ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT LAST_ACK CLOSING"
+
+# collectd_flow_lines ID TOTAL [STATE=N...]: print the lines
+# collectd_snapshot shows for one hostflow flow (PLUGIN-INST "hostflow-ID")
+# holding TOTAL connections, N of them in each STATE named (0 in the states
+# of COLLECTD_FLOW_STATES not named): its tcp_connections-total, then one
+# tcp_connections-STATE line per state, unsorted.
+collectd_flow_lines() {
+	local id=$1 total=$2 s kv n
+	shift 2
+	echo "hostflow-$id/tcp_connections-total $total"
+	for s in $COLLECTD_FLOW_STATES; do
+		n=0
+		for kv in "$@"; do [ "${kv%%=*}" = "$s" ] && n=${kv#*=}; done
+		echo "hostflow-$id/tcp_connections-$s $n"
+	done
 }
 
 # collectd_snapshot [PLUGIN]: the values of the last complete read of PLUGIN

@@ -105,23 +105,13 @@ ND_NETNS=''
 ND_PID=''
 __nd_job=''
 
-if [ -z "${HF_PYTHON:-}" ]; then
-	if [ -x /usr/bin/python3 ]; then HF_PYTHON=/usr/bin/python3; else HF_PYTHON=python3; fi
-fi
+# Process groups, namespaces, log tails (hf_daemon_*); also sets HF_PYTHON.
+# shellcheck source=tests/lib/daemon.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon.sh"
 
 # __nd_in_ns CMD...: run CMD in $ND_NETNS, or here if none.
 __nd_in_ns() {
-	if [ -n "$ND_NETNS" ]; then
-		ip netns exec "$ND_NETNS" "$@"
-	else
-		"$@"
-	fi
-}
-
-# __nd_group_alive PGID: true while a live (not zombie) process is in the
-# process group PGID.
-__nd_group_alive() {
-	ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^[ZX]/ { f = 1 } END { exit !f }'
+	hf_daemon_in_ns "$ND_NETNS" "$@"
 }
 
 # netdata_error_log: print the path of netdata's error.log, where the
@@ -134,14 +124,8 @@ netdata_error_log() {
 # netdata_log_tail [N]: print the last N (default 40) lines of error.log
 # and of netdata's stdout/stderr, to stdout.
 netdata_log_tail() {
-	local n=${1:-40}
 	[ -n "$ND_DIR" ] || return 0
-	echo "--- tail of $ND_LOG_DIR/error.log"
-	tail -n "$n" "$ND_LOG_DIR/error.log" 2>/dev/null
-	if [ -s "$ND_DIR/netdata.out" ]; then
-		echo "--- tail of $ND_DIR/netdata.out"
-		tail -n "$n" "$ND_DIR/netdata.out"
-	fi
+	hf_daemon_log_tail "${1:-40}" "$ND_LOG_DIR/error.log" "$ND_DIR/netdata.out"
 }
 
 # __nd_free_port: print a free TCP port on 127.0.0.1 in $ND_NETNS.
@@ -321,7 +305,7 @@ EOF
 # Returns 0, or 1 with the log tail on stderr (the half-started daemon is
 # then stopped, the directory kept for netdata_stop).
 netdata_start() {
-	local timeout=60 args=() deadline
+	local timeout=60 args=()
 	while [ $# -gt 0 ]; do
 		case $1 in
 		-t) timeout=$2; shift 2 ;;
@@ -335,32 +319,18 @@ netdata_start() {
 		echo "netdata.sh: already running as pid $ND_PID" >&2
 		return 1
 	fi
-	rm -f "$ND_DIR/netdata.pid"
-	# setsid: netdata and its plugins get a process group of their own,
-	# which netdata_stop signals as a whole. The pid is written after setsid
-	# (which forks when it has to) and before exec, so it is netdata's.
-	DO_NOT_TRACK=1 __nd_in_ns setsid sh -c 'echo $$ >"$1"; shift; exec "$@"' sh \
-		"$ND_DIR/netdata.pid" "$ND_BIN" -D -c "$ND_CONF" \
-		</dev/null >>"$ND_DIR/netdata.out" 2>&1 &
+	DO_NOT_TRACK=1 hf_daemon_spawn "$ND_NETNS" "$ND_DIR/netdata.pid" "$ND_DIR/netdata.out" \
+		"$ND_BIN" -D -c "$ND_CONF"
 	__nd_job=$!
-	deadline=$((SECONDS + timeout))
-	while :; do
-		if [ -z "$ND_PID" ] && [ -s "$ND_DIR/netdata.pid" ]; then
-			ND_PID=$(cat "$ND_DIR/netdata.pid")
-		fi
-		if [ -n "$ND_PID" ] && ! __nd_group_alive "$ND_PID"; then
-			echo "netdata.sh: netdata exited during startup" >&2
-			break
-		fi
-		if [ -n "$ND_PID" ] && netdata_api api/v1/info >/dev/null 2>&1; then
-			return 0
-		fi
-		if [ $SECONDS -ge $deadline ]; then
-			echo "netdata.sh: /api/v1/info did not answer within ${timeout}s" >&2
-			break
-		fi
-		sleep 0.1
-	done
+	# netdata and its plugins share a process group: it is down when the
+	# whole group is.
+	hf_daemon_wait_up ND_PID "$ND_DIR/netdata.pid" "$timeout" hf_daemon_group_alive \
+		netdata_api api/v1/info
+	case $? in
+	0) return 0 ;;
+	1) echo "netdata.sh: netdata exited during startup" >&2 ;;
+	*) echo "netdata.sh: /api/v1/info did not answer within ${timeout}s" >&2 ;;
+	esac
 	netdata_log_tail >&2
 	__nd_kill
 	return 1
@@ -369,25 +339,7 @@ netdata_start() {
 # __nd_kill: TERM netdata's process group, wait up to 20 s, then KILL what
 # is left of it; reap netdata when it is this shell's child.
 __nd_kill() {
-	local i
-	if [ -n "$ND_PID" ]; then
-		kill -TERM -- "-$ND_PID" 2>/dev/null
-		for ((i = 0; i < 200; i++)); do
-			__nd_group_alive "$ND_PID" || break
-			sleep 0.1
-		done
-		if __nd_group_alive "$ND_PID"; then
-			echo "netdata.sh: netdata group $ND_PID still alive after SIGTERM, killing it" >&2
-			kill -KILL -- "-$ND_PID" 2>/dev/null
-			for ((i = 0; i < 50; i++)); do
-				__nd_group_alive "$ND_PID" || break
-				sleep 0.1
-			done
-		fi
-	fi
-	if [ -n "$__nd_job" ]; then
-		wait "$__nd_job" 2>/dev/null
-	fi
+	hf_daemon_kill netdata "$ND_PID" "$__nd_job" 20
 	ND_PID='' __nd_job=''
 }
 
@@ -397,13 +349,7 @@ __nd_kill() {
 # HF_KEEP_TMP=1 to keep the directory (its path is printed to stderr).
 netdata_stop() {
 	__nd_kill
-	if [ -n "$ND_DIR" ]; then
-		if [ -n "${HF_KEEP_TMP:-}" ]; then
-			echo "netdata.sh: kept $ND_DIR" >&2
-		else
-			rm -rf "$ND_DIR"
-		fi
-	fi
+	hf_daemon_remove_dir netdata "$ND_DIR"
 	ND_DIR='' ND_CONF='' ND_CONFIG_DIR='' ND_PLUGINS_DIR='' ND_HEALTH_DIR='' ND_LOG_DIR=''
 	ND_PORT='' ND_NETNS=''
 	return 0
@@ -501,19 +447,7 @@ netdata_wait_chart() {
 # equals the number EXPECTED. Prints the last value seen. Returns 1 on
 # timeout, with a message on stderr.
 netdata_wait_value() {
-	local deadline=$((SECONDS + ${4:-20})) v=''
-	while :; do
-		v=$(netdata_value "$1" "$2" 2>/dev/null) || v=''
-		if [ -n "$v" ] && awk -v a="$v" -v b="$3" 'BEGIN { exit !(a + 0 == b + 0) }'; then
-			printf '%s\n' "$v"
-			return 0
-		fi
-		[ $SECONDS -lt $deadline ] || break
-		sleep 0.2
-	done
-	printf '%s\n' "${v:-none}"
-	echo "netdata.sh: $1 $2 is ${v:-not there}, not $3, after ${4:-20}s" >&2
-	return 1
+	hf_daemon_wait_number "netdata.sh: $1 $2" "${4:-20}" "$3" netdata_value "$1" "$2"
 }
 
 # netdata_wait_alarm ALARM STATUS [TIMEOUT]: wait up to TIMEOUT seconds

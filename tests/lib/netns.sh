@@ -475,6 +475,28 @@ hf_run_hostflow() {
 	HF_ERR=$(cat "$HF_TMP/stderr")
 }
 
+# hf_listener_of ADDR PORT ARGS...: after hf_run_hostflow NAME ARGS..., print
+# what hostflow said of the listener ADDR:PORT: with --json in ARGS, its
+# object (`flows.py listener`); without, the --listen table's header and the
+# row of ADDR:PORT (an IPv6 ADDR in brackets), blanks collapsed. Prints
+# "exit RC: STDERR" instead when hostflow failed.
+hf_listener_of() {
+	local addr=$1 port=$2 a ep="$1:$2"
+	shift 2
+	[[ $addr == *:* ]] && ep="[$addr]:$port"
+	if [ "$HF_RC" != 0 ]; then
+		printf '%s\n' "exit $HF_RC: $HF_ERR"
+		return
+	fi
+	for a in "$@"; do
+		if [ "$a" = --json ]; then
+			printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" listener "$addr" "$port"
+			return
+		fi
+	done
+	printf '%s\n' "$HF_OUT" | awk -v ep="$ep" '{ $1 = $1 } NR == 1 || $1 == ep { print }'
+}
+
 # hf_check_hostflow DESC NAME EXPECTED [ARGS...]: one check: run hostflow
 # inside host NAME with ARGS (default: -n --json), turn its JSON into
 # canonical lines and compare them, as a multiset, with the flow lines in
