@@ -223,16 +223,17 @@ static void print_rows(char ***rows, size_t nrows, size_t ncols)
 
 	for (size_t r = 0; r < nrows; r++)
 		for (size_t k = 0; k < ncols; k++) {
-			size_t l = strlen(rows[r][k]);
+			size_t l = rows[r][k] ? strlen(rows[r][k]) : 0;
 			if (l > w[k])
 				w[k] = l;
 		}
 	for (size_t r = 0; r < nrows; r++) {
 		for (size_t k = 0; k < ncols; k++) {
+			const char *cell = rows[r][k] ? rows[r][k] : ""; /* strdup failed */
 			if (k + 1 == ncols)
-				fputs(rows[r][k], stdout);
+				fputs(cell, stdout);
 			else
-				printf("%-*s   ", (int)w[k], rows[r][k]);
+				printf("%-*s   ", (int)w[k], cell);
 		}
 		putchar('\n');
 	}
@@ -274,13 +275,21 @@ static void grid_free(struct grid *g)
 	memset(g, 0, sizeof(*g));
 }
 
+/* Print the table unless @ret says it is incomplete, free it, return @ret. */
+static int grid_flush(struct grid *g, int ret)
+{
+	if (ret == 0)
+		print_rows(g->rows, g->nrows, g->ncols);
+	grid_free(g);
+	return ret;
+}
+
 static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 {
 	struct grid g = { 0 };
 	unsigned int states[HF_STATE_MAX];
 	size_t nstates = 0, ncols;
 	char buf[HF_LABEL_MAX];
-	int ret = 0;
 
 	if (c->states)
 		for (unsigned int s = 1; s < HF_STATE_MAX; s++) {
@@ -328,13 +337,9 @@ static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 			grid_set(&g, ncols - 1, buf);
 		}
 	}
-	print_rows(g.rows, g.nrows, g.ncols);
-	goto out;
+	return grid_flush(&g, 0);
 out_nomem:
-	ret = -ENOMEM;
-out:
-	grid_free(&g);
-	return ret;
+	return grid_flush(&g, -ENOMEM);
 }
 
 static int print_listeners(struct hf_ctx *ctx)
@@ -345,7 +350,6 @@ static int print_listeners(struct hf_ctx *ctx)
 	char buf[HF_LABEL_MAX];
 	static const char *const head[] = { "Local Address:Port", "Backlog",	 "Accept-Queue",
 					    "SYN-Recv",		  "Connections", "Sockets" };
-	int ret = 0;
 
 	if (grid_add(&g, 6) < 0)
 		goto out_nomem;
@@ -370,13 +374,9 @@ static int print_listeners(struct hf_ctx *ctx)
 		snprintf(buf, sizeof(buf), "%u", l[i].nsocks);
 		grid_set(&g, 5, buf);
 	}
-	print_rows(g.rows, g.nrows, g.ncols);
-	goto out;
+	return grid_flush(&g, 0);
 out_nomem:
-	ret = -ENOMEM;
-out:
-	grid_free(&g);
-	return ret;
+	return grid_flush(&g, -ENOMEM);
 }
 
 static void print_summary(struct hf_ctx *ctx)
