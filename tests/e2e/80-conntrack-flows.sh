@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# hostflow --source conntrack: UDP and TCP flows with exact traffic.
+#   cli sends 3 UDP exchanges of 100 bytes to srv:53 (each a new source
+#   port: 3 entries of 128 IP bytes each way) and holds 2 TCP connections
+#   to srv:80 that carried 1000 bytes each way. Both ends must show one
+#   flow per protocol, the connections, and the traffic as `conntrack -L`
+#   sums it; c2 (accounting off) must show traffic as unknown and say how
+#   to turn it on; a table whose nf_conntrack_max is reached is reported.
+set -u
+# shellcheck source=tests/lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+# shellcheck source=tests/lib/conntrack.sh
+. "$(dirname "$0")/../lib/conntrack.sh"
+
+HF_PLAN=(
+	"ct: srv UDP :53 flow: 3 connections, 384 bytes and 3 packets each way"
+	"ct: srv UDP :53 traffic equals conntrack -L's sums"
+	"ct: srv TCP :80 flow: 2 connections ESTABLISHED, traffic equals conntrack -L's sums"
+	"ct: cli shows the active mirror of both flows"
+	"ct: --proc (/proc/net/nf_conntrack) gives the same flows as ctnetlink"
+	"ct: -u shows UDP flows only, -t TCP flows only"
+	"ct: text output has protocol and traffic columns"
+	"ct: --summary --json reports entries, nf_conntrack_count and nf_conntrack_max"
+	"ct: the sockets source is unchanged beside it"
+	"ct: accounting off: traffic null, one message naming nf_conntrack_acct"
+	"ct: a full table: nf_conntrack_count reaches nf_conntrack_max"
+	"ct: --source bogus and --udp without conntrack are refused"
+)
+hf_require_netns
+hf_ct_require
+
+hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
+hf_host cli 198.51.100.2/24 || hf_setup_failed "host cli"
+hf_host c2 198.51.100.3/24 || hf_setup_failed "host c2"
+hf_ct_enable srv || hf_setup_failed "conntrack on srv"
+hf_ct_enable cli || hf_setup_failed "conntrack on cli"
+hf_ct_enable c2 0 || hf_setup_failed "conntrack on c2"
+
+hf_ctgen srv udp53 echo --addr 0.0.0.0 --port 53 --udp || hf_setup_failed "udp echo"
+hf_ctgen srv tcp80 echo --addr 0.0.0.0 --port 80 || hf_setup_failed "tcp echo"
+hf_in cli "$HF_PYTHON" "$HF_CTGEN" send --to 198.51.100.1 --port 53 --udp --count 3 --size 100 ||
+	hf_setup_failed "udp exchanges"
+hf_ctgen cli hold80 send --to 198.51.100.1 --port 80 --count 2 --size 1000 --hold ||
+	hf_setup_failed "tcp exchanges"
+hf_ctgen c2 hold2 send --to 198.51.100.1 --port 80 --count 1 --size 500 --hold ||
+	hf_setup_failed "c2 tcp exchange"
+# The last ACKs of the exchanges are on the wire when the echo is read: let them land.
+sleep 0.2
+
+# ---- srv: passive flows
+hf_run_hostflow srv --source conntrack -n --json
+srv_json=$HF_OUT
+got=$(hf_ct_flow "$srv_json" udp passive 53)
+check_eq "ct: srv UDP :53 flow: 3 connections, 384 bytes and 3 packets each way" \
+	"3 384 384 3 3" "$got"
+# passive: sent is the reply direction, received the original one
+read -r n po bo pr br < <(hf_ct_sum srv -p udp --dport 53)
+check_eq "ct: srv UDP :53 traffic equals conntrack -L's sums" "$n $br $bo $pr $po" "$got"
+read -r n po bo pr br < <(hf_ct_sum srv -p tcp --dport 80 -s 198.51.100.2)
+got=$(hf_ct_flow "$srv_json" tcp passive 80)
+states=$("$HF_PYTHON" -c 'import json,sys
+print([f.get("states") for f in json.loads(sys.argv[1]) if f["protocol"] == "tcp" and f["peer"]["addr"] == "198.51.100.2"])' "$srv_json")
+if [ "$got" = "$n $br $bo $pr $po" ] && [ "$n" = 2 ] && [ "$bo" -gt 2000 ] &&
+	[ "$states" = "[{'ESTABLISHED': 2}]" ]; then
+	ok "ct: srv TCP :80 flow: 2 connections ESTABLISHED, traffic equals conntrack -L's sums"
+else
+	not_ok "ct: srv TCP :80 flow: 2 connections ESTABLISHED, traffic equals conntrack -L's sums" \
+		"hostflow: $got states $states" "conntrack -L: $n $br $bo $pr $po" "$srv_json"
+fi
+
+# ---- cli: the active mirror
+hf_run_hostflow cli --source conntrack -n --json
+cli_json=$HF_OUT
+read -r n po bo pr br < <(hf_ct_sum cli -p tcp --dport 80)
+want="udp 3 384 384 3 3; tcp $n $bo $br $po $pr"
+got="udp $(hf_ct_flow "$cli_json" udp active 53); tcp $(hf_ct_flow "$cli_json" tcp active 80)"
+check_eq "ct: cli shows the active mirror of both flows" "$want" "$got"
+
+# ---- /proc/net/nf_conntrack
+if [ -r /proc/net/nf_conntrack ] || hf_in srv test -r /proc/net/nf_conntrack; then
+	hf_run_hostflow srv --source conntrack --proc -n --json
+	proc_json=$HF_OUT
+	# the counters of the held TCP connections do not move: both reads must agree
+	check_eq "ct: --proc (/proc/net/nf_conntrack) gives the same flows as ctnetlink" \
+		"$srv_json" "$proc_json"
+else
+	skip "ct: --proc (/proc/net/nf_conntrack) gives the same flows as ctnetlink" \
+		"no /proc/net/nf_conntrack (CONFIG_NF_CONNTRACK_PROCFS off)"
+fi
+
+# ---- filters
+hf_run_hostflow srv --source conntrack -n --json -u
+u=$("$HF_PYTHON" -c 'import json,sys; print(sorted({f["protocol"] for f in json.loads(sys.argv[1])}))' "$HF_OUT")
+hf_run_hostflow srv --source conntrack -n --json -t
+t=$("$HF_PYTHON" -c 'import json,sys; print(sorted({f["protocol"] for f in json.loads(sys.argv[1])}))' "$HF_OUT")
+check_eq "ct: -u shows UDP flows only, -t TCP flows only" "['udp'] ['tcp']" "$u $t"
+
+# ---- text
+hf_run_hostflow srv --source conntrack -n -u
+got=$(printf '%s\n' "$HF_OUT" | tr -s ' ')
+check_eq "ct: text output has protocol and traffic columns" \
+	"Proto Local Address:Port <--> Peer Address:Port Connections Bytes-Sent Bytes-Recv Pkts-Sent Pkts-Recv
+udp 198.51.100.1:53 <-- 198.51.100.2:many 3 384 384 3 3" "$got"
+
+# ---- summary
+hf_run_hostflow srv --source conntrack -n --summary --json
+max=$(cat /proc/sys/net/netfilter/nf_conntrack_max)
+count=$(hf_in srv cat /proc/sys/net/netfilter/nf_conntrack_count)
+got=$("$HF_PYTHON" -c 'import json,sys; s=json.loads(sys.argv[1])
+print(s["source"], s["entries"], s["nf_conntrack_count"], s["nf_conntrack_max"], s["nf_conntrack_acct"])' "$HF_OUT")
+check_eq "ct: --summary --json reports entries, nf_conntrack_count and nf_conntrack_max" \
+	"conntrack 6 $count $max 1" "$got"
+
+# ---- the sockets source
+hf_run_hostflow srv -n --json
+got=$("$HF_PYTHON" -c 'import json,sys
+print([(f["protocol"], f["direction"], f["local"]["port"], f["connections"]) for f in json.loads(sys.argv[1])])' "$HF_OUT")
+check_eq "ct: the sockets source is unchanged beside it" \
+	"[('tcp', 'passive', '80', 2), ('tcp', 'passive', '80', 1)]" "$got"
+
+# ---- accounting off (c2's entry was created with nf_conntrack_acct=0)
+hf_in c2 timeout 2.5 "$HOSTFLOW" --source conntrack -n --json -w1 >"$HF_TMP/c2.out" 2>"$HF_TMP/c2.err"
+got=$(head -1 "$HF_TMP/c2.out")
+msgs=$(grep -c 'nf_conntrack_acct=1' "$HF_TMP/c2.err")
+lines=$(wc -l <"$HF_TMP/c2.out")
+if [ "$(hf_ct_flow "$got" tcp active 80)" = "1 null null null null" ] && [ "$msgs" = 1 ] &&
+	[ "$lines" -ge 2 ]; then
+	ok "ct: accounting off: traffic null, one message naming nf_conntrack_acct"
+else
+	not_ok "ct: accounting off: traffic null, one message naming nf_conntrack_acct" \
+		"flow: $(hf_ct_flow "$got" tcp active 80)" "messages: $msgs over $lines outputs" \
+		"$(cat "$HF_TMP/c2.err")"
+fi
+
+# ---- a full table. On Linux 6.18 nf_conntrack_max is global: read-only
+# outside the initial namespace, compared with each namespace's own count.
+# It is lowered for a moment and restored on every exit path.
+old_max=$max
+hf_on_exit sysctl -qw net.netfilter.nf_conntrack_max="$old_max"
+limit=$((count + 4))
+if sysctl -qw net.netfilter.nf_conntrack_max="$limit"; then
+	hf_in srv timeout 5 "$HF_PYTHON" "$HF_CTGEN" send --to 198.51.100.2 --port 9 --udp \
+		--count 10 --size 10 --no-reply
+	hf_run_hostflow srv --source conntrack -n --summary --json
+	sysctl -qw net.netfilter.nf_conntrack_max="$old_max"
+	got=$("$HF_PYTHON" -c 'import json,sys; s=json.loads(sys.argv[1])
+print(s["nf_conntrack_count"], s["nf_conntrack_max"])' "$HF_OUT")
+	check_eq "ct: a full table: nf_conntrack_count reaches nf_conntrack_max" "$limit $limit" "$got"
+else
+	not_ok "ct: a full table: nf_conntrack_count reaches nf_conntrack_max" \
+		"cannot set net.netfilter.nf_conntrack_max"
+fi
+
+# ---- bad input
+hf_run_hostflow srv --source bogus
+a="$HF_RC $HF_ERR"
+hf_run_hostflow srv --udp
+b="$HF_RC $HF_ERR"
+check_eq "ct: --source bogus and --udp without conntrack are refused" \
+	"2 hostflow: --source: \"bogus\" is not sockets or conntrack
+2 hostflow: --udp needs --source conntrack: sockets are TCP only" "$a
+$b"
+hf_done
