@@ -333,7 +333,7 @@ int hf_ct_proc_parse_line(const char *line, size_t len, struct hf_ct_entry *out)
 	const char *w, *v;
 	size_t wl, vl;
 	uint64_t x;
-	int family, tuple = 0; /* which tuple the next src= starts: 0 orig, 1 reply */
+	int family, tuple = 0;	      /* which tuple the next src= starts: 0 orig, 1 reply */
 	unsigned int seen[2] = { 0 }; /* bits: src dst sport dport packets bytes */
 	struct hf_ct_tuple *t = NULL;
 	uint8_t proto;
@@ -413,7 +413,8 @@ int hf_ct_proc_parse_line(const char *line, size_t len, struct hf_ct_entry *out)
 		return -EBADMSG;
 	out->counters = (seen[0] & 12) == 12 && (seen[1] & 12) == 12;
 	if (!out->counters)
-		memset(out->packets, 0, sizeof(out->packets)), memset(out->bytes, 0, sizeof(out->bytes));
+		memset(out->packets, 0, sizeof(out->packets)),
+			memset(out->bytes, 0, sizeof(out->bytes));
 	return 0;
 }
 

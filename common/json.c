@@ -75,6 +75,8 @@ static int put_ct(yajl_gen g, const struct hf_flow *f, const struct hf_json_opts
 	} else {
 		TRY(yajl_gen_null(g));
 	}
+	if (f->ct.destroyed)
+		TRY(put_kv_int(g, "closed", f->ct.destroyed));
 	if (f->ct.nat_src || f->ct.nat_dst) {
 		TRY(put_str(g, "nat"));
 		TRY(yajl_gen_map_open(g));

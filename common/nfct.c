@@ -204,8 +204,7 @@ static int on_ct_msg(const struct nlmsghdr *nlh, void *arg, const char **what)
 	return ret ? (ret < 0 ? ret : -ECANCELED) : 0;
 }
 
-int hf__ct_handle(const void *buf, int len, uint32_t seq, hf_ct_cb cb, void *arg,
-		  const char **what)
+int hf__ct_handle(const void *buf, int len, uint32_t seq, hf_ct_cb cb, void *arg, const char **what)
 {
 	struct ct_arg a = { cb, arg };
 

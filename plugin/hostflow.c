@@ -27,7 +27,8 @@ struct cmd {
 	unsigned int watch; /* seconds; 0: once */
 	enum hf_backend backend;
 	enum hf_source source;
-	bool acct_told; /* the accounting message was printed */
+	bool acct_told;	 /* the accounting message was printed */
+	bool cumulative; /* conntrack: traffic since start, closed connections included */
 	struct hf_filter filter;
 	struct hf_resolver *resolver;
 	/* -p: inode -> process, for the inodes of the reported flows */
@@ -47,7 +48,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: hostflow [-46hnptu] [--json] [-f all|public|private] [-w[SECONDS]]\n"
 		"                [--states] [--summary] [--listen] [--proc]\n"
-		"                [--source sockets|conntrack] [--version]\n"
+		"                [--source sockets|conntrack] [--cumulative] [--version]\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
@@ -56,6 +57,8 @@ static void usage(FILE *f)
 		"                         conntrack: netfilter's connection tracking table\n"
 		"                         (TCP, UDP, other protocols, forwarded flows, traffic)\n"
 		"  -t, --tcp, -u, --udp   conntrack: TCP or UDP flows only (both: both)\n"
+		"      --cumulative       conntrack: traffic since hostflow started, connections\n"
+		"                         that closed included (destroy events; with --watch)\n"
 		"  -n, --numeric          show addresses, do not resolve names\n"
 		"  -p, --processes        show the process (name, process group) of each flow\n"
 		"      --json             print JSON (lstf's schema, plus \"states\")\n"
@@ -510,6 +513,10 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 	}
 	flows = hf_flows(ctx, &n);
 	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
+	if (hf_ct_info(ctx) && hf_ct_info(ctx)->resynced)
+		fprintf(stderr,
+			"hostflow: conntrack destroy events were lost (the socket overran): "
+			"traffic counters restarted from the live entries\n");
 	/* Once per run: a --watch would repeat it every interval. */
 	if (hf_ct_info(ctx) && hf_ct_info(ctx)->traffic_unknown && !c->acct_told) {
 		fprintf(stderr, "hostflow: %s\n", hf_ct_acct_hint());
@@ -547,7 +554,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_PROC,
 		O_SUMMARY,
 		O_LISTEN,
-		O_SOURCE
+		O_SOURCE,
+		O_CUMULATIVE
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -562,6 +570,7 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "summary", no_argument, NULL, O_SUMMARY },
 		{ "listen", no_argument, NULL, O_LISTEN },
 		{ "source", required_argument, NULL, O_SOURCE },
+		{ "cumulative", no_argument, NULL, O_CUMULATIVE },
 		{ "tcp", no_argument, NULL, 't' },
 		{ "udp", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
@@ -575,6 +584,9 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 			break;
 		case 'u':
 			c->filter.protocols |= HF_PROTO_UDP;
+			break;
+		case O_CUMULATIVE:
+			c->cumulative = true;
 			break;
 		case O_SOURCE:
 			if (strcmp(optarg, "sockets") == 0)
@@ -666,6 +678,10 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 			c->listen ? "listen" : "processes", c->listen ? "listeners" : "processes");
 		return 2;
 	}
+	if (c->cumulative && (c->source != HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_PROC)) {
+		fprintf(stderr, "hostflow: --cumulative needs --source conntrack over netlink\n");
+		return 2;
+	}
 	if (c->source == HF_SOURCE_SOCKETS && c->filter.protocols & HF_PROTO_UDP) {
 		fprintf(stderr, "hostflow: --udp needs --source conntrack: sockets are TCP only\n");
 		return 2;
@@ -706,8 +722,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ctx = hf_open_opts(&(struct hf_open_opts){
-		.source = c.source, .backend = c.backend, .proc_root = "/proc" });
+	ctx = hf_open_opts(&(struct hf_open_opts){ .source = c.source,
+						   .backend = c.backend,
+						   .proc_root = "/proc",
+						   .ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });
 	if (!ctx) {
 		fprintf(stderr, "hostflow: cannot open the collector: %s\n", strerror(errno));
 		ret = 1;
