@@ -662,7 +662,7 @@ int hf_port_range_read(const char *proc_root, uint16_t *lo, uint16_t *hi);
 /* What a front end adds to a flow's JSON; either callback may be NULL. */
 struct hf_json_opts {
 	bool states;  /* add "states" (conntrack: conntrack's TCP states, "ct_states") */
-	bool traffic; /* add "traffic" (null when unknown) and "nat" (when translated) */
+	bool traffic; /* conntrack: add "protocol", "traffic" (null when unknown), "nat", "closed" */
 	/* the "name" of an address; NULL or returning NULL means the address itself */
 	const char *(*name)(int family, const union hf_addr *addr, unsigned int plen, void *arg);
 	/* a flow's process: return true and fill @name/@pgid to add "process" */

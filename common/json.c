@@ -116,11 +116,14 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 			       f->dir == HF_DIR_PASSIVE	  ? "passive" :
 			       f->dir == HF_DIR_FORWARDED ? "forwarded" :
 							    "active"));
-		TRY(put_str(g, "protocol"));
-		if (hf_proto_name(f->proto))
-			TRY(put_str(g, hf_proto_name(f->proto)));
-		else
-			TRY(yajl_gen_integer(g, f->proto));
+		/* lstf's schema stays exact for the sockets source: "protocol" comes with traffic. */
+		if (o && o->traffic) {
+			TRY(put_str(g, "protocol"));
+			if (hf_proto_name(f->proto))
+				TRY(put_str(g, hf_proto_name(f->proto)));
+			else
+				TRY(yajl_gen_integer(g, f->proto));
+		}
 		ret = put_end(g, "local", f->family, &f->laddr, 0, f->lport, o);
 		if (ret == 0)
 			ret = put_end(g, "peer", f->family, &f->paddr, f->pplen, f->pport, o);
