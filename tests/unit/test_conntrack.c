@@ -76,8 +76,8 @@ static struct nlmsghdr *put_ct(void *at, uint32_t seq, const struct spec *s)
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(at);
 	struct nfgenmsg *g;
 
-	nlh->nlmsg_type = (uint16_t)(((s->subsys ? s->subsys : NFNL_SUBSYS_CTNETLINK) << 8) |
-				     s->type);
+	nlh->nlmsg_type =
+		(uint16_t)(((s->subsys ? s->subsys : NFNL_SUBSYS_CTNETLINK) << 8) | s->type);
 	nlh->nlmsg_flags = NLM_F_MULTI;
 	nlh->nlmsg_seq = seq;
 	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
@@ -226,7 +226,8 @@ static void test_parse(void)
 					 sizeof(struct nfgenmsg));
 		/* CTA_TUPLE_ORIG's first child, CTA_TUPLE_IP: claim 200 bytes */
 		((struct nlattr *)mnl_attr_get_payload(orig))->nla_len = 200;
-		EQ_INT(hf_ct_parse(nlh, &e), -EBADMSG, "parse: a child longer than its nest is refused");
+		EQ_INT(hf_ct_parse(nlh, &e), -EBADMSG,
+		       "parse: a child longer than its nest is refused");
 		nlh->nlmsg_len = sizeof(*nlh) + 2;
 		EQ_INT(hf_ct_parse(nlh, &e), -EBADMSG, "parse: a message shorter than nfgenmsg");
 	}
@@ -316,10 +317,10 @@ static void test_proc(void)
 	int ret;
 
 	ret = hf_ct_proc_parse_line(line, strlen(line), &e);
-	OK(ret == 0 && e.orig.proto == IPPROTO_TCP && e.orig.sport == 34154 &&
-		   e.orig.dport == 80 && e.reply.sport == 80 && e.counters && e.bytes[0] == 1216 &&
-		   e.bytes[1] == 1164 && e.packets[0] == 4 && e.packets[1] == 3 && e.mark == 5 &&
-		   e.zone == 2 && e.has_tcp_state && e.tcp_state == HF_CT_TCP_ESTABLISHED &&
+	OK(ret == 0 && e.orig.proto == IPPROTO_TCP && e.orig.sport == 34154 && e.orig.dport == 80 &&
+		   e.reply.sport == 80 && e.counters && e.bytes[0] == 1216 && e.bytes[1] == 1164 &&
+		   e.packets[0] == 4 && e.packets[1] == 3 && e.mark == 5 && e.zone == 2 &&
+		   e.has_tcp_state && e.tcp_state == HF_CT_TCP_ESTABLISHED &&
 		   strcmp(hf_addr_str(AF_INET, &e.orig.src, 0, a, sizeof(a)), "198.51.100.2") == 0,
 	   "proc: a TCP line with counters");
 	EQ_INT(hf_ct_proc_parse_line(line, 60, &e), -EBADMSG, "proc: a cut line is refused");
@@ -384,7 +385,8 @@ int main(void)
 	test_handle();
 	test_proc();
 	test_direction();
-	EQ_STR(hf_ct_tcp_state_name(HF_CT_TCP_SYN_SENT2), "SYN_SENT2", "names: conntrack TCP states");
+	EQ_STR(hf_ct_tcp_state_name(HF_CT_TCP_SYN_SENT2), "SYN_SENT2",
+	       "names: conntrack TCP states");
 	OK(hf_ct_tcp_state_name(HF_CT_TCP_MAX) == NULL, "names: none past the last");
 	return tap_failed != 0;
 }
