@@ -379,8 +379,94 @@ static void test_direction(void)
 	hf_addrset_free(&set);
 }
 
+static const struct hf_flow *find_flow(struct hf_flow *flows, size_t n, uint8_t proto,
+				       uint16_t pport)
+{
+	for (size_t i = 0; i < n; i++)
+		if (flows[i].proto == proto && flows[i].pport == pport)
+			return &flows[i];
+	return NULL;
+}
+
+/* The collector over the /proc fixture: no address of it is this host's, so all is forwarded. */
+static void test_collect_proc(void)
+{
+	struct hf_open_opts o = { .source = HF_SOURCE_CONNTRACK,
+				  .backend = HF_BACKEND_PROC,
+				  .proc_root = "tests/unit/fixtures/conntrack/root" };
+	struct hf_ctx *ctx = hf_open_opts(&o);
+	const struct hf_ct_info *ci;
+	const struct hf_flow *f;
+	struct hf_flow *flows;
+	struct hf_filter filter;
+	char a[HF_ADDRSTRLEN];
+	size_t n;
+	int ret;
+
+	OK(ctx != NULL, "collect: a conntrack collector over /proc opens");
+	if (!ctx)
+		return;
+	ret = hf_collect(ctx, NULL);
+	EQ_INT(ret, 0, "collect: the fixture is read");
+	flows = hf_flows(ctx, &n);
+	EQ_INT(n, 5, "collect: 6 entries make 5 flows");
+	f = find_flow(flows, n, IPPROTO_TCP, 80);
+	OK(f && f->dir == HF_DIR_FORWARDED && f->conns == 2 && f->lport == 0 &&
+		   f->ct.bytes_sent == 2432 && f->ct.bytes_received == 2328 &&
+		   f->ct.packets_sent == 8 && f->ct.packets_received == 6 && f->ct.traffic_known &&
+		   f->ct.tcp_states[HF_CT_TCP_ESTABLISHED] == 2 && !f->ct.nat_src && !f->ct.nat_dst,
+	   "collect: TCP :80 forwarded, 2 connections, the initiator's bytes as sent");
+	f = find_flow(flows, n, IPPROTO_TCP, 443);
+	OK(f && f->ct.nat_src && !f->ct.nat_dst &&
+		   strcmp(hf_addr_str(AF_INET, &f->ct.nat_saddr, 0, a, sizeof(a)), "203.0.113.9") == 0 &&
+		   f->ct.tcp_states[HF_CT_TCP_TIME_WAIT] == 1,
+	   "collect: a translated initiator is shown as nat_src");
+	f = find_flow(flows, n, IPPROTO_UDP, 53);
+	OK(f && f->family == AF_INET && f->ct.bytes_sent == 128 && f->ct.bytes_received == 0,
+	   "collect: UDP :53, unreplied");
+	f = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (flows[i].family == AF_INET6)
+			f = &flows[i];
+	OK(f && !f->ct.traffic_known && f->ct.no_acct == 1,
+	   "collect: an entry without counters makes its flow's traffic unknown");
+	f = find_flow(flows, n, IPPROTO_ICMP, 0);
+	OK(f && f->conns == 1 && f->ct.bytes_sent == 84, "collect: ICMP counted by protocol");
+	ci = hf_ct_info(ctx);
+	OK(ci && ci->entries == 6 && ci->entries_no_acct == 1 && ci->traffic_unknown &&
+		   ci->count == 6 && ci->max == 8 && ci->acct == 1,
+	   "collect: entries, count, max and acct reported");
+	OK(hf_source(ctx) == HF_SOURCE_CONNTRACK && hf_backend(ctx) == HF_BACKEND_PROC,
+	   "collect: source conntrack, backend proc");
+
+	hf_filter_init(&filter);
+	filter.protocols = HF_PROTO_UDP;
+	ret = hf_collect(ctx, &filter);
+	flows = hf_flows(ctx, &n);
+	OK(ret == 0 && n == 2 && flows[0].proto == IPPROTO_UDP && flows[1].proto == IPPROTO_UDP,
+	   "collect: the UDP filter keeps the 2 UDP flows");
+	hf_close(ctx);
+
+	o.proc_root = "tests/unit/fixtures/conntrack/empty-root";
+	ctx = hf_open_opts(&o);
+	ret = ctx ? hf_collect(ctx, NULL) : 0;
+	OK(ret == -ENOENT && strstr(hf_strerror(ctx), "net/nf_conntrack: No such file") &&
+		   strstr(hf_strerror(ctx), "load nf_conntrack"),
+	   "collect: no /proc/net/nf_conntrack is an error naming the file and the cause");
+	if (ret != -ENOENT && ctx)
+		printf("#   %d %s\n", ret, hf_strerror(ctx));
+	hf_close(ctx);
+
+	o.ct_flags = HF_CT_EVENTS;
+	errno = 0;
+	ctx = hf_open_opts(&o);
+	OK(ctx == NULL && errno == EINVAL, "open: events over /proc are refused (EINVAL)");
+	hf_close(ctx);
+}
+
 int main(void)
 {
+	test_collect_proc();
 	test_parse();
 	test_handle();
 	test_proc();
