@@ -20,6 +20,7 @@ HF_PLAN=(
 	"events: a third connection deleted at once is added: closed 3, exact sums"
 	"events: the flow's counters never go backwards"
 	"events: a flow whose entries are all gone is dropped afterwards"
+	"events: lost events (a flush of 20,000 entries) are reported, collection goes on"
 )
 hf_require_netns
 hf_ct_require
@@ -32,6 +33,7 @@ hf_ctgen srv tcp80 echo --addr 0.0.0.0 --port 80 || hf_setup_failed "tcp echo"
 out=$HF_TMP/watch.out
 hf_bg srv "$HOSTFLOW" --source conntrack --cumulative -n --json -w1 >"$out" 2>"$HF_TMP/watch.err" ||
 	hf_setup_failed "hostflow --watch"
+watch_pid=$HF_LAST_PID
 hf_wait_for 5 test -s "$out" || hf_setup_failed "hostflow --watch output"
 
 # flow_at LINE: "connections closed bytes_sent bytes_received packets_sent packets_received"
@@ -123,4 +125,29 @@ else
 fi
 check_eq "events: a flow whose entries are all gone is dropped afterwards" "none" \
 	"$(flow_at "$lines")"
+
+# 20,000 UDP entries flushed at once: more destroy events than the event
+# socket's 4 MiB hold between two reads (ENOBUFS).
+hf_in srv "$HF_PYTHON" - <<'PY'
+import socket
+for i in range(20000):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.51.100.1", 20000 + i))
+    s.sendto(b"x", ("198.51.100.2", 9))
+    s.close()
+PY
+sleep 1.2
+hf_in srv conntrack -F >/dev/null 2>&1
+hf_ctgen cli hold443 send --to 198.51.100.1 --port 80 --count 1 --size 10 --hold ||
+	hf_setup_failed "connection after the flush"
+__lost_then_flow() {
+	grep -q 'destroy events were lost' "$HF_TMP/watch.err" &&
+		[ "$(flow_at "$(wc -l <"$out")" | cut -d' ' -f1)" = 1 ]
+}
+if hf_wait_for 6 __lost_then_flow && kill -0 "$watch_pid" 2>/dev/null; then
+	ok "events: lost events (a flush of 20,000 entries) are reported, collection goes on"
+else
+	not_ok "events: lost events (a flush of 20,000 entries) are reported, collection goes on" \
+		"stderr: $(cat "$HF_TMP/watch.err")" "last: $(flow_at "$(wc -l <"$out")")"
+fi
 hf_done

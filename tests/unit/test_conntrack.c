@@ -418,7 +418,8 @@ static void test_collect_proc(void)
 	   "collect: TCP :80 forwarded, 2 connections, the initiator's bytes as sent");
 	f = find_flow(flows, n, IPPROTO_TCP, 443);
 	OK(f && f->ct.nat_src && !f->ct.nat_dst &&
-		   strcmp(hf_addr_str(AF_INET, &f->ct.nat_saddr, 0, a, sizeof(a)), "203.0.113.9") == 0 &&
+		   strcmp(hf_addr_str(AF_INET, &f->ct.nat_saddr, 0, a, sizeof(a)), "203.0.113.9") ==
+			   0 &&
 		   f->ct.tcp_states[HF_CT_TCP_TIME_WAIT] == 1,
 	   "collect: a translated initiator is shown as nat_src");
 	f = find_flow(flows, n, IPPROTO_UDP, 53);
