@@ -76,7 +76,7 @@ static struct hf_cd *cd_new(void)
 	struct hf_cd *cd = calloc(1, sizeof(*cd));
 
 	if (cd)
-		hf_options_init(&cd->opts);
+		hf_options_init(&cd->opts, HF_AGENT_COLLECTD);
 	return cd;
 }
 

@@ -32,7 +32,7 @@ struct hf_ctx {
 	/* state of the collection under way */
 	const struct hf_filter *filter;
 	uint16_t port_lo, port_hi;
-	char nl_err[128]; /* why netlink was given up, when it was */
+	char nl_err[128];		   /* why netlink was given up, when it was */
 	uint64_t listen_ports[65536 / 64]; /* a bit per port some listener holds */
 	char err[640];
 };
@@ -404,6 +404,8 @@ static bool filter_admits(const struct hf_filter *f, const struct hf_sock *s, en
 
 	if (f->families && !(f->families & fam))
 		return false;
+	if (f->ignore_states & (1u << s->state))
+		return false;
 	if (f->scope != HF_SCOPE_ALL &&
 	    hf_addr_is_private(s->family, &s->raddr) != (f->scope == HF_SCOPE_PRIVATE))
 		return false;
@@ -585,4 +587,14 @@ int hf_flow_cmp(const void *pa, const void *pb)
 bool hf_flow_key_eq(const struct hf_flow *a, const struct hf_flow *b)
 {
 	return memcmp(a, b, FLOW_KEYLEN) == 0;
+}
+
+int hf_flow_key_cmp(const struct hf_flow *a, const struct hf_flow *b)
+{
+	return memcmp(a, b, FLOW_KEYLEN);
+}
+
+int hf_listener_key_cmp(const struct hf_listener *a, const struct hf_listener *b)
+{
+	return memcmp(a, b, LISTENER_KEYLEN);
 }
