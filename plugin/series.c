@@ -260,7 +260,7 @@ static int id_cmp(const void *a, const void *b)
 
 static bool id_taken(const struct hf_select *sel, const char *id)
 {
-	return bsearch(&id, sel->ids, sel->nids, sizeof(*sel->ids), id_cmp) != NULL;
+	return sel->nids && bsearch(&id, sel->ids, sel->nids, sizeof(*sel->ids), id_cmp) != NULL;
 }
 
 static int ids_rebuild(struct hf_select *sel)
@@ -276,7 +276,8 @@ static int ids_rebuild(struct hf_select *sel)
 	for (size_t i = 0; i < sel->n; i++)
 		if (sel->s[i].id[0])
 			sel->ids[sel->nids++] = sel->s[i].id;
-	qsort(sel->ids, sel->nids, sizeof(*sel->ids), id_cmp);
+	if (sel->nids > 1)
+		qsort(sel->ids, sel->nids, sizeof(*sel->ids), id_cmp);
 	return 0;
 }
 
@@ -411,7 +412,8 @@ double hf_listener_fill(const struct hf_listener *l)
 	}
 	if (n == 0 || l->nsocks > HF_LISTENER_SOCKS_MAX) {
 		/* Members beyond those kept: the group's average is all that is known. */
-		double f = 100.0 * l->accept_queue / ((double)l->backlog + (l->nsocks ? l->nsocks : 1));
+		double f = 100.0 * l->accept_queue /
+			   ((double)l->backlog + (l->nsocks ? l->nsocks : 1));
 		if (f > fill)
 			fill = f;
 	}
