@@ -281,18 +281,43 @@ static int ids_rebuild(struct hf_select *sel)
 	return 0;
 }
 
-/*
- * The identifier of a new flow series: with names when it is unique among
- * the reported ones, else with addresses (which are unique by key).
- */
-static void flow_id_new(struct hf_select *sel, struct hf_series *s,
-			const char *(*names)(int, const union hf_addr *, unsigned int, void *),
-			void *arg)
+static int cand_cmp(const void *a, const void *b, void *arg)
 {
-	if (names && hf_flow_id(&s->flow, s->id, sizeof(s->id), names, arg) >= 0 &&
-	    !id_taken(sel, s->id))
+	char(*cand)[HF_ID_MAX] = arg;
+
+	return strcmp(cand[*(const size_t *)a], cand[*(const size_t *)b]);
+}
+
+/*
+ * The identifiers of the @n new flows @idx[] of @flows, into @cand: with
+ * names where the name is unique, among the reported flows and among the
+ * new ones; else with addresses (unique by key). @order is scratch space
+ * for @n indices.
+ */
+static void flow_ids_new(struct hf_select *sel, const struct hf_flow *flows, const size_t *idx,
+			 size_t n, char (*cand)[HF_ID_MAX], size_t *order,
+			 const char *(*names)(int, const union hf_addr *, unsigned int, void *),
+			 void *arg)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct hf_flow *f = &flows[idx[k]];
+		if (!names || hf_flow_id(f, cand[k], HF_ID_MAX, names, arg) < 0 ||
+		    id_taken(sel, cand[k]))
+			hf_flow_id(f, cand[k], HF_ID_MAX, NULL, NULL);
+		order[k] = k;
+	}
+	if (!names || n < 2)
 		return;
-	hf_flow_id(&s->flow, s->id, sizeof(s->id), NULL, NULL);
+	/* Two new flows of one name: neither gets it, so that neither order of arrival wins. */
+	qsort_r(order, n, sizeof(*order), cand_cmp, cand);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(cand[order[i]], cand[order[j]]) == 0)
+			j++;
+		for (size_t k = i; j - i > 1 && k < j; k++)
+			hf_flow_id(&flows[idx[order[k]]], cand[order[k]], HF_ID_MAX, NULL, NULL);
+		i = j;
+	}
 }
 
 /* ---- flows ---------------------------------------------------------------------------- */
@@ -324,7 +349,8 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		    void *arg)
 {
 	unsigned int rank[2] = { 0, 0 };
-	size_t nnew = 0;
+	size_t nnew = 0, *order = NULL;
+	char(*cand)[HF_ID_MAX] = NULL;
 	bool *drop = NULL;
 	int ret = -ENOMEM;
 
@@ -371,9 +397,14 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 	if (update_bound(sel, now, drop) < 0)
 		goto out;
 	update_compact(sel, drop);
-	/* New top flows, each named against the identifiers already in use. */
-	if (ids_rebuild(sel) < 0)
-		goto out;
+	/* New top flows, named against the identifiers in use and each other. */
+	if (nnew) {
+		cand = malloc(nnew * sizeof(*cand));
+		order = malloc(nnew * sizeof(*order));
+		if (!cand || !order || ids_rebuild(sel) < 0)
+			goto out;
+		flow_ids_new(sel, flows, sel->scratch, nnew, cand, order, names, arg);
+	}
 	for (size_t k = 0; k < nnew; k++) {
 		const struct hf_flow *f = &flows[sel->scratch[k]];
 		bool found;
@@ -385,12 +416,12 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		s->flow = *f;
 		s->present = true;
 		s->top_us = s->first_us = now;
-		flow_id_new(sel, s, names, arg);
-		if (ids_rebuild(sel) < 0)
-			goto out;
+		memcpy(s->id, cand[k], sizeof(s->id));
 	}
 	ret = 0;
 out:
+	free(cand);
+	free(order);
 	free(drop);
 	return ret;
 }

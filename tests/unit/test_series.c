@@ -263,6 +263,15 @@ static void test_identity(void)
 		   find_id(sel, "passive-198.51.100.1:80-198.51.100.12:many") != NULL,
 	   "a local name that changes renames neither");
 	hf_select_free(sel);
+	/* Two new flows of one name in one collection: neither takes the name. */
+	sel = hf_select_new(false, 5, 300);
+	f[0] = passive(80, 11, 3);
+	f[1] = passive(80, 12, 4);
+	hf_select_flows(sel, f, 2, 0, names_v2, NULL);
+	OK(find_id(sel, "passive-198.51.100.1:80-198.51.100.11:many") != NULL &&
+		   find_id(sel, "passive-198.51.100.1:80-198.51.100.12:many") != NULL,
+	   "two newcomers of one name both get their addresses");
+	hf_select_free(sel);
 }
 
 static struct hf_listener mklistener(uint16_t port, const char *addr, uint32_t aq,
