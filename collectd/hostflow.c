@@ -240,9 +240,9 @@ static uint64_t now_us(void)
 /* Say what the resolver has to say, once each. */
 static void resolver_log(struct hf_cd *cd)
 {
-	const char *news = cd->resolver ? hf_resolver_news(cd->resolver) : NULL;
+	const char *news;
 
-	if (news)
+	while (cd->resolver && (news = hf_resolver_news(cd->resolver)))
 		WARNING(PLUGIN_NAME " plugin: ResolveNames: %s", news);
 }
 

@@ -126,7 +126,8 @@ const char *hf_resolve(struct hf_resolver *r, int family, const union hf_addr *a
  * hf_resolver_news - what a front end should log about the resolver, once:
  * when lookups first fail (error or time-out; a name that does not exist is
  * not a failure) and when the resolver gives up after repeated time-outs.
- * NULL when there is nothing new. The string belongs to @r.
+ * One message a call, the older first; NULL when there is nothing new. The
+ * string belongs to @r and lasts until the next call.
  */
 const char *hf_resolver_news(struct hf_resolver *r);
 

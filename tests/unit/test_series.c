@@ -91,7 +91,8 @@ static void test_pin_parse(void)
 	hf_pin_parse("passive-198.51.100.1:80-198.51.100.13:many", &f);
 	{
 		struct hf_flow g = passive(80, 13, 7);
-		EQ_INT(hf_flow_key_cmp(&f, &g), 0, "a pin has the key the collector gives the flow");
+		EQ_INT(hf_flow_key_cmp(&f, &g), 0,
+		       "a pin has the key the collector gives the flow");
 	}
 }
 
@@ -195,7 +196,8 @@ static void test_ended_and_pins(void)
 	f[0] = passive(80, 11, 3);
 	hf_select_flows(sel, f, 1, 0, NULL, NULL);
 	s = find_id(sel, pin_id);
-	OK(s && s->pinned && s->flow.conns == 0 && !s->ended, "a pinned flow reads 0 with no conns");
+	OK(s && s->pinned && s->flow.conns == 0 && !s->ended,
+	   "a pinned flow reads 0 with no conns");
 	hf_select_flows(sel, f, 0, SEC, NULL, NULL);
 	s = find_id(sel, "passive-198.51.100.1:80-198.51.100.11:many");
 	OK(s && s->ended && s->flow.conns == 0 && s->flow.states[HF_ESTABLISHED] == 0,
@@ -274,8 +276,7 @@ static void test_identity(void)
 	hf_select_free(sel);
 }
 
-static struct hf_listener mklistener(uint16_t port, const char *addr, uint32_t aq,
-				     uint32_t backlog)
+static struct hf_listener mklistener(uint16_t port, const char *addr, uint32_t aq, uint32_t backlog)
 {
 	struct hf_listener l;
 
@@ -409,12 +410,11 @@ static void test_property(void)
 			}
 			for (int k = 0; k < UNIVERSE; k++)
 				if (conns[k])
-					f[n++] = k < UNIVERSE / 2 ? passive((uint16_t)(1 + k), 11,
-									    conns[k])
-								  : mkflow(HF_DIR_ACTIVE,
-									   "198.51.100.1", 0,
-									   "198.51.100.20",
-									   (uint16_t)(1 + k), conns[k]);
+					f[n++] = k < UNIVERSE / 2 ?
+							 passive((uint16_t)(1 + k), 11, conns[k]) :
+							 mkflow(HF_DIR_ACTIVE, "198.51.100.1", 0,
+								"198.51.100.20", (uint16_t)(1 + k),
+								conns[k]);
 			memcpy(sorted, f, n * sizeof(*f));
 			qsort(sorted, n, sizeof(*sorted), hf_flow_cmp);
 			memset(top, 0, sizeof(top));
@@ -465,7 +465,8 @@ static void test_property(void)
 					 */
 					if (sh[k].reported && in[k] &&
 					    now - sh[k].last_top < (uint64_t)hold * SEC &&
-					    !(held_now[d] == max && held_min_top[d] >= sh[k].last_top))
+					    !(held_now[d] == max &&
+					      held_min_top[d] >= sh[k].last_top))
 						bad_hold++;
 					sh[k].reported = false;
 				} else if (in[k]) {
