@@ -45,6 +45,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: hostflow [-46hnp] [--json] [-f all|public|private] [-w[SECONDS]]\n"
 		"                [--states] [--summary] [--listen] [--proc] [--version]\n"
+		"                [--ignore-state STATE]...\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
@@ -59,6 +60,9 @@ static void usage(FILE *f)
 		"      --proc             read /proc/net/tcp{,6} instead of netlink\n"
 		"      --summary          host totals per state, flows, backend, counters\n"
 		"      --listen           the listeners: backlog, accept queue, half-open\n"
+		"      --ignore-state STATE\n"
+		"                         leave connections in STATE (e.g. TIME_WAIT) out of\n"
+		"                         the flows; host totals keep them (repeatable)\n"
 		"      --version          print the version\n"
 		"  -h, --help             print this help\n",
 		WATCH_DEFAULT);
@@ -444,7 +448,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_STATES,
 		O_PROC,
 		O_SUMMARY,
-		O_LISTEN
+		O_LISTEN,
+		O_IGNORE_STATE
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -458,6 +463,7 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "proc", no_argument, NULL, O_PROC },
 		{ "summary", no_argument, NULL, O_SUMMARY },
 		{ "listen", no_argument, NULL, O_LISTEN },
+		{ "ignore-state", required_argument, NULL, O_IGNORE_STATE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -527,6 +533,27 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		case O_LISTEN:
 			c->listen = true;
 			break;
+		case O_IGNORE_STATE: {
+			char up[16];
+			size_t i;
+			unsigned int st;
+			for (i = 0; optarg[i] && i + 1 < sizeof(up); i++)
+				up[i] = (char)(optarg[i] >= 'a' && optarg[i] <= 'z' ?
+						       optarg[i] - 32 :
+						       optarg[i]);
+			up[i] = '\0';
+			st = optarg[i] ? 0 : hf_state_parse(up);
+			if (!st || st == HF_LISTEN) {
+				fprintf(stderr,
+					"hostflow: --ignore-state: \"%s\" is not a TCP connection "
+					"state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, "
+					"TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)\n",
+					optarg);
+				return 2;
+			}
+			c->filter.ignore_states |= 1u << st;
+			break;
+		}
 		default:
 			usage(stderr);
 			return 2;
