@@ -52,7 +52,7 @@ enum hf_state {
  */
 const char *hf_state_name(unsigned int state);
 
-/* hf_state_parse - the state named @name; 0 when there is none. */
+/* hf_state_parse - the state named @name, in any case; 0 when there is none. */
 unsigned int hf_state_parse(const char *name);
 
 /*

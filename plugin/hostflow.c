@@ -534,20 +534,11 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 			c->listen = true;
 			break;
 		case O_IGNORE_STATE: {
-			char up[16];
-			size_t i;
-			unsigned int st;
-			for (i = 0; optarg[i] && i + 1 < sizeof(up); i++)
-				up[i] = (char)(optarg[i] >= 'a' && optarg[i] <= 'z' ?
-						       optarg[i] - 32 :
-						       optarg[i]);
-			up[i] = '\0';
-			st = optarg[i] ? 0 : hf_state_parse(up);
+			unsigned int st = hf_state_parse(optarg);
 			if (!st || st == HF_LISTEN) {
 				fprintf(stderr,
 					"hostflow: --ignore-state: \"%s\" is not a TCP connection "
-					"state (ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, "
-					"TIME_WAIT, CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)\n",
+					"state (" HF_CONN_STATES ")\n",
 					optarg);
 				return 2;
 			}

@@ -269,17 +269,11 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 		o->n_pins++;
 		break;
 	case K_IGNORE_STATE: {
-		char up[16];
-		size_t i;
-		for (i = 0; value[i] && i + 1 < sizeof(up); i++)
-			up[i] = (char)toupper((unsigned char)value[i]);
-		up[i] = '\0';
-		unsigned int st = value[i] ? 0 : hf_state_parse(up);
+		unsigned int st = hf_state_parse(value);
 		if (!st || st == HF_LISTEN)
 			FAIL(-EINVAL,
 			     "option IgnoreState: \"%s\" is not a TCP connection state "
-			     "(ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, "
-			     "CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)",
+			     "(" HF_CONN_STATES ")",
 			     value);
 		f->ignore_states |= 1u << st;
 		break;

@@ -45,6 +45,11 @@ struct hf_options {
 	uint64_t seen_;			 /* keys already set, to refuse duplicates */
 };
 
+/* The states a connection can be in, as hf_state_parse() knows them, for messages. */
+#define HF_CONN_STATES                                                                          \
+	"ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, " \
+	"LAST_ACK, CLOSING"
+
 /* hf_options_init - the defaults, for @agent. */
 void hf_options_init(struct hf_options *o, enum hf_agent agent);
 
