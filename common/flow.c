@@ -426,6 +426,8 @@ static bool filter_admits(const struct hf_filter *f, const struct hf_sock *s, en
 
 	if (f->families && !(f->families & fam))
 		return false;
+	if (f->ignore_states & (1u << s->state))
+		return false;
 	if (f->scope != HF_SCOPE_ALL &&
 	    hf_addr_is_private(s->family, &s->raddr) != (f->scope == HF_SCOPE_PRIVATE))
 		return false;
@@ -1104,4 +1106,14 @@ static int local_addrs_getifaddrs(struct hf_addrset *set)
 	freeifaddrs(ifa);
 	hf_addrset_sort(set);
 	return ret;
+}
+
+int hf_flow_key_cmp(const struct hf_flow *a, const struct hf_flow *b)
+{
+	return memcmp(a, b, FLOW_KEYLEN);
+}
+
+int hf_listener_key_cmp(const struct hf_listener *a, const struct hf_listener *b)
+{
+	return memcmp(a, b, LISTENER_KEYLEN);
 }

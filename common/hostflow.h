@@ -52,7 +52,7 @@ enum hf_state {
  */
 const char *hf_state_name(unsigned int state);
 
-/* hf_state_parse - the state named @name; 0 when there is none. */
+/* hf_state_parse - the state named @name, in any case; 0 when there is none. */
 unsigned int hf_state_parse(const char *name);
 
 /*
@@ -203,7 +203,9 @@ enum hf_scope {
 
 /*
  * What is counted into flows. Filters apply to flows, after direction is
- * decided; host totals and listeners are never filtered. Nets match the
+ * decided; host totals and listeners are never filtered (a listener still
+ * counts its ESTABLISHED and SYN_RECV connections whatever ignore_states
+ * says). Nets match the
  * peer address; ports match the flow's service port (the local port of a
  * passive flow, the peer port of an active one). An include list that is not
  * empty admits only what it names; excludes win over includes.
@@ -211,9 +213,10 @@ enum hf_scope {
 struct hf_filter {
 	unsigned int families; /* HF_FAMILY_* bits; 0 means both */
 	enum hf_scope scope;
-	bool ignore_loopback; /* drop flows whose peer or local address is loopback */
-	uint8_t peer_prefix4; /* group IPv4 peers into /N (32 or 0: no grouping) */
-	uint8_t peer_prefix6; /* group IPv6 peers into /N (128 or 0: no grouping) */
+	bool ignore_loopback;	/* drop flows whose peer or local address is loopback */
+	uint8_t peer_prefix4;	/* group IPv4 peers into /N (32 or 0: no grouping) */
+	uint8_t peer_prefix6;	/* group IPv6 peers into /N (128 or 0: no grouping) */
+	uint32_t ignore_states; /* bit s: connections in state s are left out of flows */
 	unsigned int n_include_net, n_exclude_net, n_include_port, n_exclude_port;
 	struct hf_cidr include_net[HF_FILTER_MAX];
 	struct hf_cidr exclude_net[HF_FILTER_MAX];
@@ -606,6 +609,12 @@ int hf_flow_cmp(const void *a, const void *b);
 
 /* hf_flow_key_eq - whether two flows have the same key. */
 bool hf_flow_key_eq(const struct hf_flow *a, const struct hf_flow *b);
+
+/* hf_flow_key_cmp - a total order on flow keys alone (values ignored), memcmp-like. */
+int hf_flow_key_cmp(const struct hf_flow *a, const struct hf_flow *b);
+
+/* hf_listener_key_cmp - a total order on listener keys (family, port, address). */
+int hf_listener_key_cmp(const struct hf_listener *a, const struct hf_listener *b);
 
 /*
  * hf_classify - the direction of connection @s given the listeners of

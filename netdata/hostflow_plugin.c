@@ -951,7 +951,7 @@ int main(int argc, char **argv)
 	if (every < min_every)
 		every = min_every;
 
-	hf_options_init(&opt);
+	hf_options_init(&opt, HF_AGENT_NETDATA);
 	bad += nd_args_apply(&opt, &args, stderr);
 	if (nd_config_path(path, sizeof(path))) {
 		f = fopen(path, "re");

@@ -49,6 +49,7 @@ static void usage(FILE *f)
 		"usage: hostflow [-46hnptu] [--json] [-f all|public|private] [-w[SECONDS]]\n"
 		"                [--states] [--summary] [--listen] [--proc]\n"
 		"                [--source sockets|conntrack] [--cumulative] [--version]\n"
+		"                [--ignore-state STATE]...\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
@@ -70,6 +71,9 @@ static void usage(FILE *f)
 		"                         instead of netlink\n"
 		"      --summary          host totals per state, flows, backend, counters\n"
 		"      --listen           the listeners: backlog, accept queue, half-open\n"
+		"      --ignore-state STATE\n"
+		"                         leave connections in STATE (e.g. TIME_WAIT) out of\n"
+		"                         the flows; host totals keep them (repeatable)\n"
 		"      --version          print the version\n"
 		"  -h, --help             print this help\n",
 		WATCH_DEFAULT);
@@ -555,7 +559,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_SUMMARY,
 		O_LISTEN,
 		O_SOURCE,
-		O_CUMULATIVE
+		O_CUMULATIVE,
+		O_IGNORE_STATE
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -573,6 +578,7 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "cumulative", no_argument, NULL, O_CUMULATIVE },
 		{ "tcp", no_argument, NULL, 't' },
 		{ "udp", no_argument, NULL, 'u' },
+		{ "ignore-state", required_argument, NULL, O_IGNORE_STATE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -663,6 +669,18 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		case O_LISTEN:
 			c->listen = true;
 			break;
+		case O_IGNORE_STATE: {
+			unsigned int st = hf_state_parse(optarg);
+			if (!st || st == HF_LISTEN) {
+				fprintf(stderr,
+					"hostflow: --ignore-state: \"%s\" is not a TCP connection "
+					"state (" HF_CONN_STATES ")\n",
+					optarg);
+				return 2;
+			}
+			c->filter.ignore_states |= 1u << st;
+			break;
+		}
 		default:
 			usage(stderr);
 			return 2;

@@ -2,6 +2,7 @@
  * naming.c - identifiers of flows and listeners for agents with short,
  * restricted series names. The grammar is in plugin.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,4 +183,108 @@ int hf_flow_ids(const struct hf_flow *flows, size_t n, char (*ids)[HF_ID_MAX],
 			ret = hf_flow_id(&flows[refs[k].i], ids[refs[k].i], HF_ID_MAX, NULL, NULL);
 	free(refs);
 	return ret > 0 ? 0 : ret;
+}
+
+/*
+ * One end of a pin, "host:port" with an address (never a name), into
+ * @addr/@plen/@port (0 for "many"). @end is NUL-terminated.
+ */
+static int pin_end(char *end, uint8_t *family, union hf_addr *addr, uint8_t *plen, uint16_t *port)
+{
+	char *colon, *us, *host = end;
+	unsigned long p, bits;
+	char *e;
+	int fam;
+
+	if (*host == '[') {
+		char *close = strchr(host, ']');
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		*close = '\0';
+		host++;
+		colon = close + 1;
+		fam = AF_INET6;
+	} else {
+		colon = strchr(host, ':');
+		if (!colon)
+			return -EINVAL;
+		*colon = '\0';
+		fam = AF_INET;
+	}
+	us = strchr(host, '_');
+	bits = fam == AF_INET ? 32 : 128;
+	if (us) {
+		*us = '\0';
+		if (!us[1] || us[1] < '0' || us[1] > '9')
+			return -EINVAL;
+		errno = 0;
+		bits = strtoul(us + 1, &e, 10);
+		if (errno || *e || bits < 1 || bits > (fam == AF_INET ? 32u : 128u))
+			return -EINVAL;
+	}
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(fam, host, addr) != 1)
+		return -EINVAL;
+	for (unsigned int i = 0; i < 16; i++) {
+		unsigned int keep = bits > i * 8 ? (unsigned int)bits - i * 8 : 0;
+		if (keep < 8)
+			addr->b[i] &= (uint8_t)(0xff00u >> keep);
+	}
+	if (strcmp(colon + 1, "many") == 0) {
+		p = 0;
+	} else {
+		if (colon[1] < '0' || colon[1] > '9')
+			return -EINVAL;
+		errno = 0;
+		p = strtoul(colon + 1, &e, 10);
+		if (errno || *e || p < 1 || p > 65535)
+			return -EINVAL;
+	}
+	*family = (uint8_t)fam;
+	*plen = (uint8_t)bits;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int hf_pin_parse(const char *s, struct hf_flow *out)
+{
+	char buf[HF_ID_MAX], *local, *peer, *sep;
+	uint8_t lfam, pfam, lplen, pplen;
+	uint16_t lport, pport;
+	int dir;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	strcpy(buf, s);
+	if (strncmp(buf, "passive-", 8) == 0)
+		dir = HF_DIR_PASSIVE, local = buf + 8;
+	else if (strncmp(buf, "active-", 7) == 0)
+		dir = HF_DIR_ACTIVE, local = buf + 7;
+	else
+		return -EINVAL;
+	/* The local end ends at the first '-' after its port (past any ']'): a port holds none. */
+	sep = local[0] == '[' ? strchr(local, ']') : local;
+	if (sep)
+		sep = strchr(sep, ':');
+	if (sep)
+		sep = strchr(sep, '-');
+	if (!sep)
+		return -EINVAL;
+	*sep = '\0';
+	peer = sep + 1;
+	if (pin_end(local, &lfam, &out->laddr, &lplen, &lport) < 0 ||
+	    pin_end(peer, &pfam, &out->paddr, &pplen, &pport) < 0)
+		return -EINVAL;
+	if (lfam != pfam || lplen != (lfam == AF_INET ? 32 : 128))
+		return -EINVAL;
+	/* As the collector keys flows: the service port on its side, the other "many". */
+	if (dir == HF_DIR_PASSIVE ? (lport == 0 || pport != 0) : (lport != 0 || pport == 0))
+		return -EINVAL;
+	out->dir = (uint8_t)dir;
+	out->family = lfam;
+	out->pplen = pplen;
+	out->lport = lport;
+	out->pport = pport;
+	return 0;
 }

@@ -10,15 +10,18 @@
 
 #include "plugin.h"
 
-void hf_options_init(struct hf_options *o)
+void hf_options_init(struct hf_options *o, enum hf_agent agent)
 {
 	memset(o, 0, sizeof(*o));
+	o->agent = agent;
 	hf_filter_init(&o->filter);
 	o->backend = HF_BACKEND_AUTO;
 	o->report_states = false;
 	o->report_listeners = true;
 	o->resolve_names = false;
 	o->max_flows = HF_MAX_FLOWS_DEFAULT;
+	o->max_listeners = HF_MAX_LISTENERS_DEFAULT;
+	o->hold_time = HF_HOLD_TIME_DEFAULT;
 	o->obsolete_after = 60;
 }
 
@@ -38,6 +41,10 @@ enum key {
 	K_BACKEND,
 	K_OBSOLETE_AFTER,
 	K_FAMILY,
+	K_MAX_LISTENERS,
+	K_HOLD_TIME,
+	K_PIN,
+	K_IGNORE_STATE,
 	K_COUNT,
 };
 
@@ -57,9 +64,13 @@ static const char *const key_names[K_COUNT] = {
 	[K_BACKEND] = "Backend",
 	[K_OBSOLETE_AFTER] = "ObsoleteAfter",
 	[K_FAMILY] = "Family",
+	[K_MAX_LISTENERS] = "MaxListeners",
+	[K_HOLD_TIME] = "HoldTime",
+	[K_PIN] = "Pin",
+	[K_IGNORE_STATE] = "IgnoreState",
 };
 
-/* Compare ignoring case, spaces, '_' and '-'. */
+/* Compare ignoring case, spaces, '_' and '-' (collectd's parser never passes a space). */
 static bool key_eq(const char *canon, const char *given)
 {
 	for (;;) {
@@ -127,7 +138,14 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 	if (!value)
 		value = "";
 	bool repeats = k == K_INCLUDE_NET || k == K_EXCLUDE_NET || k == K_INCLUDE_PORT ||
-		       k == K_EXCLUDE_PORT;
+		       k == K_EXCLUDE_PORT || k == K_PIN || k == K_IGNORE_STATE;
+	if (k == K_OBSOLETE_AFTER && o->agent == HF_AGENT_COLLECTD)
+		FAIL(-ENOTSUP,
+		     "option ObsoleteAfter is for the netdata plugin; collectd forgets a value "
+		     "that is not updated by itself (its global Timeout)");
+	if (k == K_REPORT_STATES && o->agent == HF_AGENT_NETDATA)
+		FAIL(-ENOTSUP, "option ReportStates is for the collectd plugin; netdata charts the "
+			       "TCP states per host (hostflow.states)");
 	if (!repeats && (o->seen_ & (1ull << k)))
 		FAIL(-EEXIST, "option %s given twice (second value \"%s\")", key_names[k], value);
 
@@ -223,6 +241,43 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 			     value);
 		o->max_flows = (unsigned int)n;
 		break;
+	case K_MAX_LISTENERS:
+		if (parse_uint(value, 1, 100000, &n) < 0)
+			FAIL(-EINVAL,
+			     "option MaxListeners: \"%s\" is not a number from 1 to 100000", value);
+		o->max_listeners = (unsigned int)n;
+		break;
+	case K_HOLD_TIME:
+		if (parse_uint(value, 0, 86400, &n) < 0)
+			FAIL(-EINVAL, "option HoldTime: \"%s\" is not seconds from 0 to 86400",
+			     value);
+		o->hold_time = (unsigned int)n;
+		break;
+	case K_PIN:
+		if (o->n_pins == HF_PIN_MAX)
+			FAIL(-E2BIG, "option Pin: more than %d pinned flows (at \"%s\")",
+			     HF_PIN_MAX, value);
+		if (hf_pin_parse(value, &o->pins[o->n_pins]) < 0)
+			FAIL(-EINVAL,
+			     "option Pin: \"%s\" is not a flow identifier with addresses, like "
+			     "\"passive-198.51.100.1:80-198.51.100.13:many\" or "
+			     "\"active-198.51.100.1:many-[2001:db8::1]:443\"",
+			     value);
+		for (unsigned int i = 0; i < o->n_pins; i++)
+			if (hf_flow_key_cmp(&o->pins[i], &o->pins[o->n_pins]) == 0)
+				FAIL(-EEXIST, "option Pin: \"%s\" is pinned twice", value);
+		o->n_pins++;
+		break;
+	case K_IGNORE_STATE: {
+		unsigned int st = hf_state_parse(value);
+		if (!st || st == HF_LISTEN)
+			FAIL(-EINVAL,
+			     "option IgnoreState: \"%s\" is not a TCP connection state "
+			     "(" HF_CONN_STATES ")",
+			     value);
+		f->ignore_states |= 1u << st;
+		break;
+	}
 	case K_OBSOLETE_AFTER:
 		if (parse_uint(value, 1, 86400, &n) < 0)
 			FAIL(-EINVAL, "option ObsoleteAfter: \"%s\" is not seconds from 1 to 86400",

@@ -17,33 +17,66 @@
 #include "hostflow.h"
 
 #define HF_MAX_FLOWS_DEFAULT 20
+#define HF_MAX_LISTENERS_DEFAULT 50
+#define HF_HOLD_TIME_DEFAULT 300
+#define HF_PIN_MAX 64
+
+/* The agent whose configuration is parsed: some options belong to one agent only. */
+enum hf_agent {
+	HF_AGENT_ANY = 0, /* tests and fuzzing: every option */
+	HF_AGENT_COLLECTD,
+	HF_AGENT_NETDATA,
+};
 
 /* The options every plugin understands (collectd block, netdata hostflow.conf). */
 struct hf_options {
 	struct hf_filter filter;
-	enum hf_backend backend;     /* Backend auto|netlink|proc */
-	bool report_states;	     /* ReportStates: per-state values per flow (false) */
-	bool report_listeners;	     /* ReportListeners: listener health (true) */
-	bool resolve_names;	     /* ResolveNames: peer names instead of addresses (false) */
-	unsigned int max_flows;	     /* MaxFlows: per direction, the rest folded into "other" */
+	enum hf_agent agent;
+	enum hf_backend backend;    /* Backend auto|netlink|proc */
+	bool report_states;	    /* ReportStates: per-state values per flow (false; collectd) */
+	bool report_listeners;	    /* ReportListeners: listener health (true) */
+	bool resolve_names;	    /* ResolveNames: peer names instead of addresses (false) */
+	unsigned int max_flows;	    /* MaxFlows: per direction, the rest folded into "other" */
+	unsigned int max_listeners; /* MaxListeners: listeners reported (50) */
+	unsigned int hold_time;	    /* HoldTime: seconds a reported series outlives the top (300) */
 	unsigned int obsolete_after; /* ObsoleteAfter: seconds a gone series is kept (netdata) */
-	uint64_t seen_;		     /* keys already set, to refuse duplicates */
+	unsigned int n_pins;	     /* Pin: flows always reported under their own identifier */
+	struct hf_flow pins[HF_PIN_MAX]; /* keys only */
+	uint64_t seen_;			 /* keys already set, to refuse duplicates */
 };
 
-/* hf_options_init - the defaults. */
-void hf_options_init(struct hf_options *o);
+/* The states a connection can be in, as hf_state_parse() knows them, for messages. */
+#define HF_CONN_STATES                                                                          \
+	"ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, " \
+	"LAST_ACK, CLOSING"
+
+/* hf_options_init - the defaults, for @agent. */
+void hf_options_init(struct hf_options *o, enum hf_agent agent);
 
 /*
  * hf_options_set - apply one option. Keys are matched without regard to
- * case, spaces, '_' and '-': "ReportStates", "report states" and
- * "report_states" are one key. Booleans: true/false, yes/no, on/off, 1/0.
- * IncludeNet, ExcludeNet, IncludePort and ExcludePort repeat; any other key
- * given twice is an error. Returns 0, or -EINVAL (bad value), -ENOENT
- * (unknown key), -EEXIST (duplicate key), -E2BIG (too many entries) with a
- * message naming the key and the value in @err.
+ * case, and to '_' and '-' between words: "ReportStates", "report_states"
+ * and "report-states" are one key (netdata's hostflow.conf also allows
+ * spaces; collectd's parser ends a key at the first space). Booleans:
+ * true/false, yes/no, on/off, 1/0. IncludeNet, ExcludeNet, IncludePort,
+ * ExcludePort, IgnoreState and Pin repeat; any other key given twice is an
+ * error. An option of the other agent (ObsoleteAfter in collectd,
+ * ReportStates in netdata) is an error that says so. Returns 0, or -EINVAL
+ * (bad value), -ENOENT (unknown key), -EEXIST (duplicate key), -E2BIG (too
+ * many entries), -ENOTSUP (the other agent's option) with a message naming
+ * the key and the value in @err.
  */
 int hf_options_set(struct hf_options *o, const char *key, const char *value, char *err,
 		   size_t errlen);
+
+/*
+ * hf_pin_parse - a pinned flow, written as its collectd identifier with
+ * addresses ("passive-198.51.100.1:80-198.51.100.13:many",
+ * "active-[2001:db8::1]:many-[2001:db8::2]:443", a peer prefix as
+ * "198.51.100.0_24"), into the key of @out (values zeroed).
+ * Returns 0 or -EINVAL.
+ */
+int hf_pin_parse(const char *s, struct hf_flow *out);
 
 /*
  * A flow as a plugin reports it: a flow of the collection or the "other"
@@ -93,6 +126,15 @@ void hf_resolver_free(struct hf_resolver *r);
  */
 const char *hf_resolve(struct hf_resolver *r, int family, const union hf_addr *addr,
 		       unsigned int plen);
+
+/*
+ * hf_resolver_news - what a front end should log about the resolver, once:
+ * when lookups first fail (error or time-out; a name that does not exist is
+ * not a failure) and when the resolver gives up after repeated time-outs.
+ * One message a call, the older first; NULL when there is nothing new. The
+ * string belongs to @r and lasts until the next call.
+ */
+const char *hf_resolver_news(struct hf_resolver *r);
 
 /* The signature hf_json_opts.name and hf_flow_label expect; @arg is a struct hf_resolver. */
 const char *hf_resolve_cb(int family, const union hf_addr *addr, unsigned int plen, void *arg);
@@ -155,5 +197,98 @@ int hf_flow_ids(const struct hf_flow *flows, size_t n, char (*ids)[HF_ID_MAX],
 		const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
 				     void *arg),
 		void *arg);
+
+/* ---- series: what a plugin reports, stable across collections (series.c) ------------- */
+
+/*
+ * Which flows and listeners a plugin reports, and under which identifier.
+ * The rules, for flows (per direction):
+ *
+ *   - a flow is reported when it is among the MaxFlows largest (the top),
+ *     or pinned, or was reported before and left the top less than
+ *     HoldTime ago while still having connections ("held");
+ *   - held flows beyond MaxFlows are given up, those that left the top
+ *     longest ago first, so at most 2 x MaxFlows + pins flows are reported
+ *     per direction, plus "other", which sums every flow not reported;
+ *   - a reported flow that has no connection any more is reported once
+ *     more with zeros (ended), then forgotten; a pinned one reads zeros for
+ *     as long as the plugin runs;
+ *   - the identifier of a flow (hf_flow_id, with names when a resolver is
+ *     given) is decided when it is first reported and kept while it is
+ *     reported: a later name, or a name another flow gets, never renames
+ *     it. A new flow whose identifier would equal a reported one's takes
+ *     its addresses instead.
+ *
+ * Listeners follow the same rules with MaxListeners, ranked by fill (the
+ * fullest first), with no "other" and no pins; the filter's
+ * IgnoreLoopback, Family and port lists apply to them (the port is the
+ * listening port).
+ */
+
+/* One reported series: a flow or a listener with this collection's values. */
+struct hf_series {
+	struct hf_flow flow; /* flows: key, and values (zero when ended or pinned and idle) */
+	struct hf_listener listener; /* listeners: key, and values (zero when ended) */
+	char id[HF_ID_MAX];	     /* hf_flow_id / hf_listener_id, decided once */
+	uint64_t top_us;	     /* when it was last in the top (or pinned) */
+	uint64_t first_us;	     /* when it was first reported */
+	bool pinned;
+	bool ended;   /* no connection (listener: gone): reported with zeros, forgotten next time */
+	bool present; /* in this collection */
+};
+
+struct hf_select;
+
+/* hf_select_new - a selection of flows (@listeners false) or listeners. NULL with errno. */
+struct hf_select *hf_select_new(bool listeners, unsigned int max, unsigned int hold_s);
+void hf_select_free(struct hf_select *sel);
+
+/* hf_select_pin - pin flow @key (hf_pin_parse). Returns 0, -ENOMEM or -EEXIST. */
+int hf_select_pin(struct hf_select *sel, const struct hf_flow *key);
+
+/*
+ * hf_select_flows - update with the @n flows of a collection at @now_us
+ * (a monotonic clock); reorders @flows. @names gives a name for an
+ * address, or NULL. Returns 0 or -ENOMEM.
+ */
+int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint64_t now_us,
+		    const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
+					 void *arg),
+		    void *arg);
+
+/*
+ * hf_select_listeners - update with the @n listeners of a collection at
+ * @now_us; those @f does not admit (hf_listener_admitted) are left out.
+ * Returns 0 or -ENOMEM.
+ */
+int hf_select_listeners(struct hf_select *sel, const struct hf_listener *l, size_t n,
+			const struct hf_filter *f, uint64_t now_us);
+
+/*
+ * hf_select_series - the series to report for the last update, sorted by
+ * key; the array belongs to @sel and stays valid until its next update.
+ */
+const struct hf_series *hf_select_series(const struct hf_select *sel, size_t *n);
+
+/*
+ * hf_select_other - the sum of the flows of direction @dir not reported in
+ * the last update (conns 0 when none), and how many flows it holds.
+ */
+const struct hf_flow *hf_select_other(const struct hf_select *sel, enum hf_dir dir,
+				      unsigned int *folded);
+
+/* hf_select_bound - the most series an update can report (pins and "other" excluded). */
+size_t hf_select_bound(const struct hf_select *sel);
+
+/*
+ * hf_listener_fill - the accept queue against the point where the kernel
+ * drops SYNs (backlog + 1), in percent: 100 means full. For a SO_REUSEPORT
+ * group, the fullest member's. Returns -1 when the backlog is unknown
+ * (the /proc backend).
+ */
+double hf_listener_fill(const struct hf_listener *l);
+
+/* hf_listener_admitted - whether filter @f (NULL: everything) admits listener @l. */
+bool hf_listener_admitted(const struct hf_filter *f, const struct hf_listener *l);
 
 #endif /* HOSTFLOW_PLUGIN_H */

@@ -285,7 +285,7 @@ static inline int fuzz_options_one(const uint8_t *data, size_t size)
 	struct hf_options o;
 	int n = 0, lines = 0;
 
-	hf_options_init(&o);
+	hf_options_init(&o, HF_AGENT_ANY);
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);

@@ -320,7 +320,7 @@ static void test_options(void)
 	struct hf_options o;
 	char err[256];
 
-	hf_options_init(&o);
+	hf_options_init(&o, HF_AGENT_ANY);
 	EQ_INT(o.max_flows, HF_MAX_FLOWS_DEFAULT, "MaxFlows default");
 	EQ_INT(hf_options_set(&o, "max flows", "5", err, sizeof(err)), 0, "netdata spelling");
 	EQ_INT(o.max_flows, 5, "MaxFlows set");

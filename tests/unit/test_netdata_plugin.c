@@ -260,7 +260,7 @@ static void check_ticks(void)
 	char line[300];
 	uint64_t t0 = 1000 * SEC;
 
-	hf_options_init(&opt);
+	hf_options_init(&opt, HF_AGENT_NETDATA);
 	opt.max_flows = 1;
 	opt.obsolete_after = 3;
 	nd_init(&nd, NULL, &opt, 1);
@@ -394,7 +394,7 @@ static unsigned int conf(struct hf_options *o, const char *text, const struct nd
 	unsigned int bad;
 
 	free(*msgs);
-	hf_options_init(o);
+	hf_options_init(o, HF_AGENT_NETDATA);
 	bad = nd_args_apply(o, a, err) +
 	      nd_config_read(o, in, "/etc/netdata/hostflow.conf", a, err);
 	fclose(in);
