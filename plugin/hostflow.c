@@ -722,7 +722,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ctx = hf_open_opts(&(struct hf_open_opts){ .source = c.source,
+	ctx = hf_open_with(&(struct hf_open_opts){ .source = c.source,
 						   .backend = c.backend,
 						   .proc_root = "/proc",
 						   .ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });

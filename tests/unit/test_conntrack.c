@@ -394,7 +394,7 @@ static void test_collect_proc(void)
 	struct hf_open_opts o = { .source = HF_SOURCE_CONNTRACK,
 				  .backend = HF_BACKEND_PROC,
 				  .proc_root = "tests/unit/fixtures/conntrack/root" };
-	struct hf_ctx *ctx = hf_open_opts(&o);
+	struct hf_ctx *ctx = hf_open_with(&o);
 	const struct hf_ct_info *ci;
 	const struct hf_flow *f;
 	struct hf_flow *flows;
@@ -449,7 +449,7 @@ static void test_collect_proc(void)
 	hf_close(ctx);
 
 	o.proc_root = "tests/unit/fixtures/conntrack/empty-root";
-	ctx = hf_open_opts(&o);
+	ctx = hf_open_with(&o);
 	ret = ctx ? hf_collect(ctx, NULL) : 0;
 	OK(ret == -ENOENT && strstr(hf_strerror(ctx), "net/nf_conntrack: No such file") &&
 		   strstr(hf_strerror(ctx), "load nf_conntrack"),
@@ -460,7 +460,7 @@ static void test_collect_proc(void)
 
 	o.ct_flags = HF_CT_EVENTS;
 	errno = 0;
-	ctx = hf_open_opts(&o);
+	ctx = hf_open_with(&o);
 	OK(ctx == NULL && errno == EINVAL, "open: events over /proc are refused (EINVAL)");
 	hf_close(ctx);
 }
