@@ -726,6 +726,16 @@ int main(int argc, char **argv)
 						   .backend = c.backend,
 						   .proc_root = "/proc",
 						   .ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });
+	if (!ctx && c.source == HF_SOURCE_CONNTRACK) {
+		int e = errno;
+		fprintf(stderr, "hostflow: conntrack: cannot open the ctnetlink sockets%s: %s%s\n",
+			c.cumulative ? " (with destroy events)" : "", strerror(e),
+			e == EPERM || e == EACCES ? " (needs CAP_NET_ADMIN)" :
+			e == EPROTONOSUPPORT	  ? " (no nfnetlink in this kernel)" :
+						    "");
+		ret = 1;
+		goto out;
+	}
 	if (!ctx) {
 		fprintf(stderr, "hostflow: cannot open the collector: %s\n", strerror(errno));
 		ret = 1;

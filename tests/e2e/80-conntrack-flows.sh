@@ -25,6 +25,7 @@ HF_PLAN=(
 	"ct: accounting off: traffic null, one message naming nf_conntrack_acct"
 	"ct: a full table: nf_conntrack_count reaches nf_conntrack_max"
 	"ct: --source bogus and --udp without conntrack are refused"
+	"ct: as nobody: an error naming the table and CAP_NET_ADMIN, sockets still read"
 )
 hf_require_netns
 hf_ct_require
@@ -160,4 +161,28 @@ check_eq "ct: --source bogus and --udp without conntrack are refused" \
 	"2 hostflow: --source: \"bogus\" is not sockets or conntrack
 2 hostflow: --udp needs --source conntrack: sockets are TCP only" "$a
 $b"
+
+# ---- unprivileged: ctnetlink needs CAP_NET_ADMIN, /proc/net/nf_conntrack is 0440
+bin=$HF_TMP/bin
+mkdir -p "$bin" && cp "$HOSTFLOW" "$bin/hostflow" && chmod 755 "$HF_TMP" "$bin" "$bin/hostflow"
+if command -v setpriv >/dev/null; then
+	nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
+	a=$(hf_in srv "${nobody[@]}" "$bin/hostflow" --source conntrack -n 2>&1)
+	a_rc=$?
+	b=$(hf_in srv "${nobody[@]}" "$bin/hostflow" --source conntrack --cumulative -n 2>&1)
+	b_rc=$?
+	c=$(hf_in srv "${nobody[@]}" "$bin/hostflow" -n 2>&1)
+	c_rc=$?
+	if [ $a_rc = 1 ] && [[ $a == *"/proc/net/nf_conntrack: Permission denied"*"needs CAP_NET_ADMIN"* ]] &&
+		[ $b_rc = 1 ] && [[ $b == *"destroy events"*"needs CAP_NET_ADMIN"* ]] &&
+		[ $c_rc = 0 ] && [[ $c == *"198.51.100.1:80"* ]]; then
+		ok "ct: as nobody: an error naming the table and CAP_NET_ADMIN, sockets still read"
+	else
+		not_ok "ct: as nobody: an error naming the table and CAP_NET_ADMIN, sockets still read" \
+			"conntrack ($a_rc): $a" "--cumulative ($b_rc): $b" "sockets ($c_rc): $c"
+	fi
+else
+	skip "ct: as nobody: an error naming the table and CAP_NET_ADMIN, sockets still read" \
+		"no setpriv (util-linux)"
+fi
 hf_done
