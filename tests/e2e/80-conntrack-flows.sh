@@ -73,9 +73,9 @@ fi
 hf_run_hostflow cli --source conntrack -n --json
 cli_json=$HF_OUT
 read -r n po bo pr br < <(hf_ct_sum cli -p tcp --dport 80)
-want="udp 3 384 384 3 3; tcp $n $bo $br $po $pr"
+mirror="udp 3 384 384 3 3; tcp $n $bo $br $po $pr"
 got="udp $(hf_ct_flow "$cli_json" udp active 53); tcp $(hf_ct_flow "$cli_json" tcp active 80)"
-check_eq "ct: cli shows the active mirror of both flows" "$want" "$got"
+check_eq "ct: cli shows the active mirror of both flows" "$mirror" "$got"
 
 # ---- /proc/net/nf_conntrack
 if [ -r /proc/net/nf_conntrack ] || hf_in srv test -r /proc/net/nf_conntrack; then
