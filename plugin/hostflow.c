@@ -462,7 +462,7 @@ out_nomem:
 	return grid_flush(&g, -ENOMEM);
 }
 
-static void print_summary(struct hf_ctx *ctx)
+static void print_summary(struct hf_ctx *ctx, bool cumulative)
 {
 	const struct hf_totals *t = hf_totals(ctx);
 	const struct hf_ct_info *ci = hf_ct_info(ctx);
@@ -479,6 +479,9 @@ static void print_summary(struct hf_ctx *ctx)
 		printf("%-34s %d\n", "net.netfilter.nf_conntrack_acct", ci->acct);
 		printf("%-34s %llu\n", "entries without counters",
 		       (unsigned long long)ci->entries_no_acct);
+		if (cumulative)
+			printf("%-34s %llu (lost %llu times)\n", "destroy events",
+			       (unsigned long long)ci->destroyed, (unsigned long long)ci->lost);
 		return;
 	}
 	ret = hf_host_read("/proc", &host);
@@ -527,7 +530,7 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 	if (c->json)
 		ret = print_json(c, ctx, flows, n);
 	else if (c->summary)
-		print_summary(ctx);
+		print_summary(ctx, c->cumulative);
 	else if (c->listen)
 		ret = print_listeners(ctx);
 	else if (c->source == HF_SOURCE_CONNTRACK)
