@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hostflow --source conntrack: UDP and TCP flows with exact traffic.
 #   cli sends 3 UDP exchanges of 100 bytes to srv:53 (each a new source
-#   port: 3 entries of 128 IP bytes each way) and holds 2 TCP connections
+#   port: 3 entries of 128 IP bytes each way), 2 of 50 bytes to
+#   [2001:db8::1]:5353 (98 IP bytes each) and holds 2 TCP connections
 #   to srv:80 that carried 1000 bytes each way. Both ends must show one
 #   flow per protocol, the connections, and the traffic as `conntrack -L`
 #   sums it; c2 (accounting off) must show traffic as unknown and say how
@@ -16,6 +17,7 @@ HF_PLAN=(
 	"ct: srv UDP :53 flow: 3 connections, 384 bytes and 3 packets each way"
 	"ct: srv UDP :53 traffic equals conntrack -L's sums"
 	"ct: srv TCP :80 flow: 2 connections ESTABLISHED, traffic equals conntrack -L's sums"
+	"ct: srv IPv6 UDP :5353 flow: 2 connections, 196 bytes each way"
 	"ct: cli shows the active mirror of both flows"
 	"ct: --proc (/proc/net/nf_conntrack) gives the same flows as ctnetlink"
 	"ct: -u shows UDP flows only, -t TCP flows only"
@@ -30,8 +32,8 @@ HF_PLAN=(
 hf_require_netns
 hf_ct_require
 
-hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
-hf_host cli 198.51.100.2/24 || hf_setup_failed "host cli"
+hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
+hf_host cli 198.51.100.2/24 2001:db8::2/64 || hf_setup_failed "host cli"
 hf_host c2 198.51.100.3/24 || hf_setup_failed "host c2"
 hf_ct_enable srv || hf_setup_failed "conntrack on srv"
 hf_ct_enable cli || hf_setup_failed "conntrack on cli"
@@ -39,8 +41,11 @@ hf_ct_enable c2 0 || hf_setup_failed "conntrack on c2"
 
 hf_ctgen srv udp53 echo --addr 0.0.0.0 --port 53 --udp || hf_setup_failed "udp echo"
 hf_ctgen srv tcp80 echo --addr 0.0.0.0 --port 80 || hf_setup_failed "tcp echo"
+hf_ctgen srv udp6 echo --addr 2001:db8::1 --port 5353 --udp || hf_setup_failed "udp6 echo"
 hf_in cli "$HF_PYTHON" "$HF_CTGEN" send --to 198.51.100.1 --port 53 --udp --count 3 --size 100 ||
 	hf_setup_failed "udp exchanges"
+hf_in cli "$HF_PYTHON" "$HF_CTGEN" send --to 2001:db8::1 --port 5353 --udp --count 2 --size 50 ||
+	hf_setup_failed "udp6 exchanges"
 hf_ctgen cli hold80 send --to 198.51.100.1 --port 80 --count 2 --size 1000 --hold ||
 	hf_setup_failed "tcp exchanges"
 hf_ctgen c2 hold2 send --to 198.51.100.1 --port 80 --count 1 --size 500 --hold ||
@@ -68,6 +73,16 @@ else
 	not_ok "ct: srv TCP :80 flow: 2 connections ESTABLISHED, traffic equals conntrack -L's sums" \
 		"hostflow: $got states $states" "conntrack -L: $n $br $bo $pr $po" "$srv_json"
 fi
+
+# IPv6: 40 + 8 + 50 bytes per datagram
+got=$("$HF_PYTHON" -c 'import json,sys
+for f in json.loads(sys.argv[1]):
+    if f["local"]["port"] == "5353":
+        t = f["traffic"]
+        print(f["protocol"], f["direction"], f["local"]["addr"], f["peer"]["addr"], f["connections"],
+              t["bytes_sent"], t["bytes_received"], t["packets_sent"], t["packets_received"])' "$srv_json")
+check_eq "ct: srv IPv6 UDP :5353 flow: 2 connections, 196 bytes each way" \
+	"udp passive 2001:db8::1 2001:db8::2 2 196 196 2 2" "$got"
 
 # ---- cli: the active mirror
 hf_run_hostflow cli --source conntrack -n --json
@@ -101,7 +116,8 @@ hf_run_hostflow srv --source conntrack -n -u
 got=$(printf '%s\n' "$HF_OUT" | tr -s ' ')
 check_eq "ct: text output has protocol and traffic columns" \
 	"Proto Local Address:Port <--> Peer Address:Port Connections Bytes-Sent Bytes-Recv Pkts-Sent Pkts-Recv
-udp 198.51.100.1:53 <-- 198.51.100.2:many 3 384 384 3 3" "$got"
+udp 198.51.100.1:53 <-- 198.51.100.2:many 3 384 384 3 3
+udp [2001:db8::1]:5353 <-- [2001:db8::2]:many 2 196 196 2 2" "$got"
 
 # ---- summary
 hf_run_hostflow srv --source conntrack -n --summary --json
@@ -110,7 +126,7 @@ count=$(hf_in srv cat /proc/sys/net/netfilter/nf_conntrack_count)
 got=$("$HF_PYTHON" -c 'import json,sys; s=json.loads(sys.argv[1])
 print(s["source"], s["entries"], s["nf_conntrack_count"], s["nf_conntrack_max"], s["nf_conntrack_acct"])' "$HF_OUT")
 check_eq "ct: --summary --json reports entries, nf_conntrack_count and nf_conntrack_max" \
-	"conntrack 6 $count $max 1" "$got"
+	"conntrack 8 $count $max 1" "$got"
 
 # ---- the sockets source
 hf_run_hostflow srv -n --json
