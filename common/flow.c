@@ -226,19 +226,20 @@ struct hf_ctx *hf_open(enum hf_backend backend, const char *proc_root)
 {
 	struct hf_open_opts o = { .backend = backend, .proc_root = proc_root };
 
-	return hf_open_opts(&o);
+	return hf_open_with(&o);
 }
 
-struct hf_ctx *hf_open_opts(const struct hf_open_opts *o)
+struct hf_ctx *hf_open_with(const struct hf_open_opts *o)
 {
 	enum hf_backend backend = o->backend;
 	const char *proc_root = o->proc_root;
 	struct hf_ctx *ctx;
+	bool nfct_taken = false; /* ct_open() owns o->nfct, even when it fails */
 	int err = ENOMEM;
 
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
-		return NULL;
+		goto out_nfct;
 	ctx->want = backend;
 	/*
 	 * The legacy TCPDIAG_GETSOCK request becomes an AF_UNSPEC dump in the
@@ -254,6 +255,7 @@ struct hf_ctx *hf_open_opts(const struct hf_open_opts *o)
 	if (table_init(&ctx->listeners, sizeof(struct hf_listener), LISTENER_KEYLEN, 64) < 0)
 		goto out_flows;
 	if (o->source == HF_SOURCE_CONNTRACK) {
+		nfct_taken = true;
 		err = -ct_open(ctx, o);
 		if (err)
 			goto out_listeners;
@@ -278,6 +280,9 @@ out_flows:
 	table_free(&ctx->flows);
 out_free:
 	free(ctx);
+out_nfct:
+	if (!nfct_taken)
+		hf_nfct_close(o->nfct);
 	errno = err;
 	return NULL;
 }
@@ -650,11 +655,20 @@ static int ct_open(struct hf_ctx *ctx, const struct hf_open_opts *o)
 	struct ct_state *ct;
 	int err;
 
-	if ((o->ct_flags & HF_CT_EVENTS) && o->backend == HF_BACKEND_PROC)
+	if ((o->ct_flags & HF_CT_EVENTS) && o->backend == HF_BACKEND_PROC) {
+		hf_nfct_close(o->nfct);
 		return -EINVAL; /* /proc has no events and no CTA_ID */
+	}
+	if (o->nfct && (o->ct_flags & HF_CT_EVENTS) && hf_nfct_event_fd(o->nfct) < 0) {
+		hf_nfct_close(o->nfct);
+		return -EINVAL; /* events asked of sockets opened without them */
+	}
 	ct = calloc(1, sizeof(*ct));
-	if (!ct)
+	if (!ct) {
+		hf_nfct_close(o->nfct);
 		return -ENOMEM;
+	}
+	ct->nfct = o->nfct;
 	ct->flags = o->ct_flags;
 	if (ct->flags & HF_CT_EVENTS) {
 		if (table_init(&ct->ids, sizeof(uint32_t), sizeof(uint32_t), 1024) < 0) {
@@ -666,7 +680,7 @@ static int ct_open(struct hf_ctx *ctx, const struct hf_open_opts *o)
 			goto out_ids;
 		}
 	}
-	if (o->backend != HF_BACKEND_PROC) {
+	if (o->backend != HF_BACKEND_PROC && !ct->nfct) {
 		ct->nfct = hf_nfct_open((ct->flags & HF_CT_EVENTS) ? HF_NFCT_EVENTS : 0);
 		if (!ct->nfct) {
 			err = -errno;
@@ -688,6 +702,7 @@ out_ids:
 	if (ct->flags & HF_CT_EVENTS)
 		table_free(&ct->ids);
 out_free:
+	hf_nfct_close(ct->nfct);
 	free(ct);
 	return err;
 }
@@ -971,6 +986,14 @@ static int ct_collect_netlink(struct hf_ctx *ctx)
 		snprintf(ctx->err, sizeof(ctx->err), "netlink RTM_GETADDR dump: %s: %s",
 			 hf_nfct_strerror(ct->nfct), strerror(-ret));
 		return ret;
+	}
+	/* The namespace's count and limit from the socket itself: right in any namespace. */
+	{
+		uint32_t count, max;
+		if (hf_nfct_stats(ct->nfct, &count, &max) == 0) {
+			ct->info.count = count;
+			ct->info.max = max;
+		}
 	}
 	ret = hf_nfct_dump(ct->nfct, (ct->flags & HF_CT_CTRZERO) != 0, on_ct_entry, ctx);
 	if (ret < 0 && ret != -ENOMEM)

@@ -1,9 +1,12 @@
 /*
- * hostflow.h - libhostflow: TCP sockets collapsed into host flows.
+ * hostflow.h - libhostflow: TCP sockets (or conntrack entries) collapsed
+ * into host flows.
  *
  * The only header the rest of the tree includes. libhostflow reads the
  * kernel's TCP sockets (inet_diag over NETLINK_SOCK_DIAG, or
- * /proc/net/tcp{,6} as a fallback), decides the direction of every
+ * /proc/net/tcp{,6} as a fallback) or, as a second source, netfilter's
+ * connection tracking table (ctnetlink, or /proc/net/nf_conntrack; see
+ * "the conntrack source" below), decides the direction of every
  * connection, and counts connections per host flow:
  *
  *   passive: local addr, local (listening) port  <-  peer addr, many
@@ -342,7 +345,7 @@ struct hf_listener {
 
 /* Host totals of the last collection: unfiltered, but for flows. */
 struct hf_totals {
-	uint64_t sockets;   /* every socket but listeners */
+	uint64_t sockets;   /* every socket but listeners (conntrack: every entry) */
 	uint64_t listeners; /* listening sockets; states[HF_LISTEN] stays 0 */
 	uint64_t flows;	    /* flows the filter admitted */
 	uint64_t states[HF_STATE_MAX];
@@ -440,6 +443,14 @@ int hf_nfct_events(struct hf_nfct *h, hf_ct_cb cb, void *arg);
 /* hf_nfct_event_fd - the event socket's descriptor for poll(), -1 without HF_NFCT_EVENTS. */
 int hf_nfct_event_fd(const struct hf_nfct *h);
 
+/*
+ * hf_nfct_stats - the table's entries and its limit (IPCTNL_MSG_CT_GET_STATS:
+ * CTA_STATS_GLOBAL_ENTRIES, the namespace's nf_conntrack_count, and
+ * CTA_STATS_GLOBAL_MAX_ENTRIES, nf_conntrack_max) for the namespace @h was
+ * opened in. Returns 0 or a negative errno (-EOPNOTSUPP before Linux 4.19).
+ */
+int hf_nfct_stats(struct hf_nfct *h, uint32_t *count, uint32_t *max);
+
 /* hf_nfct_strerror - what the last failed call on @h was doing. */
 const char *hf_nfct_strerror(const struct hf_nfct *h);
 
@@ -536,11 +547,18 @@ struct hf_open_opts {
 	enum hf_backend backend; /* netlink, /proc or netlink then /proc (both sources) */
 	const char *proc_root;	 /* NULL: "/proc" */
 	unsigned int ct_flags;	 /* HF_CT_* */
+	/*
+	 * conntrack over netlink: sockets the caller opened with hf_nfct_open()
+	 * (HF_NFCT_EVENTS for HF_CT_EVENTS), e.g. inside another network
+	 * namespace; the collector owns them from now on, even when it fails.
+	 * NULL: opened here, in the calling thread's namespace.
+	 */
+	struct hf_nfct *nfct;
 };
 
 /*
  * hf_open_opts - a collector of @o->source. hf_open(b, r) is
- * hf_open_opts(&(struct hf_open_opts){ .backend = b, .proc_root = r }).
+ * hf_open_with(&(struct hf_open_opts){ .backend = b, .proc_root = r }).
  *
  * Conntrack: each hf_collect() reads the namespace's addresses
  * (RTM_GETADDR), then dumps the table; every entry becomes a connection
@@ -569,7 +587,7 @@ struct hf_open_opts {
  * after a failed hf_collect() names the cause (module absent, table
  * unreadable).
  */
-struct hf_ctx *hf_open_opts(const struct hf_open_opts *o);
+struct hf_ctx *hf_open_with(const struct hf_open_opts *o);
 
 /* hf_source - the source of @ctx. */
 enum hf_source hf_source(const struct hf_ctx *ctx);

@@ -225,6 +225,8 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 		TRY(put_kv_setting(g, "nf_conntrack_max", ci->max));
 		TRY(put_kv_setting(g, "nf_conntrack_acct", ci->acct));
 		TRY(put_kv_int(g, "entries_without_counters", (long long)ci->entries_no_acct));
+		TRY(put_kv_int(g, "destroy_events", (long long)ci->destroyed));
+		TRY(put_kv_int(g, "destroy_events_lost", (long long)ci->lost));
 		TRY(yajl_gen_map_close(g));
 		return 0;
 	}

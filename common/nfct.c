@@ -299,6 +299,77 @@ int hf_nfct_events(struct hf_nfct *h, hf_ct_cb cb, void *arg)
 	}
 }
 
+struct stats_arg {
+	uint32_t count, max;
+	bool got;
+};
+
+static int stats_attr_cb(const struct nlattr *attr, void *data)
+{
+	const struct nlattr **tb = data;
+	unsigned int type = mnl_attr_get_type(attr);
+
+	if (type <= CTA_STATS_GLOBAL_MAX)
+		tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static int on_stats_msg(const struct nlmsghdr *nlh, void *arg, const char **what)
+{
+	const struct nlattr *tb[CTA_STATS_GLOBAL_MAX + 1] = { 0 };
+	struct stats_arg *a = arg;
+
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != IPCTNL_MSG_CT_GET_STATS)
+		return 0;
+	if (nlh->nlmsg_len < sizeof(*nlh) + sizeof(struct nfgenmsg) ||
+	    mnl_attr_parse(nlh, sizeof(struct nfgenmsg), stats_attr_cb, tb) < 0 ||
+	    !tb[CTA_STATS_GLOBAL_ENTRIES] || !tb[CTA_STATS_GLOBAL_MAX_ENTRIES] ||
+	    mnl_attr_validate(tb[CTA_STATS_GLOBAL_ENTRIES], MNL_TYPE_U32) < 0 ||
+	    mnl_attr_validate(tb[CTA_STATS_GLOBAL_MAX_ENTRIES], MNL_TYPE_U32) < 0) {
+		*what = "malformed IPCTNL_MSG_CT_GET_STATS reply";
+		return -EBADMSG;
+	}
+	a->count = ntohl(mnl_attr_get_u32(tb[CTA_STATS_GLOBAL_ENTRIES]));
+	a->max = ntohl(mnl_attr_get_u32(tb[CTA_STATS_GLOBAL_MAX_ENTRIES]));
+	a->got = true;
+	return 1; /* one reply, no NLMSG_DONE */
+}
+
+int hf_nfct_stats(struct hf_nfct *h, uint32_t *count, uint32_t *max)
+{
+	char req[64] __attribute__((aligned(8)));
+	struct stats_arg a = { 0 };
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *g;
+	int ret;
+
+	h->what = "";
+	memset(req, 0, sizeof(req));
+	nlh = mnl_nlmsg_put_header(req);
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET_STATS;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	if (++h->seq == 0)
+		h->seq = 1;
+	nlh->nlmsg_seq = h->seq;
+	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
+	g->nfgen_family = AF_UNSPEC;
+	g->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(h->ct, nlh, nlh->nlmsg_len) < 0) {
+		h->what = "send";
+		return -errno;
+	}
+	ret = dump_recv(h, h->ct, on_stats_msg, &a);
+	if (ret == 0 && !a.got) {
+		h->what = "IPCTNL_MSG_CT_GET_STATS: no reply";
+		ret = -EBADMSG;
+	}
+	if (ret == 0) {
+		*count = a.count;
+		*max = a.max;
+	}
+	return ret;
+}
+
 /* ---- RTM_GETADDR ---------------------------------------------------------------------------- */
 
 static int addr_attr_cb(const struct nlattr *attr, void *data)

@@ -466,7 +466,7 @@ out_nomem:
 	return grid_flush(&g, -ENOMEM);
 }
 
-static void print_summary(struct hf_ctx *ctx)
+static void print_summary(struct hf_ctx *ctx, bool cumulative)
 {
 	const struct hf_totals *t = hf_totals(ctx);
 	const struct hf_ct_info *ci = hf_ct_info(ctx);
@@ -483,6 +483,9 @@ static void print_summary(struct hf_ctx *ctx)
 		printf("%-34s %d\n", "net.netfilter.nf_conntrack_acct", ci->acct);
 		printf("%-34s %llu\n", "entries without counters",
 		       (unsigned long long)ci->entries_no_acct);
+		if (cumulative)
+			printf("%-34s %llu (lost %llu times)\n", "destroy events",
+			       (unsigned long long)ci->destroyed, (unsigned long long)ci->lost);
 		return;
 	}
 	ret = hf_host_read("/proc", &host);
@@ -531,7 +534,7 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 	if (c->json)
 		ret = print_json(c, ctx, flows, n);
 	else if (c->summary)
-		print_summary(ctx);
+		print_summary(ctx, c->cumulative);
 	else if (c->listen)
 		ret = print_listeners(ctx);
 	else if (c->source == HF_SOURCE_CONNTRACK)
@@ -740,10 +743,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ctx = hf_open_opts(&(struct hf_open_opts){ .source = c.source,
+	ctx = hf_open_with(&(struct hf_open_opts){ .source = c.source,
 						   .backend = c.backend,
 						   .proc_root = "/proc",
 						   .ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });
+	if (!ctx && c.source == HF_SOURCE_CONNTRACK) {
+		int e = errno;
+		fprintf(stderr, "hostflow: conntrack: cannot open the ctnetlink sockets%s: %s%s\n",
+			c.cumulative ? " (with destroy events)" : "", strerror(e),
+			e == EPERM || e == EACCES ? " (needs CAP_NET_ADMIN)" :
+			e == EPROTONOSUPPORT	  ? " (no nfnetlink in this kernel)" :
+						    "");
+		ret = 1;
+		goto out;
+	}
 	if (!ctx) {
 		fprintf(stderr, "hostflow: cannot open the collector: %s\n", strerror(errno));
 		ret = 1;

@@ -113,7 +113,7 @@ lines=$(wc -l <"$out")
 back=""
 prev=0
 for ((i = 1; i <= lines; i++)); do
-	read -r c cl bs brx rest < <(flow_at "$i")
+	read -r c _ _ brx _ < <(flow_at "$i")
 	[ "$c" = none ] && continue
 	[ "$brx" -lt "$prev" ] && back+="line $i: $brx < $prev; "
 	prev=$brx

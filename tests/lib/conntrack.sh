@@ -41,6 +41,7 @@ hf_ctgen() {
 	shift 2
 	rm -f "$HF_TMP/$tag.ready"
 	hf_bg "$name" "$HF_PYTHON" "$HF_CTGEN" "$@" --ready "$HF_TMP/$tag.ready" || return 1
+	# shellcheck disable=SC2034 # read by hf_signal (netns.sh)
 	HF_PID[$tag]=$HF_LAST_PID
 	if ! hf_wait_file "$HF_TMP/$tag.ready" "$HF_LAST_PID" 20; then
 		hf_diag "ctgen '$tag' in $name did not get ready: $*"

@@ -7,6 +7,9 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -394,7 +397,7 @@ static void test_collect_proc(void)
 	struct hf_open_opts o = { .source = HF_SOURCE_CONNTRACK,
 				  .backend = HF_BACKEND_PROC,
 				  .proc_root = "tests/unit/fixtures/conntrack/root" };
-	struct hf_ctx *ctx = hf_open_opts(&o);
+	struct hf_ctx *ctx = hf_open_with(&o);
 	const struct hf_ct_info *ci;
 	const struct hf_flow *f;
 	struct hf_flow *flows;
@@ -449,7 +452,7 @@ static void test_collect_proc(void)
 	hf_close(ctx);
 
 	o.proc_root = "tests/unit/fixtures/conntrack/empty-root";
-	ctx = hf_open_opts(&o);
+	ctx = hf_open_with(&o);
 	ret = ctx ? hf_collect(ctx, NULL) : 0;
 	OK(ret == -ENOENT && strstr(hf_strerror(ctx), "net/nf_conntrack: No such file") &&
 		   strstr(hf_strerror(ctx), "load nf_conntrack"),
@@ -460,13 +463,63 @@ static void test_collect_proc(void)
 
 	o.ct_flags = HF_CT_EVENTS;
 	errno = 0;
-	ctx = hf_open_opts(&o);
+	ctx = hf_open_with(&o);
 	OK(ctx == NULL && errno == EINVAL, "open: events over /proc are refused (EINVAL)");
+	hf_close(ctx);
+}
+
+/*
+ * A handle opened in another network namespace stays bound to it: opened
+ * after unshare(CLONE_NEWNET), then used from the first namespace, it sees
+ * the new namespace's addresses (loopback only) and its empty table.
+ */
+static void test_netns_handle(void)
+{
+	struct hf_addrset set = { 0 };
+	struct hf_open_opts o = { .source = HF_SOURCE_CONNTRACK, .backend = HF_BACKEND_NETLINK };
+	struct hf_nfct *h = NULL;
+	struct hf_ctx *ctx;
+	int self, ret;
+	bool only_lo = true;
+	size_t n;
+
+	if (geteuid() != 0) {
+		printf("ok - netns: a handle opened in another namespace stays there # SKIP needs root\n");
+		return;
+	}
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || unshare(CLONE_NEWNET) < 0) {
+		printf("ok - netns: a handle opened in another namespace stays there # SKIP %s\n",
+		       strerror(errno));
+		if (self >= 0)
+			close(self);
+		return;
+	}
+	system("ip link set lo up 2>/dev/null");
+	h = hf_nfct_open(0);
+	ret = setns(self, CLONE_NEWNET);
+	close(self);
+	OK(h && ret == 0, "netns: hf_nfct_open() in a new namespace, then back");
+	if (!h || ret != 0)
+		exit(1); /* not in the namespace the other tests expect */
+	ret = hf_nfct_addrs(h, &set);
+	for (size_t i = 0; i < set.n; i++)
+		only_lo = only_lo && hf_addr_is_loopback(set.a[i].family, &set.a[i].addr);
+	OK(ret == 0 && only_lo, "netns: its address dump is the new namespace's (%zu, loopback)",
+	   set.n);
+	hf_addrset_free(&set);
+	o.nfct = h;
+	ctx = hf_open_with(&o);
+	ret = ctx ? hf_collect(ctx, NULL) : -errno;
+	hf_flows(ctx, &n);
+	OK(ret == 0 && n == 0 && hf_ct_info(ctx)->count == 0 && hf_ct_info(ctx)->max > 0,
+	   "netns: a collector over it reads that namespace's empty table");
 	hf_close(ctx);
 }
 
 int main(void)
 {
+	test_netns_handle();
 	test_collect_proc();
 	test_parse();
 	test_handle();
