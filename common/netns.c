@@ -51,8 +51,8 @@ static bool scope_id(const char *c, size_t n, const char *prefix, struct hf_cont
 {
 	size_t pl = strlen(prefix);
 
-	if (n != pl + 64 + 6 || memcmp(c, prefix, pl) != 0 || memcmp(c + pl + 64, ".scope", 6) != 0 ||
-	    !is_hex(c + pl, 64))
+	if (n != pl + 64 + 6 || memcmp(c, prefix, pl) != 0 ||
+	    memcmp(c + pl + 64, ".scope", 6) != 0 || !is_hex(c + pl, 64))
 		return false;
 	copy_n(out->id, sizeof(out->id), c + pl, 64);
 	snprintf(out->runtime, sizeof(out->runtime), "%s", runtime);
@@ -104,7 +104,8 @@ static bool cgroup_path_parse(const char *path, size_t len, struct hf_container 
 			goto next;
 		if (scope_id(c, n, "docker-", out, "docker") ||
 		    scope_id(c, n, "cri-containerd-", out, "containerd") ||
-		    scope_id(c, n, "crio-", out, "cri-o") || scope_id(c, n, "libpod-", out, "podman")) {
+		    scope_id(c, n, "crio-", out, "cri-o") ||
+		    scope_id(c, n, "libpod-", out, "podman")) {
 			found = true;
 		} else if (pod_component(c, n, out)) {
 			found = true;
@@ -117,7 +118,7 @@ static bool cgroup_path_parse(const char *path, size_t len, struct hf_container 
 		}
 		prev = c;
 		prevn = n;
-	next:
+next:
 		c = slash ? slash + 1 : end;
 	}
 	if (found && out->pod_uid[0] && !out->runtime[0])
@@ -523,7 +524,8 @@ static void ns_name(struct hf__nsset *s, struct hf__ns *e, uint64_t host_dev, ui
 			container_lookup(c);
 			p->kind = HF_NETNS_CONTAINER;
 			if (c->pod[0])
-				snprintf(p->name, sizeof(p->name), "%.63s/%.95s", c->pod_namespace, c->pod);
+				snprintf(p->name, sizeof(p->name), "%.63s/%.95s", c->pod_namespace,
+					 c->pod);
 			else if (c->name[0])
 				snprintf(p->name, sizeof(p->name), "%s", c->name);
 			else if (c->id[0])
@@ -545,7 +547,8 @@ static void ns_name(struct hf__nsset *s, struct hf__ns *e, uint64_t host_dev, ui
 out_unique:
 	/* Two containers of one name (a pod's restart, say): the inode tells them apart. */
 	for (size_t i = 0; i < s->n; i++)
-		if (&s->v[i] != e && s->v[i].pub.name[0] && strcmp(s->v[i].pub.name, p->name) == 0) {
+		if (&s->v[i] != e && s->v[i].pub.name[0] &&
+		    strcmp(s->v[i].pub.name, p->name) == 0) {
 			size_t len = strlen(p->name);
 			snprintf(p->name + len, sizeof(p->name) - len, "-%llu",
 				 (unsigned long long)p->inode);
@@ -587,30 +590,29 @@ int hf__nsset_discover(struct hf__nsset *s)
 	}
 	for (size_t i = 0; i < s->n; i++)
 		s->v[i].seen = s->v[i].pub.self;
-	if (!s->degraded) {
-		ret = scan_mounts(s, "/run/netns", true);
-		if (ret == 0)
-			ret = scan_mounts(s, "/var/run/netns", true);
-		for (k = 0; ret == 0 && k < sizeof(runtime_dirs) / sizeof(runtime_dirs[0]); k++)
-			ret = scan_mounts(s, runtime_dirs[k], false);
-		if (ret == 0) {
-			/* rootless podman: /run/user/UID/netns */
-			DIR *d = opendir("/run/user");
-			struct dirent *de;
-			char dir[300];
-			while (ret == 0 && d && (de = readdir(d)) != NULL) {
-				if (de->d_name[0] == '.')
-					continue;
-				snprintf(dir, sizeof(dir), "/run/user/%s/netns", de->d_name);
-				ret = scan_mounts(s, dir, false);
-			}
-			if (d)
-				closedir(d);
+	/* The mounts name the own namespace too; the processes only matter with privilege. */
+	ret = scan_mounts(s, "/run/netns", true);
+	if (ret == 0)
+		ret = scan_mounts(s, "/var/run/netns", true);
+	for (k = 0; ret == 0 && k < sizeof(runtime_dirs) / sizeof(runtime_dirs[0]); k++)
+		ret = scan_mounts(s, runtime_dirs[k], false);
+	if (ret == 0 && !s->degraded) {
+		/* rootless podman: /run/user/UID/netns */
+		DIR *d = opendir("/run/user");
+		struct dirent *de;
+		char dir[300];
+		while (ret == 0 && d && (de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(dir, sizeof(dir), "/run/user/%s/netns", de->d_name);
+			ret = scan_mounts(s, dir, false);
 		}
-		if (ret == 0)
-			ret = scan_procs(s);
-		host_ns(&host_dev, &host_ino);
+		if (d)
+			closedir(d);
 	}
+	if (ret == 0 && !s->degraded)
+		ret = scan_procs(s);
+	host_ns(&host_dev, &host_ino);
 	/* Forget the namespaces gone, keeping the order of the others. */
 	for (size_t i = 0, j = 0, n = s->n; i < n; i++) {
 		if (s->v[i].seen) {
@@ -623,7 +625,7 @@ int hf__nsset_discover(struct hf__nsset *s)
 		}
 	}
 	/* The own namespace's name of hf_open() ("host" or "self") is refined once. */
-	if (!s->degraded && !s->self_named) {
+	if (!s->self_named) {
 		for (size_t i = 0; i < s->n; i++)
 			if (s->v[i].pub.self)
 				s->v[i].pub.name[0] = '\0';
