@@ -27,8 +27,8 @@ packages=(
 	# the netdata plugin: the daemon the tests run
 	netdata-core
 	# tests: network namespaces (ip), ps, the JSON/socket helper, the
-	# netdata API client
-	iproute2 procps python3 curl util-linux coreutils
+	# netdata API client, jq for the namespace test's JSON
+	iproute2 procps python3 curl util-linux coreutils jq
 	# fuzzing and sanitizers: clang 14 finds libclang_rt.fuzzer and the
 	# asan/ubsan runtimes in libclang-rt-14-dev, only recommended by
 	# libclang-common-14-dev, so not pulled in without recommends

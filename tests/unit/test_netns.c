@@ -66,14 +66,18 @@ static void test_cgroup(void)
 
 	struct hf_container c;
 	static const char short_id[] = "0::/system.slice/docker-4f1c0b6a.scope\n";
-	static const char not_hex[] = "0::/system.slice/docker-"
-				      "zz1c0b6a2d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a."
-				      "scope\n";
+	static const char not_hex[] =
+		"0::/system.slice/docker-"
+		"zz1c0b6a2d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a."
+		"scope\n";
 	static const char no_newline[] = "0::/system.slice/docker-" ID_DOCKER ".scope";
-	EQ_INT(hf_cgroup_parse(short_id, strlen(short_id), &c), -ENOENT, "a short id is no container");
-	EQ_INT(hf_cgroup_parse(not_hex, strlen(not_hex), &c), -ENOENT, "a non-hex id is no container");
+	EQ_INT(hf_cgroup_parse(short_id, strlen(short_id), &c), -ENOENT,
+	       "a short id is no container");
+	EQ_INT(hf_cgroup_parse(not_hex, strlen(not_hex), &c), -ENOENT,
+	       "a non-hex id is no container");
 	EQ_INT(hf_cgroup_parse("", 0, &c), -ENOENT, "empty text: nothing");
-	EQ_INT(hf_cgroup_parse(no_newline, strlen(no_newline), &c), 0, "a last line without newline");
+	EQ_INT(hf_cgroup_parse(no_newline, strlen(no_newline), &c), 0,
+	       "a last line without newline");
 	/* a length shorter than the text: what lies past it is not read */
 	EQ_INT(hf_cgroup_parse(no_newline, 30, &c), -ENOENT, "the length is honoured");
 }
