@@ -588,8 +588,13 @@ int hf__nsset_discover(struct hf__nsset *s)
 				  "for other users' processes) only the own namespace is read\n");
 		s->degraded_told = true;
 	}
-	for (size_t i = 0; i < s->n; i++)
-		s->v[i].seen = s->v[i].pub.self;
+	for (size_t i = 0; i < s->n; i++) {
+		struct hf__ns *e = &s->v[i];
+		e->seen = e->pub.self;
+		/* a member process is found anew: the last one may have exited */
+		if (!e->pub.self && !s->degraded)
+			e->pub.pid = 0;
+	}
 	/* The mounts name the own namespace too; the processes only matter with privilege. */
 	ret = scan_mounts(s, "/run/netns", true);
 	if (ret == 0)
@@ -658,7 +663,7 @@ int hf__nsset_discover(struct hf__nsset *s)
 
 struct enter_arg {
 	int fd;
-	bool open_diag;
+	enum hf_backend want;
 	struct hf_diag *diag;
 	uint16_t lo, hi;
 	int err;
@@ -679,9 +684,10 @@ static void *enter_thread(void *p)
 		return NULL;
 	}
 	hf_port_range_read("/proc", &a->lo, &a->hi);
-	if (a->open_diag) {
+	if (a->want != HF_BACKEND_PROC) {
 		a->diag = hf_diag_open();
-		if (!a->diag)
+		/* refused: AUTO reads /proc/PID/net of a member instead */
+		if (!a->diag && a->want == HF_BACKEND_NETLINK)
 			a->err = -errno;
 	}
 	return NULL;
@@ -689,7 +695,7 @@ static void *enter_thread(void *p)
 
 int hf__ns_enter(struct hf__ns *e, enum hf_backend want)
 {
-	struct enter_arg a = { .fd = -1, .open_diag = want != HF_BACKEND_PROC };
+	struct enter_arg a = { .fd = -1, .want = want };
 	char path[300];
 	struct stat st;
 	pthread_t t;

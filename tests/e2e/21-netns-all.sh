@@ -10,7 +10,9 @@
 #        kubepods-besteffort-podUID.slice/cri-containerd-ID.scope and
 #        /var/log/pods/NS_POD_UID -> "NS/POD"; listens on :8080
 #   r1   a mount in Docker's netns directory (/run/docker/netns) -> its file
-#   p1, c1, c2, c3  only processes -> pid-PID-COMM
+#   p1, c1, c2, c3  only processes -> pid-PID-COMM; c1 connects from source
+#        ports 81 and 82, and srv's listener on :81 must not make its flow
+#        passive: listeners classify their own namespace's connections only
 #   p2   `unshare --net`, loopback only: a listener and its clients
 #   br   the bridge (an `ip netns` name, no sockets)
 # All but srv, br and n1 lose their `ip netns` name once their processes
@@ -31,6 +33,7 @@ HF_PLAN=(
 	"netns: srv kernel holds the test's connections"
 	"netns: default (no --netns): srv's flows alone, as before"
 	"netns: --netns all --json: every test namespace's flows, exact, with states"
+	"netns: --netns all --proc: the same flows from /proc/PID/net/tcp{,6}"
 	"netns: --netns all: the text table has a NETNS column and every row"
 	"netns: --netns NAME: that namespace alone, no NETNS column"
 	"netns: container objects: docker name, short id, kubernetes pod"
@@ -114,7 +117,8 @@ hf_sockgen d2 d2c connect --to 198.51.100.1 --port 80 --count 3 || hf_setup_fail
 hf_sockgen d2 d2k connect --to 198.51.100.13 --port 8080 --count 1 || hf_setup_failed "d2 -> k1"
 hf_sockgen k1 k1c connect --to 198.51.100.1 --port 81 --count 1 || hf_setup_failed "k1"
 hf_sockgen p1 p1c connect --to 198.51.100.1 --port 80 --count 1 || hf_setup_failed "p1"
-hf_sockgen c1 c1c connect --to 198.51.100.13 --port 8080 --count 2 || hf_setup_failed "c1"
+# from source ports 81 and 82: srv's listener :81 must not make them passive
+hf_sockgen c1 c1c connect --to 198.51.100.13 --port 8080 --count 2 --sport 81 || hf_setup_failed "c1"
 hf_sockgen c2 c2c connect --to 198.51.100.1 --port 81 --count 2 --close || hf_setup_failed "c2"
 hf_sockgen c3 c3c connect --to 198.51.100.1 --port 80 --count 1 || hf_setup_failed "c3"
 hf_sockgen r1 r1c connect --to 198.51.100.1 --port 81 --count 1 || hf_setup_failed "r1"
@@ -215,6 +219,16 @@ else
 	hf_fail "$desc" "$diff" "${HF_ERR:+stderr: $HF_ERR}"
 fi
 JSON=$HF_OUT
+
+desc="netns: --netns all --proc: the same flows from /proc/PID/net/tcp{,6}"
+hf_run_hostflow - -n --json --netns all --proc
+if [ "$HF_RC" != 0 ]; then
+	hf_fail "$desc" "exit $HF_RC" "$HF_ERR"
+elif diff=$(printf '%s\n' "$HF_OUT" | ours | hf_flows_check json "$ALL"); then
+	ok "$desc"
+else
+	hf_fail "$desc" "$diff" "${HF_ERR:+stderr: $HF_ERR}"
+fi
 
 # the text table: the same rows, NETNS first; states are in the JSON check
 desc="netns: --netns all: the text table has a NETNS column and every row"
