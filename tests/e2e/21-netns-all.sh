@@ -24,7 +24,9 @@
 # must free it: its veth leaves the bridge, which it cannot while hostflow
 # holds a socket in it), and a new namespace n1 appears with its flow.
 # Without CAP_SYS_ADMIN, hostflow reads its own namespace alone and says so
-# once.
+# once. Run in a user namespace of its own, it has CAP_SYS_ADMIN there but
+# cannot enter the host's namespaces: each is named once, over several
+# collections, and skipped.
 set -u
 # shellcheck source=tests/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -43,6 +45,7 @@ HF_PLAN=(
 	"netns: watch: the kernel frees it (hostflow holds no socket in it)"
 	"netns: watch: a namespace created mid-run appears with its flow"
 	"netns: without CAP_SYS_ADMIN: own namespace only, one message"
+	"netns: a namespace it cannot enter is named once and skipped"
 )
 hf_require_netns
 command -v jq >/dev/null || skip_all "no jq"
@@ -333,6 +336,22 @@ passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1 netns=$SRV"); then
 	ok "$desc"
 else
 	hf_fail "$desc" "$diff"
+fi
+
+# ---- inside a user namespace of its own: setns(2) into srv is refused
+desc="netns: a namespace it cannot enter is named once and skipped"
+out=$(timeout 2.5 unshare --user --map-root-user "$HOSTFLOW" -n --json --netns all -w1 \
+	2>"$HF_TMP/userns.err")
+rc=$?
+told=$(grep -c "^hostflow: cannot enter network namespace \"$SRV\": Operation not permitted$" \
+	"$HF_TMP/userns.err")
+runs=$(printf '%s\n' "$out" | grep -c '^\[')
+srv_flows=$(printf '%s\n' "$out" | jq -s --arg n "$SRV" '[.[][] | select(.netns.name == $n)] | length')
+if [ "$rc" = 124 ] && [ "$told" = 1 ] && [ "$runs" -ge 2 ] && [ "$srv_flows" = 0 ]; then
+	ok "$desc"
+else
+	hf_fail "$desc" "exit $rc (124: stopped by timeout), told $told times, $runs collections," \
+		"$srv_flows flows of srv" "stderr: $(cat "$HF_TMP/userns.err")"
 fi
 
 hf_done
