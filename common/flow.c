@@ -36,7 +36,7 @@ struct hf_ctx {
 	uint64_t listen_ports[65536 / 64]; /* a bit per port some listener holds */
 	char err[640];
 	struct hf__nsset ns; /* the namespaces: by default the own one alone */
-	uint32_t cur_ns;     /* the namespace under collection: index into ns.v */
+	uint32_t cur_ns;     /* the id of the namespace under collection */
 };
 
 /* The listener key: family, pad, port, address, namespace (the first 24 bytes). */
@@ -668,7 +668,7 @@ static int collect_all(struct hf_ctx *ctx)
 		memset(&e->pub.totals, 0, sizeof(e->pub.totals));
 		if (!e->selected)
 			continue;
-		ctx->cur_ns = (uint32_t)i;
+		ctx->cur_ns = e->pub.id;
 		before = ctx->totals;
 		if (e->pub.self) {
 			hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
@@ -687,8 +687,12 @@ static int collect_all(struct hf_ctx *ctx)
 		e->pub.backend = ctx->used;
 		totals_sub(&e->pub.totals, &ctx->totals, &before);
 	}
-	for (size_t i = 0; i < ctx->flows.n; i++)
-		ctx->ns.v[((struct hf_flow *)table_item(&ctx->flows, i))->netns].pub.totals.flows++;
+	for (size_t i = 0; i < ctx->flows.n; i++) {
+		const struct hf_flow *f = table_item(&ctx->flows, i);
+		struct hf_netns *ns = (struct hf_netns *)hf_netns_find(ctx, f->netns);
+		if (ns)
+			ns->totals.flows++;
+	}
 	if (own != HF_BACKEND_AUTO)
 		ctx->used = own;
 	return 0;
@@ -739,6 +743,23 @@ size_t hf_netns_count(const struct hf_ctx *ctx)
 const struct hf_netns *hf_netns_get(const struct hf_ctx *ctx, uint32_t idx)
 {
 	return idx < ctx->ns.n ? &ctx->ns.v[idx].pub : NULL;
+}
+
+const struct hf_netns *hf_netns_find(const struct hf_ctx *ctx, uint32_t id)
+{
+	size_t lo = 0, hi = ctx->ns.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t m = ctx->ns.v[mid].pub.id;
+		if (m == id)
+			return &ctx->ns.v[mid].pub;
+		if (m < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 const char *hf_notice(const struct hf_ctx *ctx)

@@ -244,7 +244,7 @@ struct hf_flow {
 	uint16_t pport;
 	union hf_addr laddr;
 	union hf_addr paddr;
-	uint32_t netns; /* the flow's namespace: hf_netns_get(ctx, netns); 0 by default */
+	uint32_t netns; /* the flow's namespace: hf_netns_find(ctx, netns); 0 by default */
 	/* values */
 	uint32_t conns;
 	uint32_t states[HF_STATE_MAX];
@@ -393,6 +393,7 @@ enum hf_netns_kind {
 
 /* One network namespace of the last collection. */
 struct hf_netns {
+	uint32_t id; /* what flows and listeners carry: kept while the namespace lives, never reused */
 	uint64_t inode; /* the namespace's inode (as `ip netns identify`, lsns show it) */
 	char name[HF_NETNS_NAME_MAX];
 	enum hf_netns_kind kind;
@@ -414,12 +415,18 @@ struct hf_netns {
 int hf_netns_select(struct hf_ctx *ctx, const char *spec);
 
 /*
- * hf_netns_count, hf_netns_get - the namespaces of the last collection:
- * every one discovered, collected or not (see .collected); flows and
- * listeners carry an index into them. Valid until the next hf_collect();
- * by default one, the own namespace. hf_netns_get returns NULL past the end.
+ * hf_netns_count, hf_netns_get - the namespaces of the last collection,
+ * by index (0 .. count - 1, ordered by id): every one discovered, collected
+ * or not (see .collected). By default one, the own namespace, id 0.
+ * hf_netns_find - the namespace of id @id (struct hf_flow.netns,
+ * struct hf_listener.netns): a namespace keeps its id for as long as it is
+ * discovered, and a new one never takes an old id, so flow keys
+ * (hf_flow_key_eq) stay comparable across collections.
+ * The structs are valid until the next hf_collect(); both return NULL when
+ * there is no such namespace.
  */
 size_t hf_netns_count(const struct hf_ctx *ctx);
+const struct hf_netns *hf_netns_find(const struct hf_ctx *ctx, uint32_t id);
 /* hf_netns_selected - whether hf_netns_select() was called (namespaces are discovered). */
 bool hf_netns_selected(const struct hf_ctx *ctx);
 const struct hf_netns *hf_netns_get(const struct hf_ctx *ctx, uint32_t idx);

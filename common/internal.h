@@ -59,6 +59,7 @@ struct hf__nsset {
 	bool *names_told;
 	size_t nnames;
 	uint64_t self_dev, self_ino;
+	uint32_t next_id; /* the id of the next namespace discovered */
 	char notice[2048];
 };
 

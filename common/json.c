@@ -108,7 +108,8 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 		if (ret)
 			return ret;
 		TRY(put_kv_int(g, "connections", f->conns));
-		if (o && o->netns_ctx && (ret = put_netns(g, hf_netns_get(o->netns_ctx, f->netns))))
+		if (o && o->netns_ctx &&
+		    (ret = put_netns(g, hf_netns_find(o->netns_ctx, f->netns))))
 			return ret;
 		if (o && o->process && o->process(f, &pname, &pgid, o->arg)) {
 			TRY(put_str(g, "process"));
@@ -161,7 +162,7 @@ int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n,
 		TRY(put_kv_int(g, "syn_recv", l->syn_recv));
 		TRY(put_kv_int(g, "connections", l->established));
 		TRY(put_kv_int(g, "sockets", l->nsocks));
-		if (netns_ctx && (ret = put_netns(g, hf_netns_get(netns_ctx, l->netns))))
+		if (netns_ctx && (ret = put_netns(g, hf_netns_find(netns_ctx, l->netns))))
 			return ret;
 		if (members_differ(l)) {
 			unsigned int m = l->nsocks < HF_LISTENER_SOCKS_MAX ? l->nsocks :

@@ -290,6 +290,7 @@ int hf__nsset_init(struct hf__nsset *s)
 	e->dev = s->self_dev;
 	e->pub.inode = s->self_ino;
 	e->pub.self = true;
+	e->pub.id = s->next_id++; /* 0 */
 	e->pub.pid = getpid();
 	e->selected = true;
 	e->entered = true;
@@ -346,6 +347,8 @@ static struct hf__ns *ns_get(struct hf__nsset *s, uint64_t dev, uint64_t ino)
 		memset(e, 0, sizeof(*e));
 		e->dev = dev;
 		e->pub.inode = ino;
+		/* Appended with a growing id: the array stays sorted by id. */
+		e->pub.id = s->next_id++;
 	}
 	e->seen = true;
 	return e;

@@ -293,9 +293,9 @@ static int grid_flush(struct grid *g, int ret)
 	return ret;
 }
 
-static const char *netns_name(const struct cmd *c, uint32_t idx)
+static const char *netns_name(const struct cmd *c, uint32_t id)
 {
-	const struct hf_netns *ns = hf_netns_get(c->ctx, idx);
+	const struct hf_netns *ns = hf_netns_find(c->ctx, id);
 	return ns ? ns->name : "?";
 }
 

@@ -143,6 +143,8 @@ static void test_default(void)
 	ns = hf_netns_get(ctx, 0);
 	OK(ns && ns->self && ns->collected, "default: it is the own one, collected");
 	OK(hf_netns_get(ctx, 1) == NULL, "default: nothing past the end");
+	OK(ns && ns->id == 0 && hf_netns_find(ctx, 0) == ns, "default: its id is 0");
+	OK(hf_netns_find(ctx, 1) == NULL, "default: no namespace of id 1");
 	flows = hf_flows(ctx, &n);
 	for (size_t i = 0; i < n; i++)
 		bad += flows[i].netns != 0;
