@@ -594,6 +594,9 @@ int hf__nsset_discover(struct hf__nsset *s)
 	for (size_t i = 0; i < s->n; i++) {
 		struct hf__ns *e = &s->v[i];
 		e->seen = e->pub.self;
+		/* and its mounts: one may have gone while processes hold it */
+		e->mount[0] = '\0';
+		e->named_mount = false;
 		/* a member process is found anew: the last one may have exited */
 		if (!e->pub.self && !s->degraded)
 			e->pub.pid = 0;

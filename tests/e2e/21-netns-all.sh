@@ -10,7 +10,10 @@
 #        kubepods-besteffort-podUID.slice/cri-containerd-ID.scope and
 #        /var/log/pods/NS_POD_UID -> "NS/POD"; listens on :8080
 #   r1   a mount in Docker's netns directory (/run/docker/netns) -> its file
-#   p1, c1, c2, c3  only processes -> pid-PID-COMM; c1 connects from source
+#   p1, c1, c2, c3  only processes -> pid-PID-COMM. p1's local port range
+#        is 10000-10999: srv's connection to its :2222 from port 10500,
+#        whose listener is gone, is passive by p1's range (by the host's it
+#        would be active). c1 connects from source
 #        ports 81 and 82, and srv's listener on :81 must not make its flow
 #        passive: listeners classify their own namespace's connections only
 #   p2   `unshare --net`, loopback only: a listener and its clients
@@ -125,6 +128,12 @@ hf_sockgen c1 c1c connect --to 198.51.100.13 --port 8080 --count 2 --sport 81 ||
 hf_sockgen c2 c2c connect --to 198.51.100.1 --port 81 --count 2 --close || hf_setup_failed "c2"
 hf_sockgen c3 c3c connect --to 198.51.100.1 --port 80 --count 1 || hf_setup_failed "c3"
 hf_sockgen r1 r1c connect --to 198.51.100.1 --port 81 --count 1 || hf_setup_failed "r1"
+hf_sysctl p1 "net.ipv4.ip_local_port_range=10000 10999" || hf_setup_failed "p1 port range"
+hf_sockgen p1 l2222 listen --addr 0.0.0.0 --port 2222 || hf_setup_failed "p1 :2222"
+hf_sockgen srv s2222 connect --to 198.51.100.14 --port 2222 --sport 10500 || hf_setup_failed "srv -> p1"
+hf_wait_status l2222 accepted=1 || hf_setup_failed "p1 accepting"
+hf_signal l2222 USR1
+hf_wait_status l2222 listeners=0 || hf_setup_failed "p1 closing its listener"
 
 # p2: loopback only, in a namespace that never had a name
 unshare --net -- bash -c 'ip link set lo up && exec "$@"' p2 \
@@ -161,7 +170,8 @@ passive 198.51.100.1:80 <- 198.51.100.14:many 1 ESTABLISHED=1
 passive 198.51.100.1:80 <- 198.51.100.17:many 1 ESTABLISHED=1
 passive 198.51.100.1:81 <- 198.51.100.13:many 1 ESTABLISHED=1
 passive 198.51.100.1:81 <- 198.51.100.16:many 2 CLOSE_WAIT=2
-passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1"
+passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1
+active 198.51.100.1:many -> 198.51.100.14:2222 1 ESTABLISHED=1"
 
 # default mode, before the names go: inside srv, exactly as before
 hf_check_hostflow "netns: default (no --netns): srv's flows alone, as before" srv "
@@ -171,7 +181,8 @@ passive 198.51.100.1:80 <- 198.51.100.14:many 1 ESTABLISHED=1
 passive 198.51.100.1:80 <- 198.51.100.17:many 1 ESTABLISHED=1
 passive 198.51.100.1:81 <- 198.51.100.13:many 1 ESTABLISHED=1
 passive 198.51.100.1:81 <- 198.51.100.16:many 2 CLOSE_WAIT=2
-passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1"
+passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1
+active 198.51.100.1:many -> 198.51.100.14:2222 1 ESTABLISHED=1"
 
 # only processes (and r1's runtime mount) hold the others from now on
 for h in d1 d2 k1 p1 c1 c2 c3 r1; do
@@ -198,6 +209,7 @@ passive 198.51.100.1:80 <- 198.51.100.17:many 1 ESTABLISHED=1 netns=$SRV
 passive 198.51.100.1:81 <- 198.51.100.13:many 1 ESTABLISHED=1 netns=$SRV
 passive 198.51.100.1:81 <- 198.51.100.16:many 2 CLOSE_WAIT=2 netns=$SRV
 passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1 netns=$SRV
+active 198.51.100.1:many -> 198.51.100.14:2222 1 ESTABLISHED=1 netns=$SRV
 active 198.51.100.11:many -> 198.51.100.1:80 2 ESTABLISHED=2 netns=$WEB
 active 198.51.100.12:many -> 198.51.100.1:80 3 ESTABLISHED=3 netns=$N_D2
 active 198.51.100.12:many -> 198.51.100.13:8080 1 ESTABLISHED=1 netns=$N_D2
@@ -205,6 +217,7 @@ active 198.51.100.13:many -> 198.51.100.1:81 1 ESTABLISHED=1 netns=$N_K1
 passive 198.51.100.13:8080 <- 198.51.100.12:many 1 ESTABLISHED=1 netns=$N_K1
 passive 198.51.100.13:8080 <- 198.51.100.15:many 2 ESTABLISHED=2 netns=$N_K1
 active 198.51.100.14:many -> 198.51.100.1:80 1 ESTABLISHED=1 netns=$N_P1
+passive 198.51.100.14:2222 <- 198.51.100.1:many 1 ESTABLISHED=1 netns=$N_P1
 active 198.51.100.15:many -> 198.51.100.13:8080 2 ESTABLISHED=2 netns=$N_C1
 active 198.51.100.16:many -> 198.51.100.1:81 2 FIN_WAIT2=2 netns=$N_C2
 active 198.51.100.17:many -> 198.51.100.1:80 1 ESTABLISHED=1 netns=$N_C3
@@ -270,8 +283,8 @@ desc="netns: --summary --json --netns all: per-namespace totals"
 hf_run_hostflow - -n --summary --json --netns all
 got=$(printf '%s\n' "$HF_OUT" | jq -c --argjson n "$names_json" '[.netns[] | select(.name as $x | $n | index($x))]' |
 	jq -r '.[] | "\(.name) \(.backend) \(.sockets) \(.listeners) \(.flows)"' | sort)
-check_eq "$desc" "$(printf '%s\n' "$SRV netlink 11 2 7" "$WEB netlink 2 0 1" "$N_D2 netlink 4 0 2" \
-	"$N_K1 netlink 4 1 3" "$R1 netlink 1 0 1" "$N_P1 netlink 1 0 1" "$N_C1 netlink 2 0 1" \
+check_eq "$desc" "$(printf '%s\n' "$SRV netlink 12 2 8" "$WEB netlink 2 0 1" "$N_D2 netlink 4 0 2" \
+	"$N_K1 netlink 4 1 3" "$R1 netlink 1 0 1" "$N_P1 netlink 2 0 2" "$N_C1 netlink 2 0 1" \
 	"$N_C2 netlink 2 0 1" "$N_C3 netlink 1 0 1" "$N_P2 netlink 4 1 2" "$BR netlink 0 0 0" |
 	sort)" "$got"
 
@@ -332,7 +345,8 @@ passive 198.51.100.1:80 <- 198.51.100.17:many 1 CLOSE_WAIT=1 netns=$SRV
 passive 198.51.100.1:80 <- 198.51.100.19:many 1 ESTABLISHED=1 netns=$SRV
 passive 198.51.100.1:81 <- 198.51.100.13:many 1 ESTABLISHED=1 netns=$SRV
 passive 198.51.100.1:81 <- 198.51.100.16:many 2 CLOSE_WAIT=2 netns=$SRV
-passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1 netns=$SRV"); then
+passive 198.51.100.1:81 <- 198.51.100.18:many 1 ESTABLISHED=1 netns=$SRV
+active 198.51.100.1:many -> 198.51.100.14:2222 1 ESTABLISHED=1 netns=$SRV"); then
 	ok "$desc"
 else
 	hf_fail "$desc" "$diff"
