@@ -65,7 +65,7 @@ static void usage(FILE *f)
 		"      --proc             read /proc/net/tcp{,6} instead of netlink\n"
 		"      --summary          host totals per state, flows, backend, counters\n"
 		"      --listen           the listeners: backlog, accept queue, half-open\n"
-		"      --netns NS         network namespaces to read: all, host or a name\n"
+		"      --netns NS         network namespaces to read: all, host, self or a name\n"
 		"                         (repeatable; default: the one hostflow runs in)\n"
 		"      --version          print the version\n"
 		"  -h, --help             print this help\n",
