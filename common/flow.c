@@ -619,6 +619,9 @@ static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 	int ret;
 
 	if (!e->entered) {
+		/* refused once: not tried again on every collection */
+		if (e->told)
+			return 1;
 		ret = hf__ns_enter(e, ctx->want);
 		if (ret == -ENOENT || ret == -ESRCH)
 			return 1; /* gone since the discovery */
