@@ -37,19 +37,23 @@ struct hf_ctx {
 	uint64_t listen_ports[65536 / 64]; /* a bit per port some listener holds */
 	char err[640];
 	struct ct_state *ct; /* HF_SOURCE_CONNTRACK only */
+	struct hf__nsset ns; /* the namespaces: by default the own one alone */
+	uint32_t cur_ns;     /* the id of the namespace under collection */
 };
 
 static int ct_open(struct hf_ctx *ctx, const struct hf_open_opts *o);
 static void ct_close(struct hf_ctx *ctx);
 static int ct_collect(struct hf_ctx *ctx);
 
-/* The listener key: family, pad, port, address (the first 20 bytes). */
-#define LISTENER_KEYLEN (offsetof(struct hf_listener, addr) + sizeof(union hf_addr))
+/* The listener key: family, pad, port, address, namespace (the first 24 bytes). */
+#define LISTENER_KEYLEN (offsetof(struct hf_listener, netns) + sizeof(uint32_t))
 #define FLOW_KEYLEN offsetof(struct hf_flow, conns)
 
 _Static_assert(offsetof(struct hf_flow, laddr) == 8, "flow key has no hidden padding");
-_Static_assert(FLOW_KEYLEN == 40, "flow key is 40 bytes");
-_Static_assert(offsetof(struct hf_listener, port) == 2 && offsetof(struct hf_listener, addr) == 4,
+_Static_assert(offsetof(struct hf_flow, netns) == 40, "flow key has no hidden padding");
+_Static_assert(FLOW_KEYLEN == 44, "flow key is 44 bytes");
+_Static_assert(offsetof(struct hf_listener, port) == 2 && offsetof(struct hf_listener, addr) == 4 &&
+		       offsetof(struct hf_listener, netns) == 20,
 	       "listener key has no hidden padding");
 
 static uint64_t rotl(uint64_t v, unsigned int r)
@@ -254,11 +258,13 @@ struct hf_ctx *hf_open_with(const struct hf_open_opts *o)
 		goto out_free;
 	if (table_init(&ctx->listeners, sizeof(struct hf_listener), LISTENER_KEYLEN, 64) < 0)
 		goto out_flows;
+	if (hf__nsset_init(&ctx->ns) < 0)
+		goto out_listeners;
 	if (o->source == HF_SOURCE_CONNTRACK) {
 		nfct_taken = true;
 		err = -ct_open(ctx, o);
 		if (err)
-			goto out_listeners;
+			goto out_ns;
 		return ctx;
 	}
 	if (backend != HF_BACKEND_PROC) {
@@ -266,7 +272,7 @@ struct hf_ctx *hf_open_with(const struct hf_open_opts *o)
 		if (!ctx->diag) {
 			err = errno;
 			if (backend == HF_BACKEND_NETLINK)
-				goto out_listeners;
+				goto out_ns;
 			snprintf(ctx->nl_err, sizeof(ctx->nl_err), "netlink sock_diag refused: %s",
 				 strerror(err));
 		}
@@ -274,6 +280,8 @@ struct hf_ctx *hf_open_with(const struct hf_open_opts *o)
 	ctx->used = ctx->diag ? HF_BACKEND_NETLINK : HF_BACKEND_PROC;
 	return ctx;
 
+out_ns:
+	hf__nsset_free(&ctx->ns);
 out_listeners:
 	table_free(&ctx->listeners);
 out_flows:
@@ -293,6 +301,7 @@ void hf_close(struct hf_ctx *ctx)
 		return;
 	hf_diag_close(ctx->diag);
 	ct_close(ctx);
+	hf__nsset_free(&ctx->ns);
 	free(ctx->procbuf);
 	table_free(&ctx->flows);
 	table_free(&ctx->listeners);
@@ -336,6 +345,7 @@ static struct hf_listener *listener_find(struct hf_ctx *ctx, int family, const u
 	key.port = port;
 	if (addr)
 		key.addr = *addr;
+	key.netns = ctx->cur_ns;
 	return table_find(&ctx->listeners, &key, LISTENER_KEYLEN);
 }
 
@@ -386,6 +396,7 @@ static int on_listener(const struct hf_sock *s, void *arg)
 	key.family = s->family;
 	key.port = s->lport;
 	key.addr = s->laddr;
+	key.netns = ctx->cur_ns;
 	l = table_get(&ctx->listeners, &key, LISTENER_KEYLEN);
 	if (!l)
 		return -ENOMEM;
@@ -479,6 +490,7 @@ static int on_connection(const struct hf_sock *s, void *arg)
 	key.proto = IPPROTO_TCP;
 	key.laddr = s->laddr;
 	key.paddr = s->raddr;
+	key.netns = ctx->cur_ns;
 	full = s->family == AF_INET ? 32 : 128;
 	plen = f ? (s->family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
 	if (plen == 0 || plen > full)
@@ -501,18 +513,17 @@ static int on_connection(const struct hf_sock *s, void *arg)
 	return 0;
 }
 
-static int collect_netlink(struct hf_ctx *ctx)
+static int collect_netlink(struct hf_ctx *ctx, struct hf_diag *d)
 {
 	int ret;
 
-	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, on_listener,
-			   ctx);
+	ret = hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, on_listener, ctx);
 	if (ret == 0)
-		ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_CONN, HF_FAMILY_ALL,
-				   on_connection, ctx);
+		ret = hf_diag_dump(d, ctx->mode, HF__STATES_CONN, HF_FAMILY_ALL, on_connection,
+				   ctx);
 	if (ret < 0 && ret != -ENOMEM)
 		snprintf(ctx->err, sizeof(ctx->err), "netlink inet_diag dump: %s: %s",
-			 hf_diag_strerror(ctx->diag), strerror(-ret));
+			 hf_diag_strerror(d), strerror(-ret));
 	return ret;
 }
 
@@ -522,7 +533,7 @@ static int on_proc_sock(const struct hf_sock *s, void *arg)
 	return s->state == HF_LISTEN ? on_listener(s, arg) : on_connection(s, arg);
 }
 
-static int collect_proc(struct hf_ctx *ctx)
+static int collect_proc(struct hf_ctx *ctx, const char *proc_root)
 {
 	char path[256] = "";
 	int ret;
@@ -532,7 +543,7 @@ static int collect_proc(struct hf_ctx *ctx)
 		if (!ctx->procbuf)
 			return -ENOMEM;
 	}
-	ret = hf_proc_dump(ctx->proc_root, HF__STATES_CONN | HF__STATES_LISTEN, HF_FAMILY_ALL,
+	ret = hf_proc_dump(proc_root, HF__STATES_CONN | HF__STATES_LISTEN, HF_FAMILY_ALL,
 			   ctx->procbuf, on_proc_sock, ctx, path, sizeof(path));
 	if (ret < 0 && ret != -ENOMEM)
 		snprintf(ctx->err, sizeof(ctx->err), "%s: %s", path,
@@ -549,44 +560,254 @@ static void collect_reset(struct hf_ctx *ctx, const struct hf_filter *filter)
 	ctx->filter = filter;
 }
 
-int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
+/* Keep the first @n items only: a namespace's items are the last ones added. */
+static void table_truncate(struct table *t, size_t n)
 {
+	t->n = n;
+	memset(t->slots, 0, (t->mask + 1) * sizeof(*t->slots));
+	for (size_t i = 0; i < n; i++)
+		table_place(t, i);
+}
+
+/* What the collection stood at before a namespace, to take it back. */
+struct mark {
+	size_t flows, listeners;
+	struct hf_totals totals;
+};
+
+static void mark_set(const struct hf_ctx *ctx, struct mark *m)
+{
+	m->flows = ctx->flows.n;
+	m->listeners = ctx->listeners.n;
+	m->totals = ctx->totals;
+}
+
+static void mark_undo(struct hf_ctx *ctx, const struct mark *m)
+{
+	table_truncate(&ctx->flows, m->flows);
+	table_truncate(&ctx->listeners, m->listeners);
+	ctx->totals = m->totals;
+}
+
+/*
+ * One namespace, ctx->cur_ns: netlink through *@dp, or /proc under
+ * @proc_root (NULL: there is none) when netlink is refused. Sets ctx->used.
+ */
+static int collect_ns(struct hf_ctx *ctx, struct hf_diag **dp, const char *proc_root)
+{
+	struct mark m;
 	int ret;
 
-	ctx->err[0] = '\0';
-	if (ctx->ct) {
-		ctx->filter = filter;
-		return ct_collect(ctx);
-	}
-	/* Per collection: each network namespace, and an operator, may change it. */
-	hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
-	collect_reset(ctx, filter);
-	if (ctx->diag) {
+	mark_set(ctx, &m);
+	/* Listeners classify the connections of their own namespace only. */
+	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
+	if (*dp) {
 		ctx->used = HF_BACKEND_NETLINK;
-		ret = collect_netlink(ctx);
+		ret = collect_netlink(ctx, *dp);
 		/* A send refused by policy (seccomp, LSM) means netlink cannot be used at all. */
 		if ((ret == -EPERM || ret == -EACCES) && ctx->want == HF_BACKEND_AUTO) {
 			snprintf(ctx->nl_err, sizeof(ctx->nl_err), "netlink sock_diag refused: %s",
 				 strerror(-ret));
-			hf_diag_close(ctx->diag);
-			ctx->diag = NULL;
-			collect_reset(ctx, filter);
+			hf_diag_close(*dp);
+			*dp = NULL;
+			mark_undo(ctx, &m);
+			memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
 		} else {
-			goto out;
+			return ret;
 		}
 	}
 	ctx->used = HF_BACKEND_PROC;
-	ret = collect_proc(ctx);
+	if (!proc_root) {
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "no member process to read /proc/PID/net of (%s)",
+			 ctx->nl_err[0] ? ctx->nl_err : "netlink not opened");
+		return -ENOENT;
+	}
+	ret = collect_proc(ctx, proc_root);
 	/* Both sources failed: say why netlink was not used either. */
 	if (ret < 0 && ctx->nl_err[0]) {
 		size_t len = strlen(ctx->err);
 		snprintf(ctx->err + len, sizeof(ctx->err) - len, " (%s)", ctx->nl_err);
 	}
+	return ret;
+}
+
+static void totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b)
+{
+	out->sockets = a->sockets - b->sockets;
+	out->listeners = a->listeners - b->listeners;
+	out->flows = 0;
+	for (unsigned int s = 0; s < HF_STATE_MAX; s++)
+		out->states[s] = a->states[s] - b->states[s];
+}
+
+/* A namespace other than the own one; its failures are notices, not errors. */
+static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	char root[32];
+	struct mark m;
+	int ret;
+
+	if (!e->entered) {
+		/* refused once: not tried again on every collection */
+		if (e->told)
+			return 1;
+		ret = hf__ns_enter(e, ctx->want);
+		if (ret == -ENOENT || ret == -ESRCH)
+			return 1; /* gone since the discovery */
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret < 0) {
+			if (!e->told)
+				hf__notice_add(&ctx->ns,
+					       "cannot enter network namespace \"%s\": %s\n",
+					       e->pub.name, strerror(-ret));
+			e->told = true;
+			return 1;
+		}
+	}
+	ctx->port_lo = e->port_lo;
+	ctx->port_hi = e->port_hi;
+	snprintf(root, sizeof(root), "/proc/%d", e->pub.pid);
+	mark_set(ctx, &m);
+	ret = collect_ns(ctx, &e->diag, e->pub.pid ? root : NULL);
+	if (ret == -ENOMEM || ret == 0)
+		return ret;
+	mark_undo(ctx, &m);
+	/* Its last process exited while /proc was read: gone, not an error. */
+	if (ret != -ENOENT && ret != -ESRCH) {
+		if (!e->told)
+			hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n",
+				       e->pub.name, ctx->err);
+		e->told = true;
+	}
+	ctx->err[0] = '\0';
+	return 1;
+}
+
+static int collect_all(struct hf_ctx *ctx)
+{
+	enum hf_backend own = HF_BACKEND_AUTO;
+	struct hf_totals before;
+	int ret;
+
+	ret = hf__nsset_discover(&ctx->ns);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < ctx->ns.n; i++) {
+		struct hf__ns *e = &ctx->ns.v[i];
+
+		e->pub.collected = false;
+		memset(&e->pub.totals, 0, sizeof(e->pub.totals));
+		if (!e->selected)
+			continue;
+		ctx->cur_ns = e->pub.id;
+		before = ctx->totals;
+		if (e->pub.self) {
+			hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
+			ret = collect_ns(ctx, &ctx->diag, ctx->proc_root);
+			if (ret)
+				return ret;
+			own = ctx->used;
+		} else {
+			ret = collect_other(ctx, e);
+			if (ret < 0)
+				return ret;
+			if (ret > 0)
+				continue;
+		}
+		e->pub.collected = true;
+		e->pub.backend = ctx->used;
+		totals_sub(&e->pub.totals, &ctx->totals, &before);
+	}
+	for (size_t i = 0; i < ctx->flows.n; i++) {
+		const struct hf_flow *f = table_item(&ctx->flows, i);
+		struct hf_netns *ns = (struct hf_netns *)hf_netns_find(ctx, f->netns);
+		if (ns)
+			ns->totals.flows++;
+	}
+	if (own != HF_BACKEND_AUTO)
+		ctx->used = own;
+	return 0;
+}
+
+int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
+{
+	struct hf__ns *e = &ctx->ns.v[0];
+	int ret;
+
+	ctx->err[0] = '\0';
+	ctx->ns.notice[0] = '\0';
+	if (ctx->ct) {
+		ctx->filter = filter;
+		return ct_collect(ctx);
+	}
+	collect_reset(ctx, filter);
+	if (ctx->ns.active) {
+		ret = collect_all(ctx);
+		goto out;
+	}
+	/* Per collection: each network namespace, and an operator, may change it. */
+	hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
+	ctx->cur_ns = 0;
+	ret = collect_ns(ctx, &ctx->diag, ctx->proc_root);
+	e->pub.collected = ret == 0;
+	e->pub.backend = ctx->used;
+	e->pub.totals = ctx->totals;
+	e->pub.totals.flows = ctx->flows.n;
 out:
 	if (ret == -ENOMEM)
 		snprintf(ctx->err, sizeof(ctx->err), "out of memory for the flow table");
 	ctx->totals.flows = ctx->flows.n;
 	return ret < 0 ? ret : (ret > 0 ? -ECANCELED : 0);
+}
+
+int hf_netns_select(struct hf_ctx *ctx, const char *spec)
+{
+	/* The conntrack source reads the table of the namespace it was opened in. */
+	if (ctx->ct) {
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "the conntrack source reads its own namespace only");
+		return -EOPNOTSUPP;
+	}
+	return hf__nsset_select(&ctx->ns, spec);
+}
+
+bool hf_netns_selected(const struct hf_ctx *ctx)
+{
+	return ctx->ns.active;
+}
+
+size_t hf_netns_count(const struct hf_ctx *ctx)
+{
+	return ctx->ns.n;
+}
+
+const struct hf_netns *hf_netns_get(const struct hf_ctx *ctx, uint32_t idx)
+{
+	return idx < ctx->ns.n ? &ctx->ns.v[idx].pub : NULL;
+}
+
+const struct hf_netns *hf_netns_find(const struct hf_ctx *ctx, uint32_t id)
+{
+	size_t lo = 0, hi = ctx->ns.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t m = ctx->ns.v[mid].pub.id;
+		if (m == id)
+			return &ctx->ns.v[mid].pub;
+		if (m < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *hf_notice(const struct hf_ctx *ctx)
+{
+	return ctx->ns.notice;
 }
 
 static int addr_cmp(const union hf_addr *a, const union hf_addr *b)

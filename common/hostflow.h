@@ -306,6 +306,7 @@ struct hf_flow {
 	uint16_t pport;
 	union hf_addr laddr;
 	union hf_addr paddr;
+	uint32_t netns; /* the flow's namespace: hf_netns_find(ctx, netns); 0 by default */
 	/* values */
 	uint32_t conns;
 	uint32_t states[HF_STATE_MAX];
@@ -328,10 +329,11 @@ struct hf_listener_sock {
  * kernel reports it; the /proc backend cannot know it (backlog_known false).
  */
 struct hf_listener {
-	uint8_t family; /* family, pad_, port, addr: the key */
+	uint8_t family; /* family, pad_, port, addr, netns: the key */
 	uint8_t pad_;
 	uint16_t port;
 	union hf_addr addr;
+	uint32_t netns; /* the listener's namespace, as in struct hf_flow */
 	bool v6only;
 	bool backlog_known;
 	uint32_t nsocks;
@@ -642,6 +644,124 @@ int hf_listener_key_cmp(const struct hf_listener *a, const struct hf_listener *b
 enum hf_dir hf_classify(struct hf_ctx *ctx, const struct hf_sock *s, uint16_t lo, uint16_t hi,
 			struct hf_listener **listener);
 
+/* ---- network namespaces ---------------------------------------------------------------- */
+
+/*
+ * By default a collector reads only the network namespace it runs in, as
+ * before: no discovery, every flow and listener has netns 0. After
+ * hf_netns_select() each hf_collect() first discovers every network
+ * namespace of the host (one stat of /proc/PID/ns/net per process,
+ * deduplicated by inode; the mounts under /run/netns and the runtimes'
+ * netns directories), then collects each selected one with its own
+ * NETLINK_SOCK_DIAG socket, opened inside it once (setns(2) in a short-lived
+ * thread) and kept until the namespace is no longer found; then it is
+ * closed at once, so that the kernel can free the namespace. Listeners
+ * classify the connections of their own namespace only.
+ *
+ * Needs CAP_SYS_ADMIN (setns) and CAP_SYS_PTRACE (other users'
+ * /proc/PID/ns); without CAP_SYS_ADMIN only the own namespace is read and
+ * hf_notice() says so once.
+ */
+
+/* What is known of the container a namespace belongs to; "" when unknown. */
+struct hf_container {
+	char runtime[16];	/* "docker", "containerd", "cri-o", "podman", "kubernetes" */
+	char id[65];		/* the full container id (hex) */
+	char name[128];		/* from the runtime's metadata on disk */
+	char pod[128];		/* Kubernetes: the pod's name ... */
+	char pod_namespace[64]; /* ... its namespace */
+	char pod_uid[40];	/* ... and uid, from the cgroup path */
+};
+
+enum hf_netns_kind {
+	HF_NETNS_HOST = 0,  /* pid 1's namespace, named "host" */
+	HF_NETNS_NAMED,	    /* an `ip netns` mount under /run/netns: its name */
+	HF_NETNS_CONTAINER, /* a member process in a container's cgroup */
+	HF_NETNS_RUNTIME,   /* a mount in a runtime's netns directory: its file name */
+	HF_NETNS_PROCESS,   /* only a process: "pid-PID-comm" */
+};
+
+#define HF_NETNS_NAME_MAX 160
+
+/* One network namespace of the last collection. */
+struct hf_netns {
+	uint32_t id; /* what flows and listeners carry: kept while the namespace lives, never reused */
+	uint64_t inode; /* the namespace's inode (as `ip netns identify`, lsns show it) */
+	char name[HF_NETNS_NAME_MAX];
+	enum hf_netns_kind kind;
+	struct hf_container container; /* kind HF_NETNS_CONTAINER (and pod names) */
+	int pid;		       /* a member process, 0 for a mount without one */
+	bool self;		       /* the namespace the collector runs in */
+	bool collected;		       /* selected and read by the last collection */
+	enum hf_backend backend;       /* the backend its last collection used */
+	struct hf_totals totals;       /* its share of the last collection */
+};
+
+/*
+ * hf_netns_select - add @spec to the namespaces hf_collect() reads: "all",
+ * "host" (pid 1's), "self" (the collector's own) or a name as
+ * struct hf_netns gives it. Repeatable; the first call replaces the
+ * default (the own namespace). Returns 0, -EINVAL for an empty spec,
+ * -ENOMEM, -EOPNOTSUPP for the conntrack source (hf_strerror() says so).
+ */
+int hf_netns_select(struct hf_ctx *ctx, const char *spec);
+
+/*
+ * hf_netns_count, hf_netns_get - the namespaces of the last collection,
+ * by index (0 .. count - 1, ordered by id): every one discovered, collected
+ * or not (see .collected). By default one, the own namespace, id 0.
+ * hf_netns_find - the namespace of id @id (struct hf_flow.netns,
+ * struct hf_listener.netns): a namespace keeps its id for as long as it is
+ * discovered, and a new one never takes an old id, so flow keys
+ * (hf_flow_key_eq) stay comparable across collections.
+ * The structs are valid until the next hf_collect(); both return NULL when
+ * there is no such namespace.
+ */
+size_t hf_netns_count(const struct hf_ctx *ctx);
+const struct hf_netns *hf_netns_find(const struct hf_ctx *ctx, uint32_t id);
+/* hf_netns_selected - whether hf_netns_select() was called (namespaces are discovered). */
+bool hf_netns_selected(const struct hf_ctx *ctx);
+const struct hf_netns *hf_netns_get(const struct hf_ctx *ctx, uint32_t idx);
+
+/*
+ * hf_notice - what the last collection has to tell once, or "": degraded to
+ * the own namespace for lack of privilege, a namespace that could not be
+ * entered (named), a selected name not found. Each is said once per
+ * collector, not on every collection. Lines end with '\n'.
+ */
+const char *hf_notice(const struct hf_ctx *ctx);
+
+/*
+ * hf_cgroup_parse - the container and pod of a process from the text of
+ * /proc/PID/cgroup (cgroup v2 "0::/path", or v1 lines): systemd scopes
+ * docker-ID.scope, cri-containerd-ID.scope, crio-ID.scope, libpod-ID.scope,
+ * cgroupfs paths /docker/ID and kubepods/.../podUID/ID, and the pod uid of
+ * kubepods*-pod<uid>.slice. Pure. Returns 0 when a container or pod was
+ * found, -ENOENT otherwise.
+ */
+int hf_cgroup_parse(const char *text, size_t len, struct hf_container *out);
+
+/*
+ * hf_pod_dir_parse - split a kubelet log directory name
+ * (/var/log/pods/NAMESPACE_POD_UID) into @out's pod_namespace, pod and
+ * pod_uid. Pure. Returns 0 or -EINVAL.
+ */
+int hf_pod_dir_parse(const char *dirname, struct hf_container *out);
+
+/*
+ * hf_docker_name_parse - the container name ("Name", without its leading
+ * '/') from the text of Docker's config.v2.json. Pure. Returns 0,
+ * -EBADMSG for text that is not JSON or has no string "Name".
+ */
+int hf_docker_name_parse(const char *json, size_t len, char *name, size_t size);
+
+/*
+ * hf_podman_name_parse - the first name of container @id in the text of
+ * containers/storage's containers.json (an array of {"id", "names"}).
+ * Pure. Returns 0, -ENOENT when @id is not there, -EBADMSG for bad JSON.
+ */
+int hf_podman_name_parse(const char *json, size_t len, const char *id, char *name, size_t size);
+
 /* ---- host settings and counters --------------------------------------------------------- */
 
 enum hf_netstat_counter {
@@ -695,6 +815,8 @@ struct hf_json_opts {
 	/* a flow's process: return true and fill @name/@pgid to add "process" */
 	bool (*process)(const struct hf_flow *f, const char **name, int *pgid, void *arg);
 	void *arg;
+	/* non-NULL: add each flow's "netns" {"name", "inode"} and "container" (where known) */
+	const struct hf_ctx *netns_ctx;
 };
 
 /*
@@ -707,11 +829,17 @@ int hf_json_flows(struct yajl_gen_t *g, const struct hf_flow *flows, size_t n,
 /*
  * hf_json_listeners - generate an array of listener objects: addr, port,
  * backlog (null when unknown), accept_queue, syn_recv, connections, sockets
- * (and per-socket figures when members differ).
+ * (and per-socket figures when members differ); with @netns_ctx not NULL,
+ * each listener's "netns" and "container" as for flows.
  */
-int hf_json_listeners(struct yajl_gen_t *g, const struct hf_listener *l, size_t n);
+int hf_json_listeners(struct yajl_gen_t *g, const struct hf_listener *l, size_t n,
+		      const struct hf_ctx *netns_ctx);
 
-/* hf_json_summary - the host summary object: totals, states, backend, host counters. */
+/*
+ * hf_json_summary - the host summary object: totals, states, backend, host
+ * counters; after hf_netns_select(), a "netns" array: per namespace
+ * collected, its name, inode, container, backend and totals.
+ */
 int hf_json_summary(struct yajl_gen_t *g, const struct hf_ctx *ctx, const struct hf_host *host);
 
 #endif /* HOSTFLOW_H */

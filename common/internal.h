@@ -43,5 +43,60 @@ int hf__ct_handle(const void *buf, int len, uint32_t seq, hf_ct_cb cb, void *arg
  * callback's return, -EBADMSG for a malformed line or a negative errno.
  */
 int hf__ct_proc_dump(const char *path, char *buf, size_t cap, hf_ct_cb cb, void *arg);
+/* ---- network namespaces (netns.c) ---- */
+
+/* One namespace as the collector keeps it across collections. */
+struct hf__ns {
+	struct hf_netns pub;
+	uint64_t dev;
+	struct hf_diag *diag; /* opened inside it; NULL until entered */
+	char mount[256];      /* a bind mount to enter it by, "" if none */
+	uint16_t port_lo, port_hi;
+	bool entered;	  /* port range read (and diag opened) inside it */
+	bool seen;	  /* found by the discovery under way */
+	bool selected;	  /* to be collected */
+	bool told;	  /* a failure to enter was said once */
+	bool named_mount; /* the mount is an `ip netns` one */
+};
+
+/* Every namespace known, and which of them to collect. */
+struct hf__nsset {
+	struct hf__ns *v;
+	size_t n, cap;
+	bool active;   /* hf_netns_select() was called */
+	bool degraded; /* no CAP_SYS_ADMIN: own namespace only */
+	bool degraded_told;
+	bool self_named; /* the own namespace has its full name */
+	bool all, host, self;
+	char **names; /* selected by name */
+	bool *names_told;
+	size_t nnames;
+	uint64_t self_dev, self_ino;
+	uint32_t next_id; /* the id of the next namespace discovered */
+	char notice[2048];
+};
+
+int hf__nsset_init(struct hf__nsset *s);
+int hf__nsset_select(struct hf__nsset *s, const char *spec);
+void hf__nsset_free(struct hf__nsset *s);
+
+/*
+ * hf__nsset_discover - find every namespace of the host, name the new ones,
+ * close the sockets of those gone, mark the selected ones. Returns 0 or
+ * -ENOMEM.
+ */
+int hf__nsset_discover(struct hf__nsset *s);
+
+/*
+ * hf__ns_enter - read the port range of @e, and open its netlink socket
+ * unless @want is HF_BACKEND_PROC, from a thread inside it. Returns 0,
+ * -ENOENT when it is gone, another negative errno when it cannot be
+ * entered.
+ */
+int hf__ns_enter(struct hf__ns *e, enum hf_backend want);
+
+/* hf__notice_add - append a line to s->notice (printf-like). */
+void hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif /* HOSTFLOW_INTERNAL_H */

@@ -101,6 +101,37 @@ static int put_ct(yajl_gen g, const struct hf_flow *f, const struct hf_json_opts
 	return 0;
 }
 
+/* "container": {"runtime", "id", "name", "pod", "pod_namespace"}, the fields known. */
+static int put_container(yajl_gen g, const struct hf_netns *ns)
+{
+	const struct hf_container *c = &ns->container;
+	const char *const ck[] = { "runtime", "id", "name", "pod", "pod_namespace" };
+	const char *const cv[] = { c->runtime, c->id, c->name, c->pod, c->pod_namespace };
+
+	if (ns->kind != HF_NETNS_CONTAINER)
+		return 0;
+	TRY(put_str(g, "container"));
+	TRY(yajl_gen_map_open(g));
+	for (size_t i = 0; i < sizeof(ck) / sizeof(ck[0]); i++)
+		if (cv[i][0])
+			TRY(put_kv_str(g, ck[i], cv[i]));
+	TRY(yajl_gen_map_close(g));
+	return 0;
+}
+
+/* "netns": {"name", "inode"} and, where known, "container". */
+static int put_netns(yajl_gen g, const struct hf_netns *ns)
+{
+	if (!ns)
+		return 0;
+	TRY(put_str(g, "netns"));
+	TRY(yajl_gen_map_open(g));
+	TRY(put_kv_str(g, "name", ns->name));
+	TRY(put_kv_int(g, "inode", (long long)ns->inode));
+	TRY(yajl_gen_map_close(g));
+	return put_container(g, ns);
+}
+
 int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struct hf_json_opts *o)
 {
 	int ret;
@@ -130,6 +161,9 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 		if (ret)
 			return ret;
 		TRY(put_kv_int(g, "connections", f->conns));
+		if (o && o->netns_ctx &&
+		    (ret = put_netns(g, hf_netns_find(o->netns_ctx, f->netns))))
+			return ret;
 		if (o && o->process && o->process(f, &pname, &pgid, o->arg)) {
 			TRY(put_str(g, "process"));
 			TRY(yajl_gen_map_open(g));
@@ -164,9 +198,11 @@ static bool members_differ(const struct hf_listener *l)
 	return false;
 }
 
-int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n)
+int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n,
+		      const struct hf_ctx *netns_ctx)
 {
 	char a[HF_ADDRSTRLEN];
+	int ret;
 
 	TRY(yajl_gen_array_open(g));
 	for (size_t i = 0; i < n; i++) {
@@ -181,6 +217,8 @@ int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n)
 		TRY(put_kv_int(g, "syn_recv", l->syn_recv));
 		TRY(put_kv_int(g, "connections", l->established));
 		TRY(put_kv_int(g, "sockets", l->nsocks));
+		if (netns_ctx && (ret = put_netns(g, hf_netns_find(netns_ctx, l->netns))))
+			return ret;
 		if (members_differ(l)) {
 			unsigned int m = l->nsocks < HF_LISTENER_SOCKS_MAX ? l->nsocks :
 									     HF_LISTENER_SOCKS_MAX;
@@ -253,6 +291,35 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 		TRY(put_kv_setting(g, "net.ipv4.tcp_max_syn_backlog", host->max_syn_backlog));
 		TRY(put_kv_setting(g, "net.ipv4.tcp_syncookies", host->syncookies));
 		TRY(yajl_gen_map_close(g));
+	}
+	if (hf_netns_selected(ctx)) {
+		int ret;
+		TRY(put_str(g, "netns"));
+		TRY(yajl_gen_array_open(g));
+		for (uint32_t i = 0; i < hf_netns_count(ctx); i++) {
+			const struct hf_netns *ns = hf_netns_get(ctx, i);
+			if (!ns->collected)
+				continue;
+			TRY(yajl_gen_map_open(g));
+			TRY(put_kv_str(g, "name", ns->name));
+			TRY(put_kv_int(g, "inode", (long long)ns->inode));
+			ret = put_container(g, ns);
+			if (ret)
+				return ret;
+			TRY(put_kv_str(g, "backend", hf_backend_name(ns->backend)));
+			TRY(put_kv_int(g, "sockets", (long long)ns->totals.sockets));
+			TRY(put_kv_int(g, "listeners", (long long)ns->totals.listeners));
+			TRY(put_kv_int(g, "flows", (long long)ns->totals.flows));
+			TRY(put_str(g, "states"));
+			TRY(yajl_gen_map_open(g));
+			for (unsigned int s = 1; s < HF_STATE_MAX; s++)
+				if (s != HF_LISTEN)
+					TRY(put_kv_int(g, hf_state_name(s),
+						       (long long)ns->totals.states[s]));
+			TRY(yajl_gen_map_close(g));
+			TRY(yajl_gen_map_close(g));
+		}
+		TRY(yajl_gen_array_close(g));
 	}
 	TRY(yajl_gen_map_close(g));
 	return 0;

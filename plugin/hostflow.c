@@ -34,6 +34,11 @@ struct cmd {
 	/* -p: inode -> process, for the inodes of the reported flows */
 	struct proc_ent *procs;
 	size_t nprocs;
+	/* --netns: what to read; a NETNS column when it may be more than one */
+	const char *netns[64];
+	size_t nnetns;
+	bool netns_column;
+	struct hf_ctx *ctx;
 };
 
 struct proc_ent {
@@ -49,7 +54,7 @@ static void usage(FILE *f)
 		"usage: hostflow [-46hnptu] [--json] [-f all|public|private] [-w[SECONDS]]\n"
 		"                [--states] [--summary] [--listen] [--proc]\n"
 		"                [--source sockets|conntrack] [--cumulative] [--version]\n"
-		"                [--ignore-state STATE]...\n"
+		"                [--ignore-state STATE]... [--netns all|host|NAME]...\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
@@ -74,6 +79,8 @@ static void usage(FILE *f)
 		"      --ignore-state STATE\n"
 		"                         leave connections in STATE (e.g. TIME_WAIT) out of\n"
 		"                         the flows; host totals keep them (repeatable)\n"
+		"      --netns NS         network namespaces to read: all, host, self or a name\n"
+		"                         (repeatable; default: the one hostflow runs in)\n"
 		"      --version          print the version\n"
 		"  -h, --help             print this help\n",
 		WATCH_DEFAULT);
@@ -209,6 +216,7 @@ static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, 
 		.name = name_of,
 		.process = c->processes ? process_of : NULL,
 		.arg = c,
+		.netns_ctx = c->nnetns ? ctx : NULL,
 	};
 	yajl_gen g = yajl_gen_alloc(NULL);
 	int ret;
@@ -222,7 +230,7 @@ static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, 
 	} else if (c->listen) {
 		size_t nl;
 		struct hf_listener *l = hf_listeners(ctx, &nl);
-		ret = hf_json_listeners(g, l, nl);
+		ret = hf_json_listeners(g, l, nl, c->nnetns ? ctx : NULL);
 	} else {
 		ret = hf_json_flows(g, flows, n, &o);
 	}
@@ -371,11 +379,26 @@ out_nomem:
 	return grid_flush(&g, -ENOMEM);
 }
 
+static const char *netns_name(const struct cmd *c, uint32_t id)
+{
+	const struct hf_netns *ns = hf_netns_find(c->ctx, id);
+	return ns ? ns->name : "?";
+}
+
+/* Flows grouped by namespace name, then as hf_flow_cmp orders them. */
+static int flow_cmp_netns(const void *a, const void *b, void *arg)
+{
+	const struct hf_flow *x = a, *y = b;
+	int r = x->netns == y->netns ? 0 :
+				       strcmp(netns_name(arg, x->netns), netns_name(arg, y->netns));
+	return r ? r : hf_flow_cmp(a, b);
+}
+
 static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 {
 	struct grid g = { 0 };
 	unsigned int states[HF_STATE_MAX];
-	size_t nstates = 0, ncols;
+	size_t nstates = 0, ncols, nc = c->netns_column ? 1 : 0;
 	char buf[HF_LABEL_MAX];
 
 	if (c->states)
@@ -386,33 +409,37 @@ static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 			if (any)
 				states[nstates++] = s;
 		}
-	ncols = 4 + nstates + (c->processes ? 1 : 0);
+	ncols = 4 + nstates + (c->processes ? 1 : 0) + nc;
 	if (grid_add(&g, ncols) < 0)
 		goto out_nomem;
-	grid_set(&g, 0, "Local Address:Port");
-	grid_set(&g, 1, "<-->");
-	grid_set(&g, 2, "Peer Address:Port");
-	grid_set(&g, 3, "Connections");
+	if (nc)
+		grid_set(&g, 0, "NETNS");
+	grid_set(&g, nc + 0, "Local Address:Port");
+	grid_set(&g, nc + 1, "<-->");
+	grid_set(&g, nc + 2, "Peer Address:Port");
+	grid_set(&g, nc + 3, "Connections");
 	for (size_t k = 0; k < nstates; k++)
-		grid_set(&g, 4 + k, hf_state_name(states[k]));
+		grid_set(&g, nc + 4 + k, hf_state_name(states[k]));
 	if (c->processes)
 		grid_set(&g, ncols - 1, "Process");
 	for (size_t i = 0; i < n; i++) {
 		const struct hf_flow *f = &flows[i];
 		if (grid_add(&g, ncols) < 0)
 			goto out_nomem;
+		if (nc)
+			grid_set(&g, 0, netns_name(c, f->netns));
 		hf_endpoint_str(f->family, &f->laddr, 0, f->lport,
 				name_of(f->family, &f->laddr, 0, c), buf, sizeof(buf));
-		grid_set(&g, 0, buf);
-		grid_set(&g, 1, f->dir == HF_DIR_PASSIVE ? "<--" : "-->");
+		grid_set(&g, nc + 0, buf);
+		grid_set(&g, nc + 1, f->dir == HF_DIR_PASSIVE ? "<--" : "-->");
 		hf_endpoint_str(f->family, &f->paddr, f->pplen, f->pport,
 				name_of(f->family, &f->paddr, f->pplen, c), buf, sizeof(buf));
-		grid_set(&g, 2, buf);
+		grid_set(&g, nc + 2, buf);
 		snprintf(buf, sizeof(buf), "%u", f->conns);
-		grid_set(&g, 3, buf);
+		grid_set(&g, nc + 3, buf);
 		for (size_t k = 0; k < nstates; k++) {
 			snprintf(buf, sizeof(buf), "%u", f->states[states[k]]);
-			grid_set(&g, 4 + k, buf);
+			grid_set(&g, nc + 4 + k, buf);
 		}
 		if (c->processes) {
 			const char *pn;
@@ -429,37 +456,40 @@ out_nomem:
 	return grid_flush(&g, -ENOMEM);
 }
 
-static int print_listeners(struct hf_ctx *ctx)
+static int print_listeners(struct cmd *c, struct hf_ctx *ctx)
 {
 	struct grid g = { 0 };
-	size_t n;
+	size_t n, nc = c->netns_column ? 1 : 0;
 	struct hf_listener *l = hf_listeners(ctx, &n);
 	char buf[HF_LABEL_MAX];
-	static const char *const head[] = { "Local Address:Port", "Backlog",	 "Accept-Queue",
-					    "SYN-Recv",		  "Connections", "Sockets" };
+	static const char *const head[] = { "NETNS",	    "Local Address:Port", "Backlog",
+					    "Accept-Queue", "SYN-Recv",		  "Connections",
+					    "Sockets" };
 
-	if (grid_add(&g, 6) < 0)
+	if (grid_add(&g, 6 + nc) < 0)
 		goto out_nomem;
-	for (size_t k = 0; k < 6; k++)
-		grid_set(&g, k, head[k]);
+	for (size_t k = 0; k < 6 + nc; k++)
+		grid_set(&g, k, head[k + 1 - nc]);
 	for (size_t i = 0; i < n; i++) {
-		if (grid_add(&g, 6) < 0)
+		if (grid_add(&g, 6 + nc) < 0)
 			goto out_nomem;
+		if (nc)
+			grid_set(&g, 0, netns_name(c, l[i].netns));
 		hf_endpoint_str(l[i].family, &l[i].addr, 0, l[i].port, NULL, buf, sizeof(buf));
-		grid_set(&g, 0, buf);
+		grid_set(&g, nc, buf);
 		if (l[i].backlog_known)
 			snprintf(buf, sizeof(buf), "%u", l[i].backlog);
 		else
 			snprintf(buf, sizeof(buf), "-");
-		grid_set(&g, 1, buf);
+		grid_set(&g, nc + 1, buf);
 		snprintf(buf, sizeof(buf), "%u", l[i].accept_queue);
-		grid_set(&g, 2, buf);
+		grid_set(&g, nc + 2, buf);
 		snprintf(buf, sizeof(buf), "%u", l[i].syn_recv);
-		grid_set(&g, 3, buf);
+		grid_set(&g, nc + 3, buf);
 		snprintf(buf, sizeof(buf), "%u", l[i].established);
-		grid_set(&g, 4, buf);
+		grid_set(&g, nc + 4, buf);
 		snprintf(buf, sizeof(buf), "%u", l[i].nsocks);
-		grid_set(&g, 5, buf);
+		grid_set(&g, nc + 5, buf);
 	}
 	return grid_flush(&g, 0);
 out_nomem:
@@ -505,6 +535,15 @@ static void print_summary(struct hf_ctx *ctx, bool cumulative)
 	printf("%-30s %d\n", "net.core.somaxconn", host.somaxconn);
 	printf("%-30s %d\n", "net.ipv4.tcp_max_syn_backlog", host.max_syn_backlog);
 	printf("%-30s %d\n", "net.ipv4.tcp_syncookies", host.syncookies);
+	if (hf_netns_selected(ctx))
+		for (uint32_t i = 0; i < hf_netns_count(ctx); i++) {
+			const struct hf_netns *ns = hf_netns_get(ctx, i);
+			if (ns->collected)
+				printf("netns %-24s sockets %llu listeners %llu flows %llu\n",
+				       ns->name, (unsigned long long)ns->totals.sockets,
+				       (unsigned long long)ns->totals.listeners,
+				       (unsigned long long)ns->totals.flows);
+		}
 }
 
 static int run_once(struct cmd *c, struct hf_ctx *ctx)
@@ -518,8 +557,14 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 		fprintf(stderr, "hostflow: %s\n", hf_strerror(ctx));
 		return 1;
 	}
+	/* Each notice comes once: a namespace that cannot be entered, no privilege. */
+	for (const char *p = hf_notice(ctx), *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		fprintf(stderr, "hostflow: %.*s\n", (int)(nl - p), p);
+	}
 	flows = hf_flows(ctx, &n);
-	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
 	if (hf_ct_info(ctx) && hf_ct_info(ctx)->resynced)
 		fprintf(stderr,
 			"hostflow: conntrack destroy events were lost (the socket overran): "
@@ -529,6 +574,10 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 		fprintf(stderr, "hostflow: %s\n", hf_ct_acct_hint());
 		c->acct_told = true;
 	}
+	if (c->netns_column)
+		qsort_r(flows, n, sizeof(*flows), flow_cmp_netns, c);
+	else
+		qsort(flows, n, sizeof(*flows), hf_flow_cmp);
 	if (c->processes && procs_load(c, flows, n) < 0)
 		fprintf(stderr, "hostflow: /proc: cannot list processes: %s\n", strerror(errno));
 	if (c->json)
@@ -536,7 +585,7 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 	else if (c->summary)
 		print_summary(ctx, c->cumulative);
 	else if (c->listen)
-		ret = print_listeners(ctx);
+		ret = print_listeners(c, ctx);
 	else if (c->source == HF_SOURCE_CONNTRACK)
 		ret = print_ct_flows(c, flows, n);
 	else
@@ -563,7 +612,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_LISTEN,
 		O_SOURCE,
 		O_CUMULATIVE,
-		O_IGNORE_STATE
+		O_IGNORE_STATE,
+		O_NETNS
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -582,6 +632,7 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "tcp", no_argument, NULL, 't' },
 		{ "udp", no_argument, NULL, 'u' },
 		{ "ignore-state", required_argument, NULL, O_IGNORE_STATE },
+		{ "netns", required_argument, NULL, O_NETNS },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -684,6 +735,17 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 			c->filter.ignore_states |= 1u << st;
 			break;
 		}
+		case O_NETNS:
+			if (!*optarg || c->nnetns == sizeof(c->netns) / sizeof(c->netns[0])) {
+				fprintf(stderr, "hostflow: --netns: %s\n",
+					*optarg ? "more than 64 namespaces named" :
+						  "an empty name is not a namespace");
+				return 2;
+			}
+			c->netns[c->nnetns++] = optarg;
+			if (strcmp(optarg, "all") == 0 || c->nnetns > 1)
+				c->netns_column = true;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -762,6 +824,14 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	c.ctx = ctx;
+	for (size_t i = 0; i < c.nnetns; i++)
+		if ((ret = hf_netns_select(ctx, c.netns[i])) < 0) {
+			fprintf(stderr, "hostflow: --netns %s: %s\n", c.netns[i],
+				ret == -EOPNOTSUPP ? hf_strerror(ctx) : strerror(-ret));
+			ret = ret == -EOPNOTSUPP ? 2 : 1;
+			goto out_close;
+		}
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (;;) {
 		ret = run_once(&c, ctx);
@@ -773,6 +843,7 @@ int main(int argc, char **argv)
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
 	}
+out_close:
 	hf_close(ctx);
 out:
 	free(c.procs);

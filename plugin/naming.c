@@ -70,7 +70,7 @@ static int flow_id(const struct hf_flow *f, const char *lname, const char *pname
 	if ((unsigned int)ln >= sizeof(l) || (unsigned int)pn >= sizeof(p))
 		return -ENOSPC;
 	return snprintf(buf, len, "%s-%s-%s",
-			f->dir == HF_DIR_PASSIVE     ? "passive" :
+			f->dir == HF_DIR_PASSIVE   ? "passive" :
 			f->dir == HF_DIR_FORWARDED ? "forwarded" :
 						     "active",
 			l, p);

@@ -393,7 +393,8 @@ static int ids_rebuild(struct hf_select *sel)
  * conntrack selection ("ct-udp-active-...", "ct-p47-forwarded-...").
  */
 static int series_flow_id(const struct hf_select *sel, const struct hf_flow *f, char *buf,
-			  size_t len, const char *(*names)(int, const union hf_addr *, unsigned int, void *),
+			  size_t len,
+			  const char *(*names)(int, const union hf_addr *, unsigned int, void *),
 			  void *arg)
 {
 	char prefix[16];
@@ -424,8 +425,8 @@ static int cand_cmp(const void *a, const void *b, void *arg)
  * new ones; else with addresses (unique by key). @order is scratch space
  * for @n indices.
  */
-static void flow_ids_new(const struct hf_select *sel, const struct hf_flow *flows, const size_t *idx,
-			 size_t n, char (*cand)[HF_ID_MAX], size_t *order,
+static void flow_ids_new(const struct hf_select *sel, const struct hf_flow *flows,
+			 const size_t *idx, size_t n, char (*cand)[HF_ID_MAX], size_t *order,
 			 const char *(*names)(int, const union hf_addr *, unsigned int, void *),
 			 void *arg)
 {

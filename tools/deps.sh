@@ -27,8 +27,8 @@ packages=(
 	# the netdata plugin: the daemon the tests run
 	netdata-core
 	# tests: network namespaces (ip), ps, the JSON/socket helper, the
-	# netdata API client
-	iproute2 procps python3 curl util-linux coreutils
+	# netdata API client, jq for the namespace test's JSON
+	iproute2 procps python3 curl util-linux coreutils jq
 	# the conntrack source's tests: tracking turned on by an nftables rule
 	# in a namespace, conntrack -L as the judge of the counts
 	nftables conntrack

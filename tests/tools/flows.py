@@ -8,7 +8,8 @@ direction, local end, arrow (passive "<-", active "->"), peer end, number of
 connections, then the non-zero per-state counts in the kernel's order
 (ESTABLISHED SYN_SENT SYN_RECV FIN_WAIT1 FIN_WAIT2 TIME_WAIT CLOSE CLOSE_WAIT
 LAST_ACK CLOSING). IPv6 addresses are bracketed. A flow that carries a process
-ends with " process=NAME/PGID". Lines are sorted, so two lists compare as
+ends with " process=NAME/PGID", one of a namespace other than the default
+(hostflow --netns) with " netns=NAME". Lines are sorted, so two lists compare as
 multisets with diff(1).
 
 Subcommands (input on stdin, lines on stdout; exit 0 unless said otherwise,
@@ -160,6 +161,13 @@ def from_json(text):
                 extra = " process=%s/%s" % (p.get("name"), p.get("pgid"))
             else:
                 bad.append("%s: process %r" % (where, p))
+        if "netns" in f:
+            ns = f["netns"]
+            if isinstance(ns, dict) and isinstance(ns.get("name"), str) \
+                    and isinstance(ns.get("inode"), int):
+                extra += " netns=%s" % ns["name"]
+            else:
+                bad.append("%s: netns %r" % (where, ns))
         unknown_states = {k: v for k, v in st.items() if k not in STATES}
         text = line(d, ends[0], ends[1], n, st, extra)
         for k, v in unknown_states.items():
@@ -179,7 +187,10 @@ def parse_line(text):
     states, extra = {}, ""
     for tok in w[5:]:
         if tok.startswith("process="):
-            extra = " " + tok
+            extra = " " + tok + extra
+            continue
+        if tok.startswith("netns="):
+            extra += " " + tok
             continue
         k, _, v = tok.partition("=")
         states[k] = states.get(k, 0) + int(v)
