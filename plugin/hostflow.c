@@ -26,11 +26,15 @@ struct cmd {
 	bool numeric, processes, json, states, summary, listen;
 	unsigned int watch; /* seconds; 0: once */
 	enum hf_backend backend;
+	unsigned int reconcile; /* --reconcile SECONDS (bpf backend) */
 	struct hf_filter filter;
 	struct hf_resolver *resolver;
 	/* -p: inode -> process, for the inodes of the reported flows */
 	struct proc_ent *procs;
 	size_t nprocs;
+	/* --watch with the bpf backend: the last interval's flows, by key, for the counters' deltas */
+	struct hf_flow *prev;
+	size_t nprev;
 };
 
 struct proc_ent {
@@ -45,7 +49,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: hostflow [-46hnp] [--json] [-f all|public|private] [-w[SECONDS]]\n"
 		"                [--states] [--summary] [--listen] [--proc] [--version]\n"
-		"                [--ignore-state STATE]...\n"
+		"                [--ignore-state STATE]... [--backend auto|netlink|proc|bpf]\n"
+		"                [--reconcile SECONDS]\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
@@ -58,6 +63,11 @@ static void usage(FILE *f)
 		"      --states           per-state connection counts\n"
 		"  -4, -6                 IPv4 or IPv6 flows only\n"
 		"      --proc             read /proc/net/tcp{,6} instead of netlink\n"
+		"      --backend NAME     auto (bpf, then netlink, then /proc with --watch;\n"
+		"                         netlink, then /proc otherwise), netlink, proc, bpf\n"
+		"      --reconcile SECONDS\n"
+		"                         bpf: compare the counts with a netlink snapshot\n"
+		"                         every SECONDS (default 600; 0: on lost events only)\n"
 		"      --summary          host totals per state, flows, backend, counters\n"
 		"      --listen           the listeners: backlog, accept queue, half-open\n"
 		"      --ignore-state STATE\n"
@@ -194,6 +204,7 @@ static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, 
 {
 	struct hf_json_opts o = {
 		.states = true,
+		.counters = c->watch && hf_backend(ctx) == HF_BACKEND_BPF,
 		.name = name_of,
 		.process = c->processes ? process_of : NULL,
 		.arg = c,
@@ -393,6 +404,16 @@ static void print_summary(struct hf_ctx *ctx)
 	printf("%-30s %llu\n", "sockets", (unsigned long long)t->sockets);
 	printf("%-30s %llu\n", "listeners", (unsigned long long)t->listeners);
 	printf("%-30s %llu\n", "flows", (unsigned long long)t->flows);
+	if (hf_backend(ctx) == HF_BACKEND_BPF) {
+		struct hf_bpf_stats b;
+		hf_bpf_stats(ctx, &b);
+		printf("%-30s %llu\n", "bpf reconciles", (unsigned long long)b.reconciles);
+		printf("%-30s %llu\n", "bpf corrections", (unsigned long long)b.corrections);
+		printf("%-30s %llu\n", "bpf seed corrections",
+		       (unsigned long long)b.seed_corrections);
+		printf("%-30s %llu\n", "bpf map full", (unsigned long long)b.map_full);
+		printf("%-30s %llu\n", "bpf lost events", (unsigned long long)b.lost);
+	}
 	for (unsigned int s = 1; s < HF_STATE_MAX; s++)
 		if (s != HF_LISTEN)
 			printf("%-30s %llu\n", hf_state_name(s), (unsigned long long)t->states[s]);
@@ -404,6 +425,52 @@ static void print_summary(struct hf_ctx *ctx)
 	printf("%-30s %d\n", "net.core.somaxconn", host.somaxconn);
 	printf("%-30s %d\n", "net.ipv4.tcp_max_syn_backlog", host.max_syn_backlog);
 	printf("%-30s %d\n", "net.ipv4.tcp_syncookies", host.syncookies);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return hf_flow_key_cmp(a, b);
+}
+
+/*
+ * The bpf backend's flows may carry counters with no connection left.
+ * Once, they are left out (the snapshot has no such flow); with --watch,
+ * the counters become this interval's and a flow with neither connections
+ * nor news in the interval is left out.
+ */
+static int counters_interval(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, size_t *n)
+{
+	struct hf_flow *copy;
+	size_t k = 0, all = *n;
+
+	if (hf_backend(ctx) != HF_BACKEND_BPF) {
+		free(c->prev);
+		c->prev = NULL;
+		c->nprev = 0;
+		return 0;
+	}
+	copy = malloc((*n ? *n : 1) * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, flows, *n * sizeof(*copy));
+	qsort(copy, *n, sizeof(*copy), key_cmp);
+	for (size_t i = 0; i < *n; i++) {
+		struct hf_flow *f = &flows[i];
+		const struct hf_flow *p =
+			c->prev ? bsearch(f, c->prev, c->nprev, sizeof(*f), key_cmp) : NULL;
+		if (p) {
+			f->opened -= p->opened;
+			f->closed -= p->closed;
+			f->failed -= p->failed;
+		}
+		if (f->conns || (c->watch && (f->opened || f->closed || f->failed)))
+			flows[k++] = *f;
+	}
+	*n = k;
+	free(c->prev);
+	c->prev = copy;
+	c->nprev = all;
+	return 0;
 }
 
 static int run_once(struct cmd *c, struct hf_ctx *ctx)
@@ -418,6 +485,10 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 		return 1;
 	}
 	flows = hf_flows(ctx, &n);
+	if (counters_interval(c, ctx, flows, &n) < 0) {
+		fprintf(stderr, "hostflow: %s\n", strerror(ENOMEM));
+		return 1;
+	}
 	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
 	if (c->processes && procs_load(c, flows, n) < 0)
 		fprintf(stderr, "hostflow: /proc: cannot list processes: %s\n", strerror(errno));
@@ -449,7 +520,9 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_PROC,
 		O_SUMMARY,
 		O_LISTEN,
-		O_IGNORE_STATE
+		O_IGNORE_STATE,
+		O_BACKEND,
+		O_RECONCILE
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -464,6 +537,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "summary", no_argument, NULL, O_SUMMARY },
 		{ "listen", no_argument, NULL, O_LISTEN },
 		{ "ignore-state", required_argument, NULL, O_IGNORE_STATE },
+		{ "backend", required_argument, NULL, O_BACKEND },
+		{ "reconcile", required_argument, NULL, O_RECONCILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -530,6 +605,36 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		case O_SUMMARY:
 			c->summary = true;
 			break;
+		case O_BACKEND:
+			if (strcmp(optarg, "auto") == 0)
+				c->backend = HF_BACKEND_AUTO;
+			else if (strcmp(optarg, "netlink") == 0)
+				c->backend = HF_BACKEND_NETLINK;
+			else if (strcmp(optarg, "proc") == 0)
+				c->backend = HF_BACKEND_PROC;
+			else if (strcmp(optarg, "bpf") == 0)
+				c->backend = HF_BACKEND_BPF;
+			else {
+				fprintf(stderr,
+					"hostflow: --backend: \"%s\" is not auto, netlink, proc or bpf\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_RECONCILE: {
+			char *end;
+			long v;
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 0 || v > 86400 * 365) {
+				fprintf(stderr,
+					"hostflow: --reconcile: \"%s\" is not seconds from 0 to 31536000\n",
+					optarg);
+				return 2;
+			}
+			c->reconcile = (unsigned int)v;
+			break;
+		}
 		case O_LISTEN:
 			c->listen = true;
 			break;
@@ -558,6 +663,30 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 	return -1;
 }
 
+/*
+ * The bpf backend when asked for, or with --watch when auto: loading the
+ * programs costs more than one dump, so a single collection keeps netlink.
+ */
+static struct hf_ctx *open_ctx(struct cmd *c)
+{
+	char err[256];
+	struct hf_ctx *ctx;
+
+	if (c->backend == HF_BACKEND_BPF || (c->backend == HF_BACKEND_AUTO && c->watch)) {
+		ctx = hf_open_bpf("/proc", err, sizeof(err));
+		if (ctx) {
+			hf_set_reconcile(ctx, c->reconcile);
+			return ctx;
+		}
+		if (c->backend == HF_BACKEND_BPF) {
+			fprintf(stderr, "hostflow: --backend bpf: %s\n", err);
+			exit(1);
+		}
+		fprintf(stderr, "hostflow: bpf backend unavailable, using netlink: %s\n", err);
+	}
+	return hf_open(c->backend, "/proc");
+}
+
 int main(int argc, char **argv)
 {
 	struct cmd c;
@@ -566,6 +695,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	memset(&c, 0, sizeof(c));
+	c.reconcile = 600;
 	hf_filter_init(&c.filter);
 	ret = parse_args(&c, argc, argv);
 	if (ret >= 0)
@@ -591,7 +721,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ctx = hf_open(c.backend, "/proc");
+	ctx = open_ctx(&c);
 	if (!ctx) {
 		fprintf(stderr, "hostflow: cannot open the collector: %s\n", strerror(errno));
 		ret = 1;
@@ -611,6 +741,7 @@ int main(int argc, char **argv)
 	hf_close(ctx);
 out:
 	free(c.procs);
+	free(c.prev);
 	hf_resolver_free(c.resolver);
 	return ret;
 }
