@@ -103,8 +103,7 @@ out_link:
 	return ret;
 }
 
-int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err,
-		 size_t errlen)
+int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)
 {
 	struct hf__bpf *b;
 	struct stat st;
@@ -138,12 +137,14 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 	bpf_program__set_autoattach(b->skel->progs.seed, false);
 	ret = hostflow_bpf__load(b->skel);
 	if (ret < 0) {
-		snprintf(err, errlen,
-			 "bpf: cannot load the programs: %s%s", strerror(-ret),
-			 ret == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or root)" :
-			 ret == -ESRCH || ret == -ENOENT ?
-					" (a hook this kernel lacks: needs BTF, tp_btf/inet_sock_set_state, "
-					"fentry on inet_twsk_kill and inet_ehash_insert)" : "");
+		snprintf(
+			err, errlen, "bpf: cannot load the programs: %s%s", strerror(-ret),
+			ret == -EPERM ?
+				" (needs CAP_BPF and CAP_PERFMON, or root)" :
+			ret == -ESRCH || ret == -ENOENT ?
+				" (a hook this kernel lacks: needs BTF, tp_btf/inet_sock_set_state, "
+				"fentry on inet_twsk_kill and inet_ehash_insert)" :
+				"");
 		goto out_skel;
 	}
 	ret = hostflow_bpf__attach(b->skel);
@@ -214,13 +215,13 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 
 #else /* !HF_HAVE_BPF */
 
-int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err,
-		 size_t errlen)
+int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)
 {
 	(void)out;
 	(void)port_lo;
 	(void)port_hi;
-	snprintf(err, errlen, "bpf backend not built (clang, bpftool or libbpf missing at build time)");
+	snprintf(err, errlen,
+		 "bpf backend not built (clang, bpftool or libbpf missing at build time)");
 	return -ENOTSUP;
 }
 

@@ -39,11 +39,11 @@ struct hf_ctx {
 	char err[640];
 	/* the bpf backend (bpf.c and the end of this file); NULL/0 for the others */
 	struct hf__bpf *bpf;
-	struct hf_ctx *snap;	  /* a netlink collector: the reconcile's snapshots */
-	bool full_only;		  /* snap: full sockets past SYN_RECV only, what the programs count */
+	struct hf_ctx *snap; /* a netlink collector: the reconcile's snapshots */
+	bool full_only;	     /* snap: full sockets past SYN_RECV only, what the programs count */
 	struct table fix; /* per flow: corrections added to the programs' counts (inode: gen used) */
-	struct table cmp[2];	  /* the reconcile's reads of the programs' counts */
-	uint32_t gen;		  /* collection number, marks the corrections applied */
+	struct table cmp[2];	       /* the reconcile's reads of the programs' counts */
+	uint32_t gen;		       /* collection number, marks the corrections applied */
 	uint64_t berr[HF_BPF_ERR_MAX]; /* error counters at the last reconcile */
 	struct hf_bpf_stats bstats;
 	unsigned int reconcile_every; /* seconds */
@@ -383,7 +383,7 @@ static int on_listener(const struct hf_sock *s, void *arg)
 	ctx->listen_ports[s->lport / 64] |= 1ull << (s->lport % 64);
 	if (l->nsocks == 0) {
 		l->v6only = s->v6only;
-		l->backlog_known = ctx->used == HF_BACKEND_NETLINK;
+		l->backlog_known = ctx->used != HF_BACKEND_PROC; /* netlink, or bpf through it */
 		l->inode = s->inode;
 	}
 	if (l->nsocks < HF_LISTENER_SOCKS_MAX) {
@@ -936,7 +936,8 @@ static int collect_bpf(struct hf_ctx *ctx)
 		}
 	}
 	if (ret < 0 && ret != -ENOMEM)
-		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s", strerror(-ret));
+		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
+			 strerror(-ret));
 	/* Flows whose connections all ended carry only counters: not flows of the snapshot. */
 	ctx->totals.flows = 0;
 	for (size_t i = 0; i < ctx->flows.n; i++)

@@ -203,7 +203,8 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 		if (!t)
 			t = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!t) {
-			error(HF_BPF_ERR_STORAGE, BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum));
+			error(HF_BPF_ERR_STORAGE,
+			      BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum));
 			return 0;
 		}
 		t->dir = dir;

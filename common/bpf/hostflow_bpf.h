@@ -42,8 +42,8 @@ struct hf_bpf_val {
 
 /* Per-CPU error counters, indexes into the "errors" array map. */
 enum hf_bpf_error {
-	HF_BPF_ERR_FULL = 0,	/* a flow could not be created (map full) */
-	HF_BPF_ERR_STORAGE = 1, /* socket storage could not be created */
+	HF_BPF_ERR_FULL = 0,	  /* a flow could not be created (map full) */
+	HF_BPF_ERR_STORAGE = 1,	  /* socket storage could not be created */
 	HF_BPF_ERR_UNDERFLOW = 2, /* a count to decrement was 0 */
 	HF_BPF_ERR_MAX = 4,
 };
