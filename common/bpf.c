@@ -24,6 +24,7 @@
 #include "bpf/hostflow_bpf.h"
 
 _Static_assert(sizeof(struct hf_bpf_key) == 44, "the map key has no hidden padding");
+_Static_assert(sizeof(struct hf_bpf_val) == 96, "the map value has no hidden padding");
 
 int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struct hf_sock *s,
 		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX])
@@ -39,6 +40,7 @@ int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struc
 	memcpy(s->raddr.b, k->paddr, k->family == AF_INET ? 4 : 16);
 	s->lport = k->lport;
 	s->rport = k->pport;
+	s->inode = v->inode;
 	*dir = (enum hf_dir)k->dir;
 	memset(states, 0, HF_STATE_MAX * sizeof(*states));
 	/* A count below zero is a lost event the reconcile corrects: read it as none. */

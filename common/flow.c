@@ -693,8 +693,8 @@ static int flow_count(struct hf_ctx *ctx, struct hf_sock *s, enum hf_dir dir,
 		flow->closed += counters->closed;
 		flow->failed += counters->failed;
 	}
-	if (flow && !flow->inode && l)
-		flow->inode = l->inode;
+	if (flow && !flow->inode)
+		flow->inode = dir == HF_DIR_PASSIVE && l ? l->inode : s->inode;
 	return 0;
 }
 

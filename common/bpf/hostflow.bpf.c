@@ -172,14 +172,6 @@ static __always_inline void count(struct hf_bpf_val *v, __u32 state, int delta, 
 	}
 }
 
-static __always_inline void count_key(const struct hf_bpf_key *k, __u32 state, int delta)
-{
-	struct hf_bpf_val *v = flow_get(k);
-
-	if (v)
-		count(v, state, delta, k->netns);
-}
-
 /* ---- full sockets -------------------------------------------------------------------- */
 
 SEC("tp_btf/inet_sock_set_state")
@@ -222,6 +214,7 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 		if (!v)
 			return 0;
 		__sync_fetch_and_add(&v->opened, 1);
+		v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
 		count(v, newstate, 1, t->key.netns);
 		t->state = newstate;
 		return 0;
@@ -296,6 +289,7 @@ SEC("iter/tcp")
 int seed(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *c = ctx->sk_common;
+	struct hf_bpf_val *v;
 	struct sock_tag *t;
 	struct tcp_sock *tp;
 	struct sock *sk;
@@ -345,6 +339,10 @@ int seed(struct bpf_iter__tcp *ctx)
 		return 0;
 	key_of(c, dir, &t->key);
 	t->keyed = 1;
-	count_key(&t->key, state, 1);
+	v = flow_get(&t->key);
+	if (!v)
+		return 0;
+	v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	count(v, state, 1, t->key.netns);
 	return 0;
 }

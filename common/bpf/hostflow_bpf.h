@@ -38,6 +38,8 @@ struct hf_bpf_val {
 	__u64 opened;
 	__u64 closed;
 	__u64 failed;
+	__u32 inode; /* a socket of the flow (the last one opened or seeded), for -p */
+	__u32 pad;
 };
 
 /* Per-CPU error counters, indexes into the "errors" array map. */
