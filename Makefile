@@ -116,7 +116,7 @@ $(B)/tests/san_%: tests/unit/%.c $(B)/libhostflow-san.a
 $(B)/tests/test_netdata_plugin $(B)/tests/san_test_netdata_plugin: netdata/hostflow_plugin.c
 
 # The benchmark's own programs: the floor, the socket holder, the timer.
-BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure
+BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure $(B)/bench/cps
 
 $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
@@ -146,6 +146,7 @@ run: deps
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	tests/bench/run.sh
+	tests/bench/bpf.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

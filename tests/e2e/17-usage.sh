@@ -14,6 +14,9 @@ HF_PLAN=(
 	"i: --filter bogus complains on stderr, nothing on stdout"
 	"i: -f bogus exits 2"
 	"i: --filter with no value exits 2"
+	"i: --backend bogus exits 2"
+	"i: --backend bogus complains on stderr, nothing on stdout"
+	"i: --reconcile -1 exits 2"
 )
 
 # usage_check DESC_STATUS DESC_OUTPUT WANT_USAGE ARGS...: run hostflow with
@@ -48,5 +51,8 @@ usage_check "i: --filter bogus exits 2" \
 	"i: --filter bogus complains on stderr, nothing on stdout" 0 -n --json --filter bogus
 usage_check "i: -f bogus exits 2" "" 0 -n -f bogus
 usage_check "i: --filter with no value exits 2" "" 0 --filter
+usage_check "i: --backend bogus exits 2" \
+	"i: --backend bogus complains on stderr, nothing on stdout" 0 -n --backend bogus
+usage_check "i: --reconcile -1 exits 2" "" 0 -n --reconcile -1
 
 hf_done

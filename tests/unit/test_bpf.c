@@ -67,7 +67,8 @@ static void test_crafted(void)
 	EQ_INT(st[HF_SYN_SENT], 1, "SYN_SENT count");
 
 	memset(&v, 0, sizeof(v));
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), -ENOENT, "an empty entry has nothing to report");
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), -ENOENT,
+	       "an empty entry has nothing to report");
 	v.failed = 2;
 	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), 0, "an entry with counters only is reported");
 	memset(&v, 0, sizeof(v));
