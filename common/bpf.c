@@ -64,6 +64,7 @@ struct hf__bpf {
 	uint32_t netns;
 	int ncpus;
 	uint64_t *percpu; /* ncpus values of one error counter */
+	size_t entries;	  /* flows in the map (every namespace) at the last read */
 };
 
 static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -179,25 +180,51 @@ void hf__bpf_close(struct hf__bpf *b)
 	free(b);
 }
 
+static bool idle(const struct hf_bpf_val *v)
+{
+	for (unsigned int i = 0; i < HF_BPF_STATES; i++)
+		if (v->states[i])
+			return false;
+	return true;
+}
+
 int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
 {
 	int fd = bpf_map__fd(b->skel->maps.flows);
-	struct hf_bpf_key k, next;
+	struct hf_bpf_key k, next, last;
 	struct hf_bpf_val v;
 	void *prev = NULL;
+	bool gc = b->entries > HF_BPF_FLOWS_MAX / 2;
+	size_t entries = 0;
 	int ret;
 
+	/*
+	 * Flows whose connections all ended stay in the map with their
+	 * counters. Past half the map, they are deleted (any namespace's):
+	 * a connection that opens between the lookup and the delete loses its
+	 * counts to the next reconcile; a new one makes the flow anew.
+	 */
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		bool mine, have;
+
 		k = next;
-		prev = &k;
-		if (k.netns != b->netns)
-			continue;
-		if (bpf_map_lookup_elem(fd, &k, &v) < 0)
-			continue; /* deleted meanwhile */
-		ret = cb(&k, &v, arg);
-		if (ret)
-			return ret;
+		entries++;
+		mine = k.netns == b->netns;
+		have = (mine || gc) && bpf_map_lookup_elem(fd, &k, &v) == 0;
+		if (have && gc && idle(&v) && bpf_map_delete_elem(fd, &k) == 0) {
+			/* The walk goes on from the last key kept: a deleted key is not found. */
+			entries--;
+		} else {
+			last = k;
+			prev = &last;
+		}
+		if (have && mine) {
+			ret = cb(&k, &v, arg);
+			if (ret)
+				return ret;
+		}
 	}
+	b->entries = entries;
 	return errno == ENOENT ? 0 : -errno;
 }
 

@@ -458,7 +458,9 @@ static int counters_interval(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *
 		struct hf_flow *f = &flows[i];
 		const struct hf_flow *p =
 			c->prev ? bsearch(f, c->prev, c->nprev, sizeof(*f), key_cmp) : NULL;
-		if (p) {
+		/* A flow deleted from the map and made anew counts from 0 again. */
+		if (p && f->opened >= p->opened && f->closed >= p->closed &&
+		    f->failed >= p->failed) {
 			f->opened -= p->opened;
 			f->closed -= p->closed;
 			f->failed -= p->failed;
