@@ -10,6 +10,11 @@
 #   :85  3 connects from .21 (srv's answers go to a MAC nobody has) given up
 #        after 1 s: "failed" 3 on c1, 3 request sockets left on srv
 #   a listener closed with its connections alive (:86): they stay passive
+#   :87  a SYN flood (40 handshakes at once) against a listener that never
+#        accepts, backlog 2: 3 in its queue, 37 SYN_SENT retrying on c2
+#   :88  churn, last: c3 opens and closes 300 connections: opened=300
+#        closed=300, and c3's watcher equals netlink (the TIME_WAIT sockets
+#        left are about 300: a few end otherwise, on both counts alike)
 # and the watchers' reconciles (--reconcile 1: every second) correct nothing.
 set -u
 # shellcheck source=tests/lib/netns.sh
@@ -25,11 +30,13 @@ HF_PLAN=(
 	"bpf: srv watcher equals netlink hostflow -n --json"
 	"bpf: c1 watcher equals netlink hostflow -n --json"
 	"bpf: c2 watcher equals netlink hostflow -n --json"
+	"bpf: c3 watcher (churn) equals netlink hostflow -n --json"
 	"bpf: one-shot --backend bpf (seeded) equals netlink in srv"
 	"bpf: srv --listen --json equals netlink's"
 	"bpf: c2 burst of 20 counted opened=20 closed=20 failed=0"
 	"bpf: srv burst of 20 counted opened=20 closed=20"
 	"bpf: c1 closed port :9 and blackholed .21 -> :85 counted failed=3 each"
+	"bpf: c3 churn of 300 counted opened=300 closed=300 failed=0"
 	"bpf: reconciles every second corrected nothing, lost nothing"
 	"bpf: --backend bpf without privileges fails naming the cause"
 )
@@ -43,9 +50,10 @@ fi
 hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 198.51.100.21/24 || hf_setup_failed "host c1"
 hf_host c2 198.51.100.12/24 198.51.100.22/24 || hf_setup_failed "host c2"
+hf_host c3 198.51.100.13/24 || hf_setup_failed "host c3"
 
 # The watchers first: everything after this is followed by the programs.
-for h in srv c1 c2; do
+for h in srv c1 c2 c3; do
 	hf_bg "$h" "$HOSTFLOW" --backend bpf -n --json --states --watch=1 >"$HF_TMP/w.$h" \
 		2>"$HF_TMP/w.$h.err" || hf_setup_failed "watcher $h"
 done
@@ -53,7 +61,7 @@ hf_bg srv "$HOSTFLOW" --backend bpf -n --json --summary --watch=1 --reconcile 1 
 	>"$HF_TMP/sum.srv" 2>"$HF_TMP/sum.srv.err" || hf_setup_failed "summary watcher srv"
 hf_bg c1 "$HOSTFLOW" --backend bpf -n --json --summary --watch=1 --reconcile 1 \
 	>"$HF_TMP/sum.c1" 2>"$HF_TMP/sum.c1.err" || hf_setup_failed "summary watcher c1"
-__hf_watching() { [ -s "$HF_TMP/w.srv" ] && [ -s "$HF_TMP/w.c1" ] && [ -s "$HF_TMP/w.c2" ]; }
+__hf_watching() { [ -s "$HF_TMP/w.srv" ] && [ -s "$HF_TMP/w.c1" ] && [ -s "$HF_TMP/w.c2" ] && [ -s "$HF_TMP/w.c3" ]; }
 hf_wait_for 20 __hf_watching || hf_setup_failed "watchers did not print: $(cat "$HF_TMP"/w.*.err)"
 
 hf_blackhole srv 198.51.100.21 || hf_setup_failed "blackhole .21"
@@ -95,6 +103,11 @@ hf_sockgen srv l86 listen --addr 0.0.0.0 --port 86 || hf_setup_failed "listener 
 hf_sockgen c2 hold86 connect --to 198.51.100.1 --port 86 --count 2 || hf_setup_failed "c2 :86"
 hf_wait_status l86 accepted=2 || hf_setup_failed "accept on :86"
 hf_signal l86 USR1
+# :87 SYN flood against a small backlog
+hf_sockgen srv l87 listen --addr 0.0.0.0 --port 87 --no-accept --backlog 2 ||
+	hf_setup_failed "listener :87"
+hf_sockgen c2 flood87 connect --to 198.51.100.1 --port 87 --count 40 --nowait ||
+	hf_setup_failed "c2 :87 flood"
 # :9 closed port, :85 from the blackholed .21: 3 failed connects each
 hf_in c1 "$HF_PYTHON" -S -c '
 import socket
@@ -110,6 +123,10 @@ for dst, src in ((("198.51.100.1", 9), None), (("198.51.100.1", 85), "198.51.100
             pass
         s.close()
 ' || hf_setup_failed "c1 failed connects"
+# last, so that its TIME_WAIT sockets (60 s) are all there for the checks
+hf_sockgen srv l88 listen --addr 0.0.0.0 --port 88 --on-eof close || hf_setup_failed "listener :88"
+hf_sockgen c3 churn88 connect --to 198.51.100.1 --port 88 --count 300 --close ||
+	hf_setup_failed "c3 :88 churn"
 
 srv_flows="
 passive 198.51.100.1:80 <- 198.51.100.11:many 5 ESTABLISHED=2 CLOSE_WAIT=3
@@ -118,7 +135,8 @@ passive 198.51.100.1:82 <- 198.51.100.11:many 2 TIME_WAIT=2
 passive 198.51.100.1:83 <- 198.51.100.12:many 3 ESTABLISHED=3
 passive 198.51.100.1:84 <- 198.51.100.22:many 2 LAST_ACK=2
 passive 198.51.100.1:85 <- 198.51.100.21:many 3 SYN_RECV=3
-passive 198.51.100.1:86 <- 198.51.100.12:many 2 ESTABLISHED=2"
+passive 198.51.100.1:86 <- 198.51.100.12:many 2 ESTABLISHED=2
+passive 198.51.100.1:87 <- 198.51.100.12:many 3 ESTABLISHED=3"
 c1_flows="
 active 198.51.100.11:many -> 198.51.100.1:80 5 ESTABLISHED=2 FIN_WAIT2=3
 active 198.51.100.21:many -> 198.51.100.1:80 2 SYN_SENT=2"
@@ -126,7 +144,8 @@ c2_flows="
 active 198.51.100.12:many -> 198.51.100.1:81 20 TIME_WAIT=20
 active 198.51.100.12:many -> 198.51.100.1:83 3 ESTABLISHED=3
 active 198.51.100.22:many -> 198.51.100.1:84 2 FIN_WAIT1=2
-active 198.51.100.12:many -> 198.51.100.1:86 2 ESTABLISHED=2"
+active 198.51.100.12:many -> 198.51.100.1:86 2 ESTABLISHED=2
+active 198.51.100.12:many -> 198.51.100.1:87 40 ESTABLISHED=3 SYN_SENT=37"
 
 hf_check_kernel "${HF_PLAN[0]}" srv "$srv_flows"
 hf_check_kernel "${HF_PLAN[1]}" c1 "$c1_flows"
@@ -165,7 +184,7 @@ for h in srv c1 c2; do
 	fi
 	i=$((i + 1))
 done
-for h in srv c1 c2; do
+for h in srv c1 c2 c3; do
 	hf_run_hostflow "$h" -n --json --states
 	nl=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
 	got=$(last_flows "$HF_TMP/w.$h" | "$HF_PYTHON" -S "$HF_FLOWS" json)
@@ -176,19 +195,21 @@ hf_run_hostflow srv -n --json --states
 nl=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
 hf_run_hostflow srv --backend bpf -n --json --states
 got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
-check_eq "${HF_PLAN[9]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
+check_eq "${HF_PLAN[10]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
 hf_run_hostflow srv -n --listen --json
 nl=$HF_OUT
 hf_run_hostflow srv --backend bpf -n --listen --json
-check_eq "${HF_PLAN[10]}" "$nl" "$HF_OUT${HF_ERR:+ stderr: $HF_ERR}"
+check_eq "${HF_PLAN[11]}" "$nl" "$HF_OUT${HF_ERR:+ stderr: $HF_ERR}"
 
 c2_ctr=$(counters "$HF_TMP/w.c2" | grep ' 198.51.100.1:81 ')
-check_eq "${HF_PLAN[11]}" "active 198.51.100.12:many 198.51.100.1:81 opened=20 closed=20 failed=0" "$c2_ctr"
+check_eq "${HF_PLAN[12]}" "active 198.51.100.12:many 198.51.100.1:81 opened=20 closed=20 failed=0" "$c2_ctr"
 srv_ctr=$(counters "$HF_TMP/w.srv" | grep ':81 ' | sed 's/ failed=.*//')
-check_eq "${HF_PLAN[12]}" "passive 198.51.100.1:81 198.51.100.12:many opened=20 closed=20" "$srv_ctr"
+check_eq "${HF_PLAN[13]}" "passive 198.51.100.1:81 198.51.100.12:many opened=20 closed=20" "$srv_ctr"
 c1_ctr=$(counters "$HF_TMP/w.c1" | grep -e ':9 ' -e ':85 ')
-check_eq "${HF_PLAN[13]}" "active 198.51.100.11:many 198.51.100.1:9 opened=3 closed=0 failed=3
+check_eq "${HF_PLAN[14]}" "active 198.51.100.11:many 198.51.100.1:9 opened=3 closed=0 failed=3
 active 198.51.100.21:many 198.51.100.1:85 opened=3 closed=0 failed=3" "$c1_ctr"
+c3_ctr=$(counters "$HF_TMP/w.c3" | grep ' 198.51.100.1:88 ')
+check_eq "${HF_PLAN[15]}" "active 198.51.100.13:many 198.51.100.1:88 opened=300 closed=300 failed=0" "$c3_ctr"
 
 got=$(for h in srv c1; do tail -n 1 "$HF_TMP/sum.$h" | "$HF_PYTHON" -S -c '
 import json, sys
@@ -196,16 +217,16 @@ d = json.load(sys.stdin)
 b = d.get("bpf", {})
 print("%s reconciles>2=%s corrections=%s lost=%s map_full=%s" % (sys.argv[1],
       b.get("reconciles", 0) > 2, b.get("corrections"), b.get("lost"), b.get("map_full")))' "$h"; done)
-check_eq "${HF_PLAN[14]}" "srv reconciles>2=True corrections=0 lost=0 map_full=0
+check_eq "${HF_PLAN[16]}" "srv reconciles>2=True corrections=0 lost=0 map_full=0
 c1 reconciles>2=True corrections=0 lost=0 map_full=0" "$got"
 
 # as nobody: no CAP_BPF
 out=$(hf_in srv setpriv --reuid=65534 --regid=65534 --clear-groups "$HOSTFLOW" --backend bpf -n 2>&1)
 rc=$?
 if [ $rc = 1 ] && [[ $out == "hostflow: --backend bpf: "*"CAP_BPF"* ]]; then
-	ok "${HF_PLAN[15]}"
+	ok "${HF_PLAN[17]}"
 else
-	hf_fail "${HF_PLAN[15]}" "exit $rc: $out"
+	hf_fail "${HF_PLAN[17]}" "exit $rc: $out"
 fi
 
 hf_done
