@@ -435,8 +435,9 @@ static int key_cmp(const void *a, const void *b)
 /*
  * The bpf backend's flows may carry counters with no connection left.
  * Once, they are left out (the snapshot has no such flow); with --watch,
- * the counters become this interval's and a flow with neither connections
- * nor news in the interval is left out.
+ * the counters become this interval's, and with --json (the only output
+ * that shows them) a flow with no connection left but news in the
+ * interval is kept.
  */
 static int counters_interval(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, size_t *n)
 {
@@ -465,7 +466,7 @@ static int counters_interval(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *
 			f->closed -= p->closed;
 			f->failed -= p->failed;
 		}
-		if (f->conns || (c->watch && (f->opened || f->closed || f->failed)))
+		if (f->conns || (c->watch && c->json && (f->opened || f->closed || f->failed)))
 			flows[k++] = *f;
 	}
 	*n = k;
