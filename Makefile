@@ -147,6 +147,7 @@ bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	tests/bench/run.sh
 	tests/bench/bpf.sh
+	tests/bench/conntrack.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

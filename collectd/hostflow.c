@@ -295,8 +295,9 @@ static int cd_register(struct hf_cd *cd)
 	user_data_t ud = { .data = cd, .free_func = cd_free };
 	int ret;
 
-	cd->flows = hf_select_new(false, cd->opts.max_flows, cd->opts.hold_time);
-	cd->listeners = hf_select_new(true, cd->opts.max_listeners, cd->opts.hold_time);
+	cd->flows = hf_select_new(HF_SELECT_FLOWS, cd->opts.max_flows, cd->opts.hold_time);
+	cd->listeners =
+		hf_select_new(HF_SELECT_LISTENERS, cd->opts.max_listeners, cd->opts.hold_time);
 	if (!cd->flows || !cd->listeners) {
 		ERROR(PLUGIN_NAME " plugin: out of memory; not collecting");
 		cd_free(cd);

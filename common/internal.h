@@ -62,5 +62,18 @@ int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg);
 
 /* hf__bpf_errors - the programs' error counters (enum hf_bpf_error), summed over CPUs. */
 int hf__bpf_errors(struct hf__bpf *b, uint64_t out[4]);
+/*
+ * hf__ct_handle - the messages of one ctnetlink read (a dump's, or events'
+ * with @seq 0: any sequence), as hf__diag_handle(). Pure, for tests.
+ */
+int hf__ct_handle(const void *buf, int len, uint32_t seq, hf_ct_cb cb, void *arg,
+		  const char **what);
+
+/*
+ * hf__ct_proc_dump - read @path (/proc/net/nf_conntrack) line by line
+ * through @buf of @cap bytes, calling @cb for each entry. Returns 0, the
+ * callback's return, -EBADMSG for a malformed line or a negative errno.
+ */
+int hf__ct_proc_dump(const char *path, char *buf, size_t cap, hf_ct_cb cb, void *arg);
 
 #endif /* HOSTFLOW_INTERNAL_H */

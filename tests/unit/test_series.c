@@ -23,6 +23,7 @@ static struct hf_flow mkflow(int dir, const char *local, uint16_t lport, const c
 	f.dir = (uint8_t)dir;
 	f.family = AF_INET;
 	f.pplen = 32;
+	f.proto = IPPROTO_TCP;
 	inet_pton(AF_INET, local, &f.laddr);
 	inet_pton(AF_INET, peer, &f.paddr);
 	f.lport = lport;
@@ -55,6 +56,7 @@ static void test_pin_parse(void)
 {
 	struct hf_flow f;
 	char id[HF_ID_MAX];
+	bool ct;
 	static const char *const good[] = {
 		"passive-198.51.100.1:80-198.51.100.13:many",
 		"active-198.51.100.1:many-198.51.100.10:3306",
@@ -79,7 +81,9 @@ static void test_pin_parse(void)
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		int ret = hf_pin_parse(good[i], &f);
+		bool ct = true;
+		int ret = hf_pin_parse(good[i], &f, &ct);
+		OK(!ct, "not a conntrack pin: %s", good[i]);
 		EQ_INT(ret, 0, "pin parses: %s", good[i]);
 		id[0] = '\0';
 		if (ret == 0)
@@ -87,8 +91,17 @@ static void test_pin_parse(void)
 		OK(strcmp(id, good[i]) == 0, "pin is its own identifier: %s (got %s)", good[i], id);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		EQ_INT(hf_pin_parse(bad[i], &f), -EINVAL, "pin refused: \"%s\"", bad[i]);
-	hf_pin_parse("passive-198.51.100.1:80-198.51.100.13:many", &f);
+		EQ_INT(hf_pin_parse(bad[i], &f, &ct), -EINVAL, "pin refused: \"%s\"", bad[i]);
+	EQ_INT(hf_pin_parse("ct-udp-active-198.51.100.1:many-198.51.100.53:53", &f, &ct), 0,
+	       "a conntrack pin");
+	OK(ct && f.proto == IPPROTO_UDP && f.dir == HF_DIR_ACTIVE && f.pport == 53,
+	   "conntrack, UDP, active, to port 53");
+	EQ_INT(hf_pin_parse("ct-p47-forwarded-198.51.100.11:many-198.51.100.99:many", &f, &ct), 0,
+	       "a forwarded GRE pin: no ports");
+	OK(ct && f.proto == 47 && f.dir == HF_DIR_FORWARDED, "protocol 47, forwarded");
+	EQ_INT(hf_pin_parse("forwarded-198.51.100.11:many-198.51.100.99:80", &f, &ct), -EINVAL,
+	       "forwarded only with conntrack");
+	hf_pin_parse("passive-198.51.100.1:80-198.51.100.13:many", &f, &ct);
 	{
 		struct hf_flow g = passive(80, 13, 7);
 		EQ_INT(hf_flow_key_cmp(&f, &g), 0,
@@ -143,7 +156,7 @@ static void test_options(void)
 /* Issue scenario: MaxFlows 4, a threshold on a flow that 10 new connections push out. */
 static void test_hold(void)
 {
-	struct hf_select *sel = hf_select_new(false, 4, 300);
+	struct hf_select *sel = hf_select_new(HF_SELECT_FLOWS, 4, 300);
 	struct hf_flow f[8];
 	const char *watched = "passive-198.51.100.1:8080-198.51.100.13:many";
 	const struct hf_series *s;
@@ -185,12 +198,13 @@ static void test_hold(void)
 
 static void test_ended_and_pins(void)
 {
-	struct hf_select *sel = hf_select_new(false, 2, 300);
+	struct hf_select *sel = hf_select_new(HF_SELECT_FLOWS, 2, 300);
 	struct hf_flow f[4], pin;
 	const struct hf_series *s;
 	const char *pin_id = "passive-198.51.100.1:22-198.51.100.20:many";
+	bool ct;
 
-	hf_pin_parse(pin_id, &pin);
+	hf_pin_parse(pin_id, &pin, &ct);
 	EQ_INT(hf_select_pin(sel, &pin), 0, "pin");
 	EQ_INT(hf_select_pin(sel, &pin), -EEXIST, "pinned twice");
 	f[0] = passive(80, 11, 3);
@@ -244,7 +258,7 @@ static const char *names_v2(int family, const union hf_addr *a, unsigned int ple
 
 static void test_identity(void)
 {
-	struct hf_select *sel = hf_select_new(false, 5, 300);
+	struct hf_select *sel = hf_select_new(HF_SELECT_FLOWS, 5, 300);
 	struct hf_flow f[2];
 	const struct hf_series *s;
 
@@ -266,7 +280,7 @@ static void test_identity(void)
 	   "a local name that changes renames neither");
 	hf_select_free(sel);
 	/* Two new flows of one name in one collection: neither takes the name. */
-	sel = hf_select_new(false, 5, 300);
+	sel = hf_select_new(HF_SELECT_FLOWS, 5, 300);
 	f[0] = passive(80, 11, 3);
 	f[1] = passive(80, 12, 4);
 	hf_select_flows(sel, f, 2, 0, names_v2, NULL);
@@ -294,7 +308,7 @@ static struct hf_listener mklistener(uint16_t port, const char *addr, uint32_t a
 static void test_listeners(void)
 {
 	static struct hf_listener l[302];
-	struct hf_select *sel = hf_select_new(true, 5, 300);
+	struct hf_select *sel = hf_select_new(HF_SELECT_LISTENERS, 5, 300);
 	struct hf_filter f;
 	const struct hf_series *s;
 	char id[HF_ID_MAX];
@@ -315,7 +329,7 @@ static void test_listeners(void)
 	f.ignore_loopback = true;
 	f.exclude_port[f.n_exclude_port++] = 20000;
 	hf_select_free(sel);
-	sel = hf_select_new(true, 5, 300);
+	sel = hf_select_new(HF_SELECT_LISTENERS, 5, 300);
 	hf_select_listeners(sel, l, 302, &f, 0);
 	s = hf_select_series(sel, &n);
 	EQ_INT(n, 1, "IgnoreLoopback and ExcludePort leave one listener");
@@ -383,7 +397,7 @@ static void test_property(void)
 	unsigned int max = 3, hold = 5;
 
 	for (int round = 0; round < 200; round++) {
-		struct hf_select *sel = hf_select_new(false, max, hold);
+		struct hf_select *sel = hf_select_new(HF_SELECT_FLOWS, max, hold);
 		struct shadow sh[UNIVERSE];
 		uint32_t conns[UNIVERSE];
 

@@ -141,7 +141,6 @@ c1_flows="
 active 198.51.100.11:many -> 198.51.100.1:80 5 ESTABLISHED=2 FIN_WAIT2=3
 active 198.51.100.21:many -> 198.51.100.1:80 2 SYN_SENT=2"
 c2_flows="
-active 198.51.100.12:many -> 198.51.100.1:81 20 TIME_WAIT=20
 active 198.51.100.12:many -> 198.51.100.1:83 3 ESTABLISHED=3
 active 198.51.100.22:many -> 198.51.100.1:84 2 FIN_WAIT1=2
 active 198.51.100.12:many -> 198.51.100.1:86 2 ESTABLISHED=2
@@ -149,7 +148,10 @@ active 198.51.100.12:many -> 198.51.100.1:87 40 ESTABLISHED=3 SYN_SENT=37"
 
 hf_check_kernel "${HF_PLAN[0]}" srv "$srv_flows"
 hf_check_kernel "${HF_PLAN[1]}" c1 "$c1_flows"
-hf_check_kernel "${HF_PLAN[2]}" c2 "$c2_flows"
+# c2's :81 burst leaves about 20 TIME_WAIT sockets (now and then one ends
+# otherwise, on both counts alike): judged by its counters and against netlink
+__hf_c2_is() { diff=$(hf_in c2 ss -tanH | hf_flows_check kernel "$c2_flows" --drop '198\.51\.100\.1:81\b'); }
+if hf_wait_for 10 __hf_c2_is; then ok "${HF_PLAN[2]}"; else hf_fail "${HF_PLAN[2]}" "kernel of c2" "$diff"; fi
 sleep 2.5 # two more ticks of the watchers
 
 # last_flows FILE: the last interval's flows with connections (the others only carry counters)
@@ -177,7 +179,7 @@ for k in sorted(tot):
 i=3
 for h in srv c1 c2; do
 	var=${h}_flows
-	if diff=$(last_flows "$HF_TMP/w.$h" | hf_flows_check json "${!var}"); then
+	if diff=$(last_flows "$HF_TMP/w.$h" | hf_flows_check json "${!var}" --drop '198\.51\.100\.1:81\b'); then
 		ok "${HF_PLAN[$i]}"
 	else
 		hf_fail "${HF_PLAN[$i]}" "$diff" "$(cat "$HF_TMP/w.$h.err")"
