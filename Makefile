@@ -30,6 +30,24 @@ COLLECTD_CFLAGS := -DHAVE_CONFIG_H -I/usr/include/collectd -I/usr/include/collec
 	-I/usr/include/collectd/core/daemon
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+# The bpf backend: its programs need clang, bpftool (vmlinux.h from the
+# running kernel's BTF, and the skeleton) and libbpf. Without them the rest
+# builds and the backend reports "not built".
+BPF_CLANG ?= clang
+BPFTOOL ?= $(firstword $(shell command -v bpftool 2>/dev/null) /usr/sbin/bpftool)
+BTF ?= /sys/kernel/btf/vmlinux
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+HAVE_BPF := $(shell command -v $(BPF_CLANG) >/dev/null 2>&1 && test -x $(BPFTOOL) && \
+	$(PKG_CONFIG) --exists libbpf 2>/dev/null && test -r $(BTF) && echo 1)
+ifeq ($(HAVE_BPF),1)
+HF_CFLAGS += -DHF_HAVE_BPF -I$(B)/bpf
+DEP_LIBS += $(shell $(PKG_CONFIG) --libs libbpf)
+BPF_SKEL := $(B)/bpf/hostflow.skel.h
+else
+$(info make: the bpf backend is not built: clang, bpftool, libbpf (pkg-config) or $(BTF) missing)
+BPF_SKEL :=
+endif
+
 COMMON_SRC := $(wildcard common/*.c)
 PLUGIN_SRC := $(filter-out plugin/hostflow.c,$(wildcard plugin/*.c))
 LIB_SRC := $(COMMON_SRC) $(PLUGIN_SRC)
@@ -41,6 +59,20 @@ UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/san_%)
 HEADERS := $(wildcard common/*.h plugin/*.h tests/unit/*.h tests/fuzz/*.h)
 
 all: $(B)/hostflow $(B)/hostflow.so $(B)/hostflow.plugin
+
+$(B)/bpf/vmlinux.h: $(BTF)
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file $(BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(B)/bpf/hostflow.bpf.o: common/bpf/hostflow.bpf.c common/bpf/hostflow_bpf.h $(B)/bpf/vmlinux.h
+	$(BPF_CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -I$(B)/bpf -Icommon/bpf \
+		-c -o $@ $<
+
+$(B)/bpf/hostflow.skel.h: $(B)/bpf/hostflow.bpf.o
+	$(BPFTOOL) gen skeleton $< name hostflow_bpf > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/common/bpf.o $(B)/san/common/bpf.o: $(BPF_SKEL) common/bpf/hostflow_bpf.h
+$(B)/obj/common/flow.o $(B)/san/common/flow.o: common/bpf/hostflow_bpf.h
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -84,7 +116,7 @@ $(B)/tests/san_%: tests/unit/%.c $(B)/libhostflow-san.a
 $(B)/tests/test_netdata_plugin $(B)/tests/san_test_netdata_plugin: netdata/hostflow_plugin.c
 
 # The benchmark's own programs: the floor, the socket holder, the timer.
-BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure
+BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure $(B)/bench/cps
 
 $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
@@ -115,8 +147,8 @@ run: deps
 # reading several namespaces; every table is printed even when one fails.
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
-	s=0; tests/bench/run.sh || s=1; tests/bench/conntrack.sh || s=1; \
-	tests/bench/netns.sh || s=1; exit $$s
+	s=0; tests/bench/run.sh || s=1; tests/bench/bpf.sh || s=1; \
+	tests/bench/conntrack.sh || s=1; tests/bench/netns.sh || s=1; exit $$s
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

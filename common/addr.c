@@ -127,6 +127,8 @@ const char *hf_backend_name(enum hf_backend b)
 		return "netlink";
 	case HF_BACKEND_PROC:
 		return "proc";
+	case HF_BACKEND_BPF:
+		return "bpf";
 	default:
 		return "auto";
 	}

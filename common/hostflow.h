@@ -87,6 +87,7 @@ struct hf_sock {
 	uint32_t wqueue; /* LISTEN: backlog in effect (netlink only) */
 	uint32_t uid;
 	uint32_t inode; /* 0 for TIME_WAIT and request sockets */
+	bool timewait;	/* a time-wait socket (netlink only: its state is its substate) */
 };
 
 /*
@@ -312,6 +313,14 @@ struct hf_flow {
 	uint32_t states[HF_STATE_MAX];
 	uint32_t inode; /* a socket of the flow (for a passive flow its listener's), 0 if none */
 	struct hf_flow_ct ct; /* conntrack source only; zero for the sockets source */
+	/*
+	 * bpf backend only (0 elsewhere), monotonic since the backend started:
+	 * connections opened (connect(), or a listener's child), closed
+	 * (ended after ESTABLISHED), failed (ended without reaching it, a
+	 * dropped request socket included). A flow may carry these with
+	 * conns 0: every connection it saw has ended.
+	 */
+	uint64_t opened, closed, failed;
 };
 
 /* One listening socket; members of a SO_REUSEPORT group are summed into a struct hf_listener. */
@@ -515,9 +524,10 @@ enum hf_backend {
 	HF_BACKEND_AUTO = 0, /* netlink, /proc when netlink is refused */
 	HF_BACKEND_NETLINK,
 	HF_BACKEND_PROC,
+	HF_BACKEND_BPF, /* counts kept by BPF programs as connections change state */
 };
 
-/* hf_backend_name - "netlink", "proc" or "auto". */
+/* hf_backend_name - "netlink", "proc", "bpf" or "auto". */
 const char *hf_backend_name(enum hf_backend b);
 
 struct hf_ctx;
@@ -596,6 +606,36 @@ enum hf_source hf_source(const struct hf_ctx *ctx);
 
 /* hf_ct_info - conntrack figures of the last collection; NULL for the sockets source. */
 const struct hf_ct_info *hf_ct_info(const struct hf_ctx *ctx);
+
+/*
+ * hf_open_bpf - a collector with the bpf backend: loads and attaches the
+ * programs (CAP_BPF and CAP_PERFMON, or root), seeds their counts from the
+ * sockets of the caller's network namespace, and reconciles them once with
+ * a netlink snapshot. Flows are those of the caller's namespace; listeners
+ * come from a LISTEN-only netlink dump per collection. hf_open() with
+ * HF_BACKEND_BPF is this without @err. Returns NULL with errno set, and
+ * the cause (missing privilege, missing kernel hook, "not built") in @err
+ * when @err is not NULL.
+ */
+struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen);
+
+/* What the bpf backend says of itself; all 0 for other backends. */
+struct hf_bpf_stats {
+	uint64_t reconciles;	   /* netlink snapshots compared with the counts */
+	uint64_t corrections;	   /* counts they corrected, the first (the seed's) excepted */
+	uint64_t seed_corrections; /* counts the reconcile right after the seed corrected */
+	uint64_t map_full;	   /* flows the programs could not create */
+	uint64_t lost;		   /* storage failures and decrements of a count already 0 */
+};
+
+/* hf_bpf_stats - the bpf backend's figures as of the last collection. */
+void hf_bpf_stats(const struct hf_ctx *ctx, struct hf_bpf_stats *out);
+
+/*
+ * hf_set_reconcile - reconcile the bpf backend's counts with a netlink
+ * snapshot every @seconds (default 600; 0: only on a sign of loss).
+ */
+void hf_set_reconcile(struct hf_ctx *ctx, unsigned int seconds);
 
 /*
  * hf_collect - take a new snapshot: listeners, then every other socket,
@@ -810,6 +850,7 @@ int hf_port_range_read(const char *proc_root, uint16_t *lo, uint16_t *hi);
 struct hf_json_opts {
 	bool states;  /* add "states" (conntrack: conntrack's TCP states, "ct_states") */
 	bool traffic; /* conntrack: add "protocol", "traffic" (null when unknown), "nat", "closed" */
+	bool counters; /* add "opened", "closed", "failed" (the bpf backend's counters) */
 	/* the "name" of an address; NULL or returning NULL means the address itself */
 	const char *(*name)(int family, const union hf_addr *addr, unsigned int plen, void *arg);
 	/* a flow's process: return true and fill @name/@pgid to add "process" */

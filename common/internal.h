@@ -30,6 +30,38 @@ void hf__addr_mask(int family, union hf_addr *a, unsigned int plen);
 int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int families, hf_sock_cb cb,
 		    void *arg, const char **what);
 
+/* ---- the bpf backend (bpf.c) ----------------------------------------------------------- */
+
+struct hf_bpf_key;
+struct hf_bpf_val;
+struct hf__bpf;
+
+/*
+ * hf__bpf_decode - one entry of the programs' flow map as a socket of the
+ * flow (@s: family, addresses, ports), its direction and its counts per
+ * state (SYN_RECV holds request sockets too). Pure, for tests.
+ * Returns 0, -EBADMSG for a key with an unknown family or direction,
+ * -ENOENT for an entry with nothing to report (no connection, no counter).
+ */
+int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struct hf_sock *s,
+		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX]);
+
+/*
+ * hf__bpf_open - load and attach the programs, then seed them from the
+ * sockets of the caller's network namespace. On failure returns a
+ * negative errno and writes the cause into @err.
+ */
+int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err,
+		 size_t errlen);
+void hf__bpf_close(struct hf__bpf *b);
+
+typedef int (*hf__bpf_flow_cb)(const struct hf_bpf_key *k, const struct hf_bpf_val *v, void *arg);
+
+/* hf__bpf_read - call @cb for every flow of the caller's namespace. Returns 0, -errno or @cb's return. */
+int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg);
+
+/* hf__bpf_errors - the programs' error counters (enum hf_bpf_error), summed over CPUs. */
+int hf__bpf_errors(struct hf__bpf *b, uint64_t out[4]);
 /*
  * hf__ct_handle - the messages of one ctnetlink read (a dump's, or events'
  * with @seq 0: any sequence), as hf__diag_handle(). Pure, for tests.

@@ -171,6 +171,11 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 			TRY(put_kv_int(g, "pgid", pgid));
 			TRY(yajl_gen_map_close(g));
 		}
+		if (o && o->counters) {
+			TRY(put_kv_int(g, "opened", (long long)f->opened));
+			TRY(put_kv_int(g, "closed", (long long)f->closed));
+			TRY(put_kv_int(g, "failed", (long long)f->failed));
+		}
 		if (o && o->states && !o->traffic) {
 			TRY(put_str(g, "states"));
 			TRY(yajl_gen_map_open(g));
@@ -271,6 +276,18 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 	TRY(put_kv_int(g, "sockets", (long long)t->sockets));
 	TRY(put_kv_int(g, "listeners", (long long)t->listeners));
 	TRY(put_kv_int(g, "flows", (long long)t->flows));
+	if (hf_backend(ctx) == HF_BACKEND_BPF) {
+		struct hf_bpf_stats b;
+		hf_bpf_stats(ctx, &b);
+		TRY(put_str(g, "bpf"));
+		TRY(yajl_gen_map_open(g));
+		TRY(put_kv_int(g, "reconciles", (long long)b.reconciles));
+		TRY(put_kv_int(g, "corrections", (long long)b.corrections));
+		TRY(put_kv_int(g, "seed_corrections", (long long)b.seed_corrections));
+		TRY(put_kv_int(g, "map_full", (long long)b.map_full));
+		TRY(put_kv_int(g, "lost", (long long)b.lost));
+		TRY(yajl_gen_map_close(g));
+	}
 	TRY(put_str(g, "states"));
 	TRY(yajl_gen_map_open(g));
 	for (unsigned int s = 1; s < HF_STATE_MAX; s++)

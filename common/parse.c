@@ -109,6 +109,7 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	out->wqueue = m->idiag_wqueue;
 	out->uid = m->idiag_uid;
 	out->inode = m->idiag_inode;
+	out->timewait = m->idiag_timer == 3; /* inet_twsk_diag_fill() */
 
 	/*
 	 * Attributes follow the aligned header. Only INET_DIAG_SKV6ONLY is of

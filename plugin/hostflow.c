@@ -26,6 +26,7 @@ struct cmd {
 	bool numeric, processes, json, states, summary, listen;
 	unsigned int watch; /* seconds; 0: once */
 	enum hf_backend backend;
+	unsigned int reconcile; /* --reconcile SECONDS (bpf backend) */
 	enum hf_source source;
 	bool acct_told;	 /* the accounting message was printed */
 	bool cumulative; /* conntrack: traffic since start, closed connections included */
@@ -39,6 +40,9 @@ struct cmd {
 	size_t nnetns;
 	bool netns_column;
 	struct hf_ctx *ctx;
+	/* --watch with the bpf backend: the last interval's flows, by key, for the counters' deltas */
+	struct hf_flow *prev;
+	size_t nprev;
 };
 
 struct proc_ent {
@@ -55,6 +59,7 @@ static void usage(FILE *f)
 		"                [--states] [--summary] [--listen] [--proc]\n"
 		"                [--source sockets|conntrack] [--cumulative] [--version]\n"
 		"                [--ignore-state STATE]... [--netns all|host|NAME]...\n"
+		"                [--backend auto|netlink|proc|bpf] [--reconcile SECONDS]\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
@@ -74,6 +79,11 @@ static void usage(FILE *f)
 		"  -4, -6                 IPv4 or IPv6 flows only\n"
 		"      --proc             read /proc/net/tcp{,6} (conntrack: /proc/net/nf_conntrack)\n"
 		"                         instead of netlink\n"
+		"      --backend NAME     auto (bpf, then netlink, then /proc with --watch;\n"
+		"                         netlink, then /proc otherwise), netlink, proc, bpf\n"
+		"      --reconcile SECONDS\n"
+		"                         bpf: compare the counts with a netlink snapshot\n"
+		"                         every SECONDS (default 600; 0: on lost events only)\n"
 		"      --summary          host totals per state, flows, backend, counters\n"
 		"      --listen           the listeners: backlog, accept queue, half-open\n"
 		"      --ignore-state STATE\n"
@@ -212,6 +222,7 @@ static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, 
 {
 	struct hf_json_opts o = {
 		.states = true,
+		.counters = c->watch && hf_backend(ctx) == HF_BACKEND_BPF,
 		.traffic = c->source == HF_SOURCE_CONNTRACK,
 		.name = name_of,
 		.process = c->processes ? process_of : NULL,
@@ -524,6 +535,16 @@ static void print_summary(struct hf_ctx *ctx, bool cumulative)
 	printf("%-30s %llu\n", "sockets", (unsigned long long)t->sockets);
 	printf("%-30s %llu\n", "listeners", (unsigned long long)t->listeners);
 	printf("%-30s %llu\n", "flows", (unsigned long long)t->flows);
+	if (hf_backend(ctx) == HF_BACKEND_BPF) {
+		struct hf_bpf_stats b;
+		hf_bpf_stats(ctx, &b);
+		printf("%-30s %llu\n", "bpf reconciles", (unsigned long long)b.reconciles);
+		printf("%-30s %llu\n", "bpf corrections", (unsigned long long)b.corrections);
+		printf("%-30s %llu\n", "bpf seed corrections",
+		       (unsigned long long)b.seed_corrections);
+		printf("%-30s %llu\n", "bpf map full", (unsigned long long)b.map_full);
+		printf("%-30s %llu\n", "bpf lost events", (unsigned long long)b.lost);
+	}
 	for (unsigned int s = 1; s < HF_STATE_MAX; s++)
 		if (s != HF_LISTEN)
 			printf("%-30s %llu\n", hf_state_name(s), (unsigned long long)t->states[s]);
@@ -546,6 +567,55 @@ static void print_summary(struct hf_ctx *ctx, bool cumulative)
 		}
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	return hf_flow_key_cmp(a, b);
+}
+
+/*
+ * The bpf backend's flows may carry counters with no connection left.
+ * Once, they are left out (the snapshot has no such flow); with --watch,
+ * the counters become this interval's, and with --json (the only output
+ * that shows them) a flow with no connection left but news in the
+ * interval is kept.
+ */
+static int counters_interval(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, size_t *n)
+{
+	struct hf_flow *copy;
+	size_t k = 0, all = *n;
+
+	if (hf_backend(ctx) != HF_BACKEND_BPF) {
+		free(c->prev);
+		c->prev = NULL;
+		c->nprev = 0;
+		return 0;
+	}
+	copy = malloc((*n ? *n : 1) * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, flows, *n * sizeof(*copy));
+	qsort(copy, *n, sizeof(*copy), key_cmp);
+	for (size_t i = 0; i < *n; i++) {
+		struct hf_flow *f = &flows[i];
+		const struct hf_flow *p =
+			c->prev ? bsearch(f, c->prev, c->nprev, sizeof(*f), key_cmp) : NULL;
+		/* A flow deleted from the map and made anew counts from 0 again. */
+		if (p && f->opened >= p->opened && f->closed >= p->closed &&
+		    f->failed >= p->failed) {
+			f->opened -= p->opened;
+			f->closed -= p->closed;
+			f->failed -= p->failed;
+		}
+		if (f->conns || (c->watch && c->json && (f->opened || f->closed || f->failed)))
+			flows[k++] = *f;
+	}
+	*n = k;
+	free(c->prev);
+	c->prev = copy;
+	c->nprev = all;
+	return 0;
+}
+
 static int run_once(struct cmd *c, struct hf_ctx *ctx)
 {
 	struct hf_flow *flows;
@@ -565,6 +635,10 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 		fprintf(stderr, "hostflow: %.*s\n", (int)(nl - p), p);
 	}
 	flows = hf_flows(ctx, &n);
+	if (counters_interval(c, ctx, flows, &n) < 0) {
+		fprintf(stderr, "hostflow: %s\n", strerror(ENOMEM));
+		return 1;
+	}
 	if (hf_ct_info(ctx) && hf_ct_info(ctx)->resynced)
 		fprintf(stderr,
 			"hostflow: conntrack destroy events were lost (the socket overran): "
@@ -613,7 +687,9 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_SOURCE,
 		O_CUMULATIVE,
 		O_IGNORE_STATE,
-		O_NETNS
+		O_NETNS,
+		O_BACKEND,
+		O_RECONCILE
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -633,6 +709,8 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "udp", no_argument, NULL, 'u' },
 		{ "ignore-state", required_argument, NULL, O_IGNORE_STATE },
 		{ "netns", required_argument, NULL, O_NETNS },
+		{ "backend", required_argument, NULL, O_BACKEND },
+		{ "reconcile", required_argument, NULL, O_RECONCILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -720,6 +798,36 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		case O_SUMMARY:
 			c->summary = true;
 			break;
+		case O_BACKEND:
+			if (strcmp(optarg, "auto") == 0)
+				c->backend = HF_BACKEND_AUTO;
+			else if (strcmp(optarg, "netlink") == 0)
+				c->backend = HF_BACKEND_NETLINK;
+			else if (strcmp(optarg, "proc") == 0)
+				c->backend = HF_BACKEND_PROC;
+			else if (strcmp(optarg, "bpf") == 0)
+				c->backend = HF_BACKEND_BPF;
+			else {
+				fprintf(stderr,
+					"hostflow: --backend: \"%s\" is not auto, netlink, proc or bpf\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case O_RECONCILE: {
+			char *end;
+			long v;
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 0 || v > 86400 * 365) {
+				fprintf(stderr,
+					"hostflow: --reconcile: \"%s\" is not seconds from 0 to 31536000\n",
+					optarg);
+				return 2;
+			}
+			c->reconcile = (unsigned int)v;
+			break;
+		}
 		case O_LISTEN:
 			c->listen = true;
 			break;
@@ -761,6 +869,16 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 			c->listen ? "listen" : "processes", c->listen ? "listeners" : "processes");
 		return 2;
 	}
+	if (c->source == HF_SOURCE_CONNTRACK && c->backend == HF_BACKEND_BPF) {
+		fprintf(stderr, "hostflow: --backend bpf needs --source sockets\n");
+		return 2;
+	}
+	/* Both read the namespace they run in; --netns needs sock_diag per namespace. */
+	if (c->nnetns && (c->source == HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_BPF)) {
+		fprintf(stderr,
+			"hostflow: --netns needs --source sockets and --backend netlink or proc\n");
+		return 2;
+	}
 	if (c->cumulative && (c->source != HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_PROC)) {
 		fprintf(stderr, "hostflow: --cumulative needs --source conntrack over netlink\n");
 		return 2;
@@ -772,6 +890,32 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 	return -1;
 }
 
+/*
+ * The bpf backend when asked for, or with --watch when auto and one
+ * namespace is read: loading the programs costs more than one dump, so a
+ * single collection keeps netlink.
+ */
+static struct hf_ctx *open_ctx(struct cmd *c)
+{
+	char err[256];
+	struct hf_ctx *ctx;
+
+	if (c->backend == HF_BACKEND_BPF ||
+	    (c->backend == HF_BACKEND_AUTO && c->watch && !c->nnetns)) {
+		ctx = hf_open_bpf("/proc", err, sizeof(err));
+		if (ctx) {
+			hf_set_reconcile(ctx, c->reconcile);
+			return ctx;
+		}
+		if (c->backend == HF_BACKEND_BPF) {
+			fprintf(stderr, "hostflow: --backend bpf: %s\n", err);
+			exit(1);
+		}
+		fprintf(stderr, "hostflow: bpf backend unavailable, using netlink: %s\n", err);
+	}
+	return hf_open(c->backend, "/proc");
+}
+
 int main(int argc, char **argv)
 {
 	struct cmd c;
@@ -780,6 +924,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	memset(&c, 0, sizeof(c));
+	c.reconcile = 600;
 	hf_filter_init(&c.filter);
 	ret = parse_args(&c, argc, argv);
 	if (ret >= 0)
@@ -805,10 +950,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ctx = hf_open_with(&(struct hf_open_opts){ .source = c.source,
-						   .backend = c.backend,
-						   .proc_root = "/proc",
-						   .ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });
+	if (c.source == HF_SOURCE_CONNTRACK)
+		ctx = hf_open_with(
+			&(struct hf_open_opts){ .source = c.source,
+						.backend = c.backend,
+						.proc_root = "/proc",
+						.ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });
+	else
+		ctx = open_ctx(&c);
 	if (!ctx && c.source == HF_SOURCE_CONNTRACK) {
 		int e = errno;
 		fprintf(stderr, "hostflow: conntrack: cannot open the ctnetlink sockets%s: %s%s\n",
@@ -847,6 +996,7 @@ out_close:
 	hf_close(ctx);
 out:
 	free(c.procs);
+	free(c.prev);
 	hf_resolver_free(c.resolver);
 	return ret;
 }

@@ -189,8 +189,11 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 			o->backend = HF_BACKEND_NETLINK;
 		else if (strcasecmp(value, "proc") == 0)
 			o->backend = HF_BACKEND_PROC;
+		else if (strcasecmp(value, "bpf") == 0)
+			o->backend = HF_BACKEND_BPF;
 		else
-			FAIL(-EINVAL, "option Backend: \"%s\" is not auto, netlink or proc", value);
+			FAIL(-EINVAL, "option Backend: \"%s\" is not auto, netlink, proc or bpf",
+			     value);
 		break;
 	case K_FAMILY:
 		if (strcasecmp(value, "all") == 0 || strcasecmp(value, "any") == 0)

@@ -36,6 +36,9 @@ packages=(
 	# asan/ubsan runtimes in libclang-rt-14-dev, only recommended by
 	# libclang-common-14-dev, so not pulled in without recommends
 	clang libclang-rt-14-dev
+	# the bpf backend: libbpf, bpftool (vmlinux.h from the kernel's BTF and
+	# the skeleton); libbpf links libelf and zlib
+	libbpf-dev bpftool libelf-dev zlib1g-dev
 	# the tree stays formatted
 	clang-format
 	# benchmark plot

@@ -1,0 +1,277 @@
+/*
+ * bpf.c - the bpf backend: flow counts kept up to date in the kernel by the
+ * programs of common/bpf/hostflow.bpf.c, read here in O(flows).
+ *
+ * Opening loads and attaches the programs first, then seeds the counts
+ * with a BPF TCP iterator over the sockets of this network namespace (see
+ * the program's comment for how the seed and live transitions share the
+ * work), then reconciles once against a netlink snapshot. A collection
+ * reads the flow map (entries of this namespace only) and the listeners
+ * (a LISTEN-only inet_diag dump: the kernel walks the listening hash
+ * alone). Built only where clang, bpftool and libbpf were found
+ * (HF_HAVE_BPF); elsewhere hf__bpf_open() says "not built".
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hostflow.h"
+#include "internal.h"
+#include "bpf/hostflow_bpf.h"
+
+_Static_assert(sizeof(struct hf_bpf_key) == 44, "the map key has no hidden padding");
+_Static_assert(sizeof(struct hf_bpf_val) == 96, "the map value has no hidden padding");
+
+int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struct hf_sock *s,
+		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX])
+{
+	bool any = false;
+
+	if ((k->family != AF_INET && k->family != AF_INET6) ||
+	    (k->dir != HF_DIR_ACTIVE && k->dir != HF_DIR_PASSIVE))
+		return -EBADMSG;
+	memset(s, 0, sizeof(*s));
+	s->family = k->family;
+	memcpy(s->laddr.b, k->laddr, k->family == AF_INET ? 4 : 16);
+	memcpy(s->raddr.b, k->paddr, k->family == AF_INET ? 4 : 16);
+	s->lport = k->lport;
+	s->rport = k->pport;
+	s->inode = v->inode;
+	*dir = (enum hf_dir)k->dir;
+	memset(states, 0, HF_STATE_MAX * sizeof(*states));
+	/* A count below zero is a lost event the reconcile corrects: read it as none. */
+	for (unsigned int st = 1; st < HF_STATE_MAX && st < HF_BPF_STATES; st++)
+		if (v->states[st] > 0 && st != HF_LISTEN && st != HF_CLOSE) {
+			states[st] = (uint32_t)v->states[st];
+			any = true;
+		}
+	return any || v->opened || v->closed || v->failed ? 0 : -ENOENT;
+}
+
+#ifdef HF_HAVE_BPF
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "hostflow.skel.h"
+
+struct hf__bpf {
+	struct hostflow_bpf *skel;
+	uint32_t netns;
+	int ncpus;
+	uint64_t *percpu; /* ncpus values of one error counter */
+	size_t entries;	  /* flows in the map (every namespace) at the last read */
+};
+
+static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+static int verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int seed(struct hf__bpf *b)
+{
+	struct bpf_link *link;
+	char buf[256];
+	ssize_t n;
+	int fd, ret = 0;
+
+	link = bpf_program__attach_iter(b->skel->progs.seed, NULL);
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		ret = -errno;
+		goto out_link;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0)
+		ret = -errno;
+	close(fd);
+out_link:
+	bpf_link__destroy(link);
+	return ret;
+}
+
+int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)
+{
+	struct hf__bpf *b;
+	struct stat st;
+	int ret;
+
+	if (stat("/proc/self/ns/net", &st) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "bpf: /proc/self/ns/net: %s", strerror(-ret));
+		return ret;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->netns = (uint32_t)st.st_ino;
+	b->ncpus = libbpf_num_possible_cpus();
+	if (b->ncpus <= 0 || !(b->percpu = calloc((size_t)b->ncpus, sizeof(uint64_t)))) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	/* HOSTFLOW_BPF_DEBUG set: libbpf's messages (the verifier's log) go to stderr. */
+	libbpf_set_print(getenv("HOSTFLOW_BPF_DEBUG") ? verbose : silent);
+	b->skel = hostflow_bpf__open();
+	if (!b->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "bpf: cannot open the programs: %s", strerror(-ret));
+		goto out_free;
+	}
+	b->skel->rodata->port_lo = port_lo;
+	b->skel->rodata->port_hi = port_hi;
+	b->skel->rodata->seeded_netns = b->netns;
+	bpf_program__set_autoattach(b->skel->progs.seed, false);
+	ret = hostflow_bpf__load(b->skel);
+	if (ret < 0) {
+		snprintf(
+			err, errlen, "bpf: cannot load the programs: %s%s", strerror(-ret),
+			ret == -EPERM ?
+				" (needs CAP_BPF and CAP_PERFMON, or root)" :
+			ret == -ESRCH || ret == -ENOENT ?
+				" (a hook this kernel lacks: needs BTF, tp_btf/inet_sock_set_state, "
+				"fentry on inet_twsk_kill and inet_ehash_insert)" :
+				"");
+		goto out_skel;
+	}
+	ret = hostflow_bpf__attach(b->skel);
+	if (ret < 0) {
+		snprintf(err, errlen, "bpf: cannot attach the programs: %s", strerror(-ret));
+		goto out_skel;
+	}
+	ret = seed(b);
+	if (ret < 0) {
+		snprintf(err, errlen, "bpf: seed (iter/tcp): %s", strerror(-ret));
+		goto out_skel;
+	}
+	*out = b;
+	return 0;
+
+out_skel:
+	hostflow_bpf__destroy(b->skel);
+out_free:
+	free(b->percpu);
+	free(b);
+	return ret;
+}
+
+void hf__bpf_close(struct hf__bpf *b)
+{
+	if (!b)
+		return;
+	hostflow_bpf__destroy(b->skel);
+	free(b->percpu);
+	free(b);
+}
+
+static bool idle(const struct hf_bpf_val *v)
+{
+	for (unsigned int i = 0; i < HF_BPF_STATES; i++)
+		if (v->states[i])
+			return false;
+	return true;
+}
+
+int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
+{
+	int fd = bpf_map__fd(b->skel->maps.flows);
+	struct hf_bpf_key k, next, last;
+	struct hf_bpf_val v;
+	void *prev = NULL;
+	bool gc = b->entries > HF_BPF_FLOWS_MAX / 2;
+	size_t entries = 0;
+	int ret;
+
+	/*
+	 * Flows whose connections all ended stay in the map with their
+	 * counters. Past half the map, they are deleted (any namespace's):
+	 * a connection that opens between the lookup and the delete loses its
+	 * counts to the next reconcile; a new one makes the flow anew.
+	 */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		bool mine, have;
+
+		k = next;
+		entries++;
+		mine = k.netns == b->netns;
+		have = (mine || gc) && bpf_map_lookup_elem(fd, &k, &v) == 0;
+		if (have && gc && idle(&v) && bpf_map_delete_elem(fd, &k) == 0) {
+			/* The walk goes on from the last key kept: a deleted key is not found. */
+			entries--;
+		} else {
+			last = k;
+			prev = &last;
+		}
+		if (have && mine) {
+			ret = cb(&k, &v, arg);
+			if (ret)
+				return ret;
+		}
+	}
+	b->entries = entries;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
+{
+	int fd = bpf_map__fd(b->skel->maps.errors);
+
+	for (uint32_t i = 0; i < HF_BPF_ERR_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, b->percpu) < 0)
+			return -errno;
+		for (int c = 0; c < b->ncpus; c++)
+			out[i] += b->percpu[c];
+	}
+	return 0;
+}
+
+#else /* !HF_HAVE_BPF */
+
+int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)
+{
+	(void)out;
+	(void)port_lo;
+	(void)port_hi;
+	snprintf(err, errlen,
+		 "bpf backend not built (clang, bpftool or libbpf missing at build time)");
+	return -ENOTSUP;
+}
+
+void hf__bpf_close(struct hf__bpf *b)
+{
+	(void)b;
+}
+
+int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
+{
+	(void)b;
+	(void)cb;
+	(void)arg;
+	return -ENOTSUP;
+}
+
+int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
+{
+	(void)b;
+	memset(out, 0, HF_BPF_ERR_MAX * sizeof(*out));
+	return -ENOTSUP;
+}
+
+#endif /* HF_HAVE_BPF */

@@ -1,0 +1,53 @@
+/*
+ * hostflow_bpf.h - what the BPF programs (hostflow.bpf.c) and user space
+ * (common/bpf.c) share: the layout of the flow map's key and value and of
+ * the error counters. Included by both sides; fixed-width types only.
+ */
+#ifndef HOSTFLOW_BPF_H
+#define HOSTFLOW_BPF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define HF_BPF_STATES 16 /* kernel states 0..TCP_NEW_SYN_RECV (12), a power of two to mask with */
+#define HF_BPF_FLOWS_MAX 65536
+
+/* A flow as the programs keep it: one per (netns, dir, family, laddr, lport|0, paddr, pport|0). */
+struct hf_bpf_key {
+	__u32 netns; /* inode number of the socket's network namespace */
+	__u8 dir;    /* enum hf_dir: 1 active, 2 passive */
+	__u8 family; /* AF_INET or AF_INET6; v4-mapped sockets are AF_INET */
+	__u16 lport; /* host order; 0 for an active flow */
+	__u16 pport; /* host order; 0 for a passive flow */
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 paddr[16];
+};
+
+/*
+ * Connections of the flow per state (request sockets under SYN_RECV,
+ * time-wait sockets under their substate, TIME_WAIT or FIN_WAIT2, as
+ * inet_diag reports them), and monotonic counters since the programs
+ * were attached: connections opened (a full socket born by connect() or
+ * accepted from a listener), closed (ended after ESTABLISHED) and failed
+ * (ended without reaching ESTABLISHED, request sockets dropped included).
+ */
+struct hf_bpf_val {
+	__s32 states[HF_BPF_STATES];
+	__u64 opened;
+	__u64 closed;
+	__u64 failed;
+	__u32 inode; /* a socket of the flow (the last one opened or seeded), for -p */
+	__u32 pad;
+};
+
+/* Per-CPU error counters, indexes into the "errors" array map. */
+enum hf_bpf_error {
+	HF_BPF_ERR_FULL = 0,	  /* a flow could not be created (map full) */
+	HF_BPF_ERR_STORAGE = 1,	  /* socket storage could not be created */
+	HF_BPF_ERR_UNDERFLOW = 2, /* a count to decrement was 0 */
+	HF_BPF_ERR_MAX = 4,
+};
+
+#endif /* HOSTFLOW_BPF_H */

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# tests/bench/bpf.sh: the bpf backend's table (make bench runs it after
+# run.sh). For each size it grows the generator's sockets (tests/bench/gen.sh)
+# and measures, inside its namespace, with build/bench/measure:
+#   floor      one inet_diag dump, counted (build/bench/floor), median of RUNS
+#   bpf        CPU per collection of `hostflow --backend bpf -n --json
+#              --watch=1`: (CPU over 1 + TICKS ticks - CPU over 1 tick) / TICKS,
+#              so that loading, the seed and the first reconcile are left out
+#   netlink    the same with --backend netlink, for comparison
+#   start-up   CPU of the bpf watcher's first tick: load, attach, seed,
+#              reconcile, one collection
+# then, once, the cost the tracepoint adds to traffic: connections per second
+# of a loopback client/server pair (build/bench/cps) with and without a bpf
+# watcher attached, alternated, median of RUNS each.
+# Writes HF_BENCH_OUT/bpf.md (a markdown table) and prints it.
+#
+# Environment: HF_BENCH_SIZES (default "10000 40000 100000 200000"),
+# HF_BENCH_BPF_RUNS (default 3), HF_BENCH_BPF_TICKS (default 5),
+# HF_BENCH_CPS_RUNS (default 8),
+# HF_BENCH_OUT (default build/bench), HOSTFLOW.
+set -u
+if [ "$(id -u)" != 0 ]; then
+	echo "${0##*/}: needs root (network namespaces, BPF)" >&2
+	exit 1
+fi
+. "$(dirname "$0")/../lib/netns.sh"
+. tests/bench/gen.sh
+
+SIZES=${HF_BENCH_SIZES:-10000 40000 100000 200000}
+RUNS=${HF_BENCH_BPF_RUNS:-3}
+TICKS=${HF_BENCH_BPF_TICKS:-5}
+OUT=${HF_BENCH_OUT:-build/bench}
+MEASURE=build/bench/measure
+CPS=build/bench/cps
+
+die() {
+	echo "${0##*/}: $*" >&2
+	exit 1
+}
+for f in "$HOSTFLOW" "$MEASURE" "$BENCH_FLOOR" "$BENCH_HOLD" "$CPS"; do
+	[ -x "$f" ] || die "$f missing: make $f"
+done
+out=$("$HOSTFLOW" --backend bpf -n 2>&1 >/dev/null) || die "no bpf backend: $out"
+mkdir -p "$OUT" || die "cannot make $OUT"
+
+field() { sed -n "s/.*\\<$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# watch_cpu BACKEND TICKS: CPU (us) of a watcher over TICKS ticks, start-up included
+watch_cpu() {
+	field cpu_us "$(bench_in "$MEASURE" -t "$2" -- "$HOSTFLOW" --backend "$1" -n --json --watch=1)"
+}
+
+bench_gen_init || die "generator: cannot set up"
+{
+	echo "Machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores;" \
+		"kernel $(uname -r); $("$HOSTFLOW" --version), commit $(git rev-parse --short HEAD 2>/dev/null)"
+	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); $RUNS runs (median), $TICKS ticks per run"
+	echo
+	echo "| sockets | floor, ms | bpf per collection, ms | × floor | netlink --watch per collection, ms | × floor | bpf start-up, ms |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|"
+} >"$OUT/bpf.md"
+for size in $SIZES; do
+	bench_gen_grow "$size" || die "generator: cannot hold $size sockets"
+	sockets=$(bench_count) || die "cannot count the sockets"
+	fl=() bp=() nl=() st=()
+	for ((r = 0; r < RUNS; r++)); do
+		fl+=("$(field cpu_us "$(bench_in "$MEASURE" -- "$BENCH_FLOOR" compat)")")
+		one=$(watch_cpu bpf 1) many=$(watch_cpu bpf $((TICKS + 1)))
+		st+=("$one") bp+=("$(((many - one) / TICKS))")
+		one=$(watch_cpu netlink 1) many=$(watch_cpu netlink $((TICKS + 1)))
+		nl+=("$(((many - one) / TICKS))")
+	done
+	f=$(median "${fl[@]}") b=$(median "${bp[@]}") n=$(median "${nl[@]}") s=$(median "${st[@]}")
+	awk -v k="$sockets" -v f="$f" -v b="$b" -v n="$n" -v s="$s" 'BEGIN {
+		printf "| %d | %.1f | %.1f | %.2f | %.1f | %.2f | %.0f |\n",
+			k, f / 1000, b / 1000, b / f, n / 1000, n / f, s / 1000 }' >>"$OUT/bpf.md"
+	bench_log "bpf: measured at $sockets sockets"
+done
+
+# The traffic's cost: runs without and with the programs attached, in
+# alternating order (ABBA), so that a drift of the machine's load cancels.
+CPS_RUNS=${HF_BENCH_CPS_RUNS:-8}
+without=() with=()
+cps_with() {
+	hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
+	local w=$HF_LAST_PID
+	sleep 2 # loaded, attached, seeded
+	with+=("$(field conns_per_s "$(bench_in "$CPS" 2)")")
+	kill "$w"
+	wait "$w" 2>/dev/null
+}
+for ((r = 0; r < CPS_RUNS; r++)); do
+	if ((r % 2)); then
+		cps_with
+		without+=("$(field conns_per_s "$(bench_in "$CPS" 2)")")
+	else
+		without+=("$(field conns_per_s "$(bench_in "$CPS" 2)")")
+		cps_with
+	fi
+done
+a=$(median "${without[@]}") b=$(median "${with[@]}")
+{
+	echo
+	echo "| loopback connections per second | without programs | with programs attached | ratio |"
+	echo "|---|---:|---:|---:|"
+	awk -v a="$a" -v b="$b" -v n="$CPS_RUNS" 'BEGIN {
+		printf "| build/bench/cps, %d runs of 2 s each way (median) | %d | %d | %.3f |\n", n, a, b, b / a }'
+} >>"$OUT/bpf.md"
+cat "$OUT/bpf.md"
