@@ -72,7 +72,8 @@ $(B)/bpf/hostflow.skel.h: $(B)/bpf/hostflow.bpf.o
 	$(BPFTOOL) gen skeleton $< name hostflow_bpf > $@.tmp && mv $@.tmp $@
 
 $(B)/obj/common/bpf.o $(B)/san/common/bpf.o: $(BPF_SKEL) common/bpf/hostflow_bpf.h
-$(B)/obj/common/flow.o $(B)/san/common/flow.o: common/bpf/hostflow_bpf.h
+$(B)/obj/common/flow.o $(B)/san/common/flow.o $(B)/obj/common/bpfflow.o $(B)/san/common/bpfflow.o \
+	$(B)/obj/common/ctflow.o $(B)/san/common/ctflow.o: common/bpf/hostflow_bpf.h
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
