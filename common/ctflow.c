@@ -25,12 +25,13 @@ struct ct_state {
 	unsigned int flags;
 	bool proc; /* reading /proc/net/nf_conntrack */
 	struct hf_nfct *nfct;
-	struct hf_addrset local;
+	struct hf_addrset local;      /* the own namespace's addresses */
+	struct hf_addrset *cur_local; /* those of the namespace under collection */
 	struct hf_ct_info info;
 	char nl_err[160]; /* why ctnetlink was given up, when it was */
 	/* HF_CT_EVENTS */
 	uint64_t gen;
-	struct table ids;    /* CTA_IDs of this collection's dump */
+	struct table ids;    /* (namespace, CTA_ID) of this collection's dumps */
 	struct table acc;    /* struct ct_acc by flow key */
 	struct ct_acc *held; /* destroy events of entries the dump counted: for the next collection */
 	size_t nheld, capheld;
@@ -59,7 +60,7 @@ int hf__ctflow_open(struct hf_ctx *ctx, const struct hf_open_opts *o)
 	ct->nfct = o->nfct;
 	ct->flags = o->ct_flags;
 	if (ct->flags & HF_CT_EVENTS) {
-		if (table_init(&ct->ids, sizeof(uint32_t), sizeof(uint32_t), 1024) < 0) {
+		if (table_init(&ct->ids, sizeof(uint64_t), sizeof(uint64_t), 1024) < 0) {
 			err = -ENOMEM;
 			goto out_free;
 		}
@@ -129,7 +130,7 @@ static bool ct_key(struct hf_ctx *ctx, const struct hf_ct_entry *e, struct hf_fl
 		   unsigned int *sent)
 {
 	const struct hf_filter *f = ctx->filter;
-	enum hf_dir dir = hf_ct_direction(e, &ctx->ct->local);
+	enum hf_dir dir = hf_ct_direction(e, ctx->ct->cur_local);
 	struct hf_sock s;
 	unsigned int full, plen;
 
@@ -161,6 +162,7 @@ static bool ct_key(struct hf_ctx *ctx, const struct hf_ct_entry *e, struct hf_fl
 	key->paddr = s.raddr;
 	key->lport = s.lport;
 	key->pport = s.rport;
+	key->netns = ctx->cur_ns;
 	full = s.family == AF_INET ? 32 : 128;
 	plen = f ? (s.family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
 	if (plen == 0 || plen > full)
@@ -211,8 +213,8 @@ static int ct_add_live(struct hf_ctx *ctx, const struct hf_ct_entry *e)
 		flow->ct.nat_dport = e->reply.sport;
 	}
 	if ((ct->flags & HF_CT_EVENTS) && e->id) {
-		uint32_t *id = table_get(&ct->ids, &e->id, sizeof(e->id));
-		if (!id)
+		uint64_t nid = (uint64_t)ctx->cur_ns << 32 | e->id;
+		if (!table_get(&ct->ids, &nid, sizeof(nid)))
 			return -ENOMEM;
 	}
 	return 0;
@@ -241,6 +243,7 @@ static int ct_add_destroyed(struct hf_ctx *ctx, const struct hf_ct_entry *e)
 	struct hf_flow key;
 	unsigned int sent;
 	uint64_t b[2] = { 0 }, p[2] = { 0 };
+	uint64_t nid = (uint64_t)ctx->cur_ns << 32 | e->id;
 
 	ct->info.destroyed++;
 	if (!ct_key(ctx, e, &key, &sent))
@@ -255,7 +258,7 @@ static int ct_add_destroyed(struct hf_ctx *ctx, const struct hf_ct_entry *e)
 	 * Destroyed after the dump counted it: its live counters are in this
 	 * collection's sum; its final ones replace them at the next.
 	 */
-	if (e->id && table_find(&ct->ids, &e->id, sizeof(e->id))) {
+	if (e->id && table_find(&ct->ids, &nid, sizeof(nid))) {
 		struct ct_acc *h;
 		if (ct->nheld == ct->capheld) {
 			size_t cap = ct->capheld ? ct->capheld * 2 : 64;
@@ -364,29 +367,52 @@ static const char *ct_hint(int err)
 	}
 }
 
-static int ct_collect_netlink(struct hf_ctx *ctx)
+/*
+ * One namespace's table over ctnetlink through @h: its addresses into
+ * @local (the direction of each entry depends on them), its count and
+ * limit (asked of the socket itself: right in any namespace), the dump.
+ */
+static int ct_read_netlink(struct hf_ctx *ctx, struct hf_nfct *h, struct hf_addrset *local,
+			   int64_t *count, int64_t *max)
+{
+	struct ct_state *ct = ctx->ct;
+	uint32_t c, m;
+	int ret;
+
+	ret = hf_nfct_addrs(h, local);
+	if (ret < 0) {
+		snprintf(ctx->err, sizeof(ctx->err), "netlink RTM_GETADDR dump: %s: %s",
+			 hf_nfct_strerror(h), strerror(-ret));
+		return ret;
+	}
+	ct->cur_local = local;
+	if (hf_nfct_stats(h, &c, &m) == 0) {
+		*count = c;
+		*max = m;
+	}
+	ret = hf_nfct_dump(h, (ct->flags & HF_CT_CTRZERO) != 0, on_ct_entry, ctx);
+	if (ret < 0 && ret != -ENOMEM)
+		snprintf(ctx->err, sizeof(ctx->err), "conntrack: ctnetlink dump: %s: %s%s",
+			 hf_nfct_strerror(h), strerror(-ret), ct_hint(ret));
+	return ret;
+}
+
+/* HF_CT_EVENTS: the destroy events queued on @h since the last collection. */
+static int ct_read_events(struct hf_ctx *ctx, struct hf_nfct *h)
 {
 	struct ct_state *ct = ctx->ct;
 	int ret;
 
-	ret = hf_nfct_addrs(ct->nfct, &ct->local);
-	if (ret < 0) {
-		snprintf(ctx->err, sizeof(ctx->err), "netlink RTM_GETADDR dump: %s: %s",
-			 hf_nfct_strerror(ct->nfct), strerror(-ret));
-		return ret;
+	ct->in_events = true;
+	ret = hf_nfct_events(h, on_ct_entry, ctx);
+	if (ret == -ENOBUFS) {
+		ret = hf_nfct_events(h, on_ct_entry, ctx);
+		ct_resync(ct);
 	}
-	/* The namespace's count and limit from the socket itself: right in any namespace. */
-	{
-		uint32_t count, max;
-		if (hf_nfct_stats(ct->nfct, &count, &max) == 0) {
-			ct->info.count = count;
-			ct->info.max = max;
-		}
-	}
-	ret = hf_nfct_dump(ct->nfct, (ct->flags & HF_CT_CTRZERO) != 0, on_ct_entry, ctx);
+	ct->in_events = false;
 	if (ret < 0 && ret != -ENOMEM)
-		snprintf(ctx->err, sizeof(ctx->err), "conntrack: ctnetlink dump: %s: %s%s",
-			 hf_nfct_strerror(ct->nfct), strerror(-ret), ct_hint(ret));
+		snprintf(ctx->err, sizeof(ctx->err), "conntrack: destroy events: %s: %s",
+			 hf_nfct_strerror(h), strerror(-ret));
 	return ret;
 }
 
@@ -406,6 +432,7 @@ static int ct_collect_proc(struct hf_ctx *ctx)
 		snprintf(ctx->err, sizeof(ctx->err), "getifaddrs: %s", strerror(-ret));
 		return ret;
 	}
+	ct->cur_local = &ct->local;
 	snprintf(path, sizeof(path), "%s/net/nf_conntrack", ctx->proc_root);
 	ret = hf__ct_proc_dump(path, ctx->procbuf->data[0], sizeof(ctx->procbuf->data), on_ct_entry,
 			       ctx);
@@ -416,6 +443,158 @@ static int ct_collect_proc(struct hf_ctx *ctx)
 					  "load nf_conntrack)" :
 					  "");
 	return ret;
+}
+
+/*
+ * The namespace the collector runs in: ctnetlink, or /proc/net/nf_conntrack
+ * when ctnetlink is refused (then for good). It comes first in a
+ * collection: the fallback starts the collection again.
+ */
+static int ct_collect_own(struct hf_ctx *ctx)
+{
+	struct ct_state *ct = ctx->ct;
+	int ret;
+
+	if (!ct->proc) {
+		ctx->used = HF_BACKEND_NETLINK;
+		ret = ct_read_netlink(ctx, ct->nfct, &ct->local, &ct->info.count, &ct->info.max);
+		if ((ret == -EPERM || ret == -EACCES || ret == -EOPNOTSUPP || ret == -ENOENT) &&
+		    !(ct->flags & HF_CT_EVENTS) && ctx->want == HF_BACKEND_AUTO) {
+			snprintf(ct->nl_err, sizeof(ct->nl_err), "%.150s", ctx->err);
+			hf_nfct_close(ct->nfct);
+			ct->nfct = NULL;
+			ct->proc = true;
+			hf__collect_reset(ctx, ctx->filter);
+			memset(&ct->info, 0, offsetof(struct hf_ct_info, count));
+		} else {
+			if (ret == 0 && (ct->flags & HF_CT_EVENTS))
+				ret = ct_read_events(ctx, ct->nfct);
+			return ret;
+		}
+	}
+	ctx->used = HF_BACKEND_PROC;
+	ctx->err[0] = '\0';
+	ret = ct_collect_proc(ctx);
+	if (ret < 0 && ct->nl_err[0]) {
+		size_t len = strlen(ctx->err);
+		snprintf(ctx->err + len, sizeof(ctx->err) - len, "; before that: %s", ct->nl_err);
+	}
+	return ret;
+}
+
+struct nfct_open_arg {
+	unsigned int flags;
+	struct hf_nfct *h;
+	int err;
+};
+
+static void nfct_open_in(void *p)
+{
+	struct nfct_open_arg *a = p;
+
+	a->h = hf_nfct_open(a->flags);
+	if (!a->h)
+		a->err = -errno;
+}
+
+/*
+ * Another namespace, over ctnetlink sockets opened inside it once and kept
+ * (closed by the discovery when it goes). Returns 0, -ENOMEM, or 1 when it
+ * was skipped: gone, or refused (said once in the notices).
+ */
+static int ct_collect_other(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	struct ct_state *ct = ctx->ct;
+	struct hf__mark m;
+	int ret;
+
+	if (!e->nfct) {
+		struct nfct_open_arg a = { .flags = (ct->flags & HF_CT_EVENTS) ? HF_NFCT_EVENTS :
+										 0 };
+		if (e->told)
+			return 1;
+		if (ctx->want == HF_BACKEND_PROC) {
+			hf__notice_add(
+				&ctx->ns,
+				"network namespace \"%s\" skipped: its conntrack table is read "
+				"over ctnetlink only\n",
+				e->pub.name);
+			e->told = true;
+			return 1;
+		}
+		ret = hf__ns_run(e, nfct_open_in, &a);
+		if (ret == 0)
+			ret = a.err;
+		if (ret == -ENOENT || ret == -ESRCH)
+			return 1;
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret < 0) {
+			hf__notice_add(
+				&ctx->ns,
+				"cannot read the conntrack table of network namespace \"%s\": "
+				"%s%s\n",
+				e->pub.name, strerror(-ret), ct_hint(ret));
+			e->told = true;
+			return 1;
+		}
+		e->nfct = a.h;
+	}
+	ctx->used = HF_BACKEND_NETLINK;
+	hf__mark_set(ctx, &m);
+	ret = ct_read_netlink(ctx, e->nfct, &e->ct_local, &e->pub.ct_count, &e->pub.ct_max);
+	if (ret == 0 && (ct->flags & HF_CT_EVENTS))
+		ret = ct_read_events(ctx, e->nfct);
+	if (ret == 0 || ret == -ENOMEM)
+		return ret;
+	hf__mark_undo(ctx, &m);
+	if (!e->told)
+		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
+			       ctx->err);
+	e->told = true;
+	ctx->err[0] = '\0';
+	return 1;
+}
+
+/* Every namespace selected: the own one first (index 0), then the others. */
+static int ct_collect_all(struct hf_ctx *ctx)
+{
+	struct ct_state *ct = ctx->ct;
+	struct hf_totals before;
+	int ret;
+
+	ret = hf__nsset_discover(&ctx->ns);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < ctx->ns.n; i++) {
+		struct hf__ns *e = &ctx->ns.v[i];
+
+		e->pub.collected = false;
+		memset(&e->pub.totals, 0, sizeof(e->pub.totals));
+		e->pub.ct_count = e->pub.ct_max = -1;
+		if (!e->selected)
+			continue;
+		ctx->cur_ns = e->pub.id;
+		before = ctx->totals;
+		if (e->pub.self) {
+			ret = ct_collect_own(ctx);
+			if (ret)
+				return ret;
+			e->pub.ct_count = ct->info.count;
+			e->pub.ct_max = ct->info.max;
+		} else {
+			ret = ct_collect_other(ctx, e);
+			if (ret < 0)
+				return ret;
+			if (ret > 0)
+				continue;
+		}
+		e->pub.collected = true;
+		e->pub.backend = ctx->used;
+		hf__totals_sub(&e->pub.totals, &ctx->totals, &before);
+	}
+	hf__ns_count_flows(ctx);
+	return 0;
 }
 
 int hf__ctflow_collect(struct hf_ctx *ctx)
@@ -430,6 +609,8 @@ int hf__ctflow_collect(struct hf_ctx *ctx)
 	ct->info.max = read_sysctl(ctx->proc_root, "nf_conntrack_max");
 	ct->info.acct = (int)read_sysctl(ctx->proc_root, "nf_conntrack_acct");
 	ct->in_events = false;
+	ct->cur_local = &ct->local;
+	ctx->cur_ns = 0;
 	if (ct->flags & HF_CT_EVENTS) {
 		ct->gen++;
 		table_reset(&ct->ids);
@@ -442,45 +623,15 @@ int hf__ctflow_collect(struct hf_ctx *ctx)
 		}
 		ct->nheld = 0;
 	}
-	if (!ct->proc) {
-		ctx->used = HF_BACKEND_NETLINK;
-		ret = ct_collect_netlink(ctx);
-		if ((ret == -EPERM || ret == -EACCES || ret == -EOPNOTSUPP || ret == -ENOENT) &&
-		    !(ct->flags & HF_CT_EVENTS) && ctx->want == HF_BACKEND_AUTO) {
-			snprintf(ct->nl_err, sizeof(ct->nl_err), "%.150s", ctx->err);
-			hf_nfct_close(ct->nfct);
-			ct->nfct = NULL;
-			ct->proc = true;
-			hf__collect_reset(ctx, ctx->filter);
-			memset(&ct->info, 0, offsetof(struct hf_ct_info, count));
-		} else {
-			goto events;
-		}
+	if (ctx->ns.active) {
+		ret = ct_collect_all(ctx);
+	} else {
+		ret = ct_collect_own(ctx);
+		ctx->ns.v[0].pub.ct_count = ct->info.count;
+		ctx->ns.v[0].pub.ct_max = ct->info.max;
 	}
-	ctx->used = HF_BACKEND_PROC;
-	ctx->err[0] = '\0';
-	ret = ct_collect_proc(ctx);
-	if (ret < 0 && ct->nl_err[0]) {
-		size_t len = strlen(ctx->err);
-		snprintf(ctx->err + len, sizeof(ctx->err) - len, "; before that: %s", ct->nl_err);
-	}
-	goto out;
-
-events:
-	if (ret == 0 && (ct->flags & HF_CT_EVENTS)) {
-		ct->in_events = true;
-		ret = hf_nfct_events(ct->nfct, on_ct_entry, ctx);
-		if (ret == -ENOBUFS) {
-			ret = hf_nfct_events(ct->nfct, on_ct_entry, ctx);
-			ct_resync(ct);
-		}
-		ct->in_events = false;
-		if (ret < 0 && ret != -ENOMEM)
-			snprintf(ctx->err, sizeof(ctx->err), "conntrack: destroy events: %s: %s",
-				 hf_nfct_strerror(ct->nfct), strerror(-ret));
-		if (ret == 0)
-			ret = ct_merge(ctx);
-	}
+	if (ret == 0 && (ct->flags & HF_CT_EVENTS))
+		ret = ct_merge(ctx);
 out:
 	if (ret == -ENOMEM)
 		snprintf(ctx->err, sizeof(ctx->err), "out of memory for the flow table");

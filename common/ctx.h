@@ -61,6 +61,17 @@ _Static_assert(offsetof(struct hf_listener, port) == 2 && offsetof(struct hf_lis
 bool hf__filter_admits(const struct hf_filter *f, const struct hf_sock *s, enum hf_dir dir);
 /* hf__collect_reset - empty the tables and totals for a collection under @filter. */
 void hf__collect_reset(struct hf_ctx *ctx, const struct hf_filter *filter);
+/* What a collection stood at before a namespace, to take it back (hf__mark_undo). */
+struct hf__mark {
+	size_t flows, listeners;
+	struct hf_totals totals;
+};
+void hf__mark_set(const struct hf_ctx *ctx, struct hf__mark *m);
+void hf__mark_undo(struct hf_ctx *ctx, const struct hf__mark *m);
+/* hf__totals_sub - @a - @b, flows 0: a namespace's share of the totals. */
+void hf__totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b);
+/* hf__ns_count_flows - each namespace's totals.flows from the flow table. */
+void hf__ns_count_flows(struct hf_ctx *ctx);
 /* hf__on_listener, hf__on_connection - a dumped socket into ctx (hf_sock_cb). */
 int hf__on_listener(const struct hf_sock *s, void *arg);
 int hf__on_connection(const struct hf_sock *s, void *arg);

@@ -365,20 +365,14 @@ static void table_truncate(struct table *t, size_t n)
 		table_place(t, i);
 }
 
-/* What the collection stood at before a namespace, to take it back. */
-struct mark {
-	size_t flows, listeners;
-	struct hf_totals totals;
-};
-
-static void mark_set(const struct hf_ctx *ctx, struct mark *m)
+void hf__mark_set(const struct hf_ctx *ctx, struct hf__mark *m)
 {
 	m->flows = ctx->flows.n;
 	m->listeners = ctx->listeners.n;
 	m->totals = ctx->totals;
 }
 
-static void mark_undo(struct hf_ctx *ctx, const struct mark *m)
+void hf__mark_undo(struct hf_ctx *ctx, const struct hf__mark *m)
 {
 	table_truncate(&ctx->flows, m->flows);
 	table_truncate(&ctx->listeners, m->listeners);
@@ -391,10 +385,10 @@ static void mark_undo(struct hf_ctx *ctx, const struct mark *m)
  */
 static int collect_ns(struct hf_ctx *ctx, struct hf_diag **dp, const char *proc_root)
 {
-	struct mark m;
+	struct hf__mark m;
 	int ret;
 
-	mark_set(ctx, &m);
+	hf__mark_set(ctx, &m);
 	/* Listeners classify the connections of their own namespace only. */
 	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
 	if (*dp) {
@@ -406,7 +400,7 @@ static int collect_ns(struct hf_ctx *ctx, struct hf_diag **dp, const char *proc_
 				 strerror(-ret));
 			hf_diag_close(*dp);
 			*dp = NULL;
-			mark_undo(ctx, &m);
+			hf__mark_undo(ctx, &m);
 			memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
 		} else {
 			return ret;
@@ -428,7 +422,7 @@ static int collect_ns(struct hf_ctx *ctx, struct hf_diag **dp, const char *proc_
 	return ret;
 }
 
-static void totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b)
+void hf__totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b)
 {
 	out->sockets = a->sockets - b->sockets;
 	out->listeners = a->listeners - b->listeners;
@@ -437,11 +431,21 @@ static void totals_sub(struct hf_totals *out, const struct hf_totals *a, const s
 		out->states[s] = a->states[s] - b->states[s];
 }
 
+void hf__ns_count_flows(struct hf_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->flows.n; i++) {
+		const struct hf_flow *f = table_item(&ctx->flows, i);
+		struct hf_netns *ns = (struct hf_netns *)hf_netns_find(ctx, f->netns);
+		if (ns)
+			ns->totals.flows++;
+	}
+}
+
 /* A namespace other than the own one; its failures are notices, not errors. */
 static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 {
 	char root[32];
-	struct mark m;
+	struct hf__mark m;
 	int ret;
 
 	if (!e->entered) {
@@ -465,11 +469,11 @@ static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 	ctx->port_lo = e->port_lo;
 	ctx->port_hi = e->port_hi;
 	snprintf(root, sizeof(root), "/proc/%d", e->pub.pid);
-	mark_set(ctx, &m);
+	hf__mark_set(ctx, &m);
 	ret = collect_ns(ctx, &e->diag, e->pub.pid ? root : NULL);
 	if (ret == -ENOMEM || ret == 0)
 		return ret;
-	mark_undo(ctx, &m);
+	hf__mark_undo(ctx, &m);
 	/* Its last process exited while /proc was read: gone, not an error. */
 	if (ret != -ENOENT && ret != -ESRCH) {
 		if (!e->told)
@@ -514,14 +518,9 @@ static int collect_all(struct hf_ctx *ctx)
 		}
 		e->pub.collected = true;
 		e->pub.backend = ctx->used;
-		totals_sub(&e->pub.totals, &ctx->totals, &before);
+		hf__totals_sub(&e->pub.totals, &ctx->totals, &before);
 	}
-	for (size_t i = 0; i < ctx->flows.n; i++) {
-		const struct hf_flow *f = table_item(&ctx->flows, i);
-		struct hf_netns *ns = (struct hf_netns *)hf_netns_find(ctx, f->netns);
-		if (ns)
-			ns->totals.flows++;
-	}
+	hf__ns_count_flows(ctx);
 	if (own != HF_BACKEND_AUTO)
 		ctx->used = own;
 	return 0;
@@ -566,10 +565,10 @@ out:
 
 int hf_netns_select(struct hf_ctx *ctx, const char *spec)
 {
-	/* The conntrack source and the bpf backend read the namespace they were opened in. */
-	if (ctx->ct || ctx->bpf) {
-		snprintf(ctx->err, sizeof(ctx->err), "the %s reads its own namespace only",
-			 ctx->ct ? "conntrack source" : "bpf backend");
+	/* The bpf backend reads the namespace it was opened in. */
+	if (ctx->bpf) {
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "the bpf backend reads its own namespace only");
 		return -EOPNOTSUPP;
 	}
 	return hf__nsset_select(&ctx->ns, spec);

@@ -502,7 +502,12 @@ bool hf_addrset_has(const struct hf_addrset *set, int family, const union hf_add
  */
 enum hf_dir hf_ct_direction(const struct hf_ct_entry *e, const struct hf_addrset *local);
 
-/* Conntrack figures of the last collection (source HF_SOURCE_CONNTRACK). */
+/*
+ * Conntrack figures of the last collection (source HF_SOURCE_CONNTRACK):
+ * entries of every namespace read; count, max and acct those of the
+ * namespace the collector runs in (each namespace's count and max are in
+ * struct hf_netns after hf_netns_select()).
+ */
 struct hf_ct_info {
 	uint64_t entries;	  /* entries dumped (all protocols, unfiltered) */
 	uint64_t entries_no_acct; /* of which without counters */
@@ -735,6 +740,8 @@ struct hf_netns {
 	bool collected;		       /* selected and read by the last collection */
 	enum hf_backend backend;       /* the backend its last collection used */
 	struct hf_totals totals;       /* its share of the last collection */
+	/* the conntrack source: its table's nf_conntrack_count and _max, -1 when unknown */
+	int64_t ct_count, ct_max;
 };
 
 /*
@@ -742,7 +749,9 @@ struct hf_netns {
  * "host" (pid 1's), "self" (the collector's own) or a name as
  * struct hf_netns gives it. Repeatable; the first call replaces the
  * default (the own namespace). Returns 0, -EINVAL for an empty spec,
- * -ENOMEM, -EOPNOTSUPP for the conntrack source (hf_strerror() says so).
+ * -ENOMEM, -EOPNOTSUPP for the bpf backend (hf_strerror() says so). The
+ * conntrack source reads each namespace's own table over ctnetlink (the
+ * own namespace also over /proc/net/nf_conntrack when ctnetlink is refused).
  */
 int hf_netns_select(struct hf_ctx *ctx, const char *spec);
 

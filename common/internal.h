@@ -82,7 +82,10 @@ struct hf__ns {
 	struct hf_netns pub;
 	uint64_t dev;
 	struct hf_diag *diag; /* opened inside it; NULL until entered */
-	char mount[256];      /* a bind mount to enter it by, "" if none */
+	/* the conntrack source: ctnetlink sockets opened inside it, its addresses */
+	struct hf_nfct *nfct;
+	struct hf_addrset ct_local;
+	char mount[256]; /* a bind mount to enter it by, "" if none */
 	uint16_t port_lo, port_hi;
 	bool entered;	  /* port range read (and diag opened) inside it */
 	bool seen;	  /* found by the discovery under way */
@@ -126,6 +129,14 @@ int hf__nsset_discover(struct hf__nsset *s);
  * entered.
  */
 int hf__ns_enter(struct hf__ns *e, enum hf_backend want);
+
+/*
+ * hf__ns_run - call @fn(@arg) from a short-lived thread inside @e's
+ * namespace (what it opens there stays there). Returns 0 once @fn ran,
+ * -ENOENT when the namespace is gone, another negative errno when it
+ * cannot be entered.
+ */
+int hf__ns_run(struct hf__ns *e, void (*fn)(void *), void *arg);
 
 /* hf__notice_add - append a line to s->notice (printf-like). */
 void hf__notice_add(struct hf__nsset *s, const char *fmt, ...)

@@ -253,9 +253,55 @@ static yajl_gen_status put_kv_setting(yajl_gen g, const char *k, long long v)
 	return v < 0 ? yajl_gen_null(g) : yajl_gen_integer(g, v);
 }
 
+/* After hf_netns_select(): "netns", each namespace read with its share of the totals. */
+static int put_netns_totals(yajl_gen g, const struct hf_ctx *ctx)
+{
+	bool ct = hf_ct_info(ctx) != NULL;
+	int ret;
+
+	if (!hf_netns_selected(ctx))
+		return 0;
+	TRY(put_str(g, "netns"));
+	TRY(yajl_gen_array_open(g));
+	for (uint32_t i = 0; i < hf_netns_count(ctx); i++) {
+		const struct hf_netns *ns = hf_netns_get(ctx, i);
+		if (!ns->collected)
+			continue;
+		TRY(yajl_gen_map_open(g));
+		TRY(put_kv_str(g, "name", ns->name));
+		TRY(put_kv_int(g, "inode", (long long)ns->inode));
+		ret = put_container(g, ns);
+		if (ret)
+			return ret;
+		TRY(put_kv_str(g, "backend", hf_backend_name(ns->backend)));
+		if (ct) {
+			TRY(put_kv_int(g, "entries", (long long)ns->totals.sockets));
+			TRY(put_kv_int(g, "flows", (long long)ns->totals.flows));
+			TRY(put_kv_setting(g, "nf_conntrack_count", ns->ct_count));
+			TRY(put_kv_setting(g, "nf_conntrack_max", ns->ct_max));
+			TRY(yajl_gen_map_close(g));
+			continue;
+		}
+		TRY(put_kv_int(g, "sockets", (long long)ns->totals.sockets));
+		TRY(put_kv_int(g, "listeners", (long long)ns->totals.listeners));
+		TRY(put_kv_int(g, "flows", (long long)ns->totals.flows));
+		TRY(put_str(g, "states"));
+		TRY(yajl_gen_map_open(g));
+		for (unsigned int s = 1; s < HF_STATE_MAX; s++)
+			if (s != HF_LISTEN)
+				TRY(put_kv_int(g, hf_state_name(s),
+					       (long long)ns->totals.states[s]));
+		TRY(yajl_gen_map_close(g));
+		TRY(yajl_gen_map_close(g));
+	}
+	TRY(yajl_gen_array_close(g));
+	return 0;
+}
+
 int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *host)
 {
 	const struct hf_totals *t = hf_totals(ctx);
+	int ret;
 
 	TRY(yajl_gen_map_open(g));
 	TRY(put_kv_str(g, "source", hf_source_name(hf_source(ctx))));
@@ -270,6 +316,9 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 		TRY(put_kv_int(g, "entries_without_counters", (long long)ci->entries_no_acct));
 		TRY(put_kv_int(g, "destroy_events", (long long)ci->destroyed));
 		TRY(put_kv_int(g, "destroy_events_lost", (long long)ci->lost));
+		ret = put_netns_totals(g, ctx);
+		if (ret)
+			return ret;
 		TRY(yajl_gen_map_close(g));
 		return 0;
 	}
@@ -309,35 +358,9 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 		TRY(put_kv_setting(g, "net.ipv4.tcp_syncookies", host->syncookies));
 		TRY(yajl_gen_map_close(g));
 	}
-	if (hf_netns_selected(ctx)) {
-		int ret;
-		TRY(put_str(g, "netns"));
-		TRY(yajl_gen_array_open(g));
-		for (uint32_t i = 0; i < hf_netns_count(ctx); i++) {
-			const struct hf_netns *ns = hf_netns_get(ctx, i);
-			if (!ns->collected)
-				continue;
-			TRY(yajl_gen_map_open(g));
-			TRY(put_kv_str(g, "name", ns->name));
-			TRY(put_kv_int(g, "inode", (long long)ns->inode));
-			ret = put_container(g, ns);
-			if (ret)
-				return ret;
-			TRY(put_kv_str(g, "backend", hf_backend_name(ns->backend)));
-			TRY(put_kv_int(g, "sockets", (long long)ns->totals.sockets));
-			TRY(put_kv_int(g, "listeners", (long long)ns->totals.listeners));
-			TRY(put_kv_int(g, "flows", (long long)ns->totals.flows));
-			TRY(put_str(g, "states"));
-			TRY(yajl_gen_map_open(g));
-			for (unsigned int s = 1; s < HF_STATE_MAX; s++)
-				if (s != HF_LISTEN)
-					TRY(put_kv_int(g, hf_state_name(s),
-						       (long long)ns->totals.states[s]));
-			TRY(yajl_gen_map_close(g));
-			TRY(yajl_gen_map_close(g));
-		}
-		TRY(yajl_gen_array_close(g));
-	}
+	ret = put_netns_totals(g, ctx);
+	if (ret)
+		return ret;
 	TRY(yajl_gen_map_close(g));
 	return 0;
 }

@@ -308,6 +308,9 @@ static void ns_release(struct hf__ns *e)
 	/* The netlink socket holds the namespace: close it as soon as it is gone. */
 	hf_diag_close(e->diag);
 	e->diag = NULL;
+	hf_nfct_close(e->nfct);
+	e->nfct = NULL;
+	hf_addrset_free(&e->ct_local);
 }
 
 void hf__nsset_free(struct hf__nsset *s)
@@ -668,27 +671,17 @@ int hf__nsset_discover(struct hf__nsset *s)
 /* ---- entering a namespace ----------------------------------------------------------------- */
 
 struct enter_arg {
-	int fd;
 	enum hf_backend want;
 	struct hf_diag *diag;
 	uint16_t lo, hi;
 	int err;
 };
 
-/*
- * setns(CLONE_NEWNET) moves the calling thread only: the collector's own
- * threads stay where they are, and the socket keeps the namespace it was
- * made in after this thread is gone. /proc/sys/net answers for the
- * namespace of the thread that opens it.
- */
-static void *enter_thread(void *p)
+/* /proc/sys/net answers for the namespace of the thread that opens it. */
+static void enter(void *p)
 {
 	struct enter_arg *a = p;
 
-	if (setns(a->fd, CLONE_NEWNET) < 0) {
-		a->err = -errno;
-		return NULL;
-	}
 	hf_port_range_read("/proc", &a->lo, &a->hi);
 	if (a->want != HF_BACKEND_PROC) {
 		a->diag = hf_diag_open();
@@ -696,12 +689,35 @@ static void *enter_thread(void *p)
 		if (!a->diag && a->want == HF_BACKEND_NETLINK)
 			a->err = -errno;
 	}
+}
+
+struct run_arg {
+	int fd;
+	void (*fn)(void *);
+	void *arg;
+	int err;
+};
+
+/*
+ * setns(CLONE_NEWNET) moves the calling thread only: the collector's own
+ * threads stay where they are, and a socket keeps the namespace it was
+ * made in after this thread is gone.
+ */
+static void *run_thread(void *p)
+{
+	struct run_arg *a = p;
+
+	if (setns(a->fd, CLONE_NEWNET) < 0) {
+		a->err = -errno;
+		return NULL;
+	}
+	a->fn(a->arg);
 	return NULL;
 }
 
-int hf__ns_enter(struct hf__ns *e, enum hf_backend want)
+int hf__ns_run(struct hf__ns *e, void (*fn)(void *), void *arg)
 {
-	struct enter_arg a = { .fd = -1, .want = want };
+	struct run_arg a = { .fn = fn, .arg = arg };
 	char path[300];
 	struct stat st;
 	pthread_t t;
@@ -719,22 +735,32 @@ int hf__ns_enter(struct hf__ns *e, enum hf_backend want)
 		ret = -ENOENT;
 		goto out_close;
 	}
-	ret = pthread_create(&t, NULL, enter_thread, &a);
+	ret = pthread_create(&t, NULL, run_thread, &a);
 	if (ret) {
 		ret = -ret;
 		goto out_close;
 	}
 	pthread_join(t, NULL);
 	ret = a.err;
+out_close:
+	/* Never keep a namespace file open: it would hold the namespace too. */
+	close(a.fd);
+	return ret;
+}
+
+int hf__ns_enter(struct hf__ns *e, enum hf_backend want)
+{
+	struct enter_arg a = { .want = want };
+	int ret = hf__ns_run(e, enter, &a);
+
+	if (ret == 0)
+		ret = a.err;
 	if (ret == 0) {
 		e->diag = a.diag;
 		e->port_lo = a.lo;
 		e->port_hi = a.hi;
 		e->entered = true;
 	}
-out_close:
-	/* Never keep a namespace file open: it would hold the namespace too. */
-	close(a.fd);
 	return ret;
 }
 

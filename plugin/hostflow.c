@@ -319,6 +319,12 @@ static int grid_flush(struct grid *g, int ret)
 	return ret;
 }
 
+static const char *netns_name(const struct cmd *c, uint32_t id)
+{
+	const struct hf_netns *ns = hf_netns_find(c->ctx, id);
+	return ns ? ns->name : "?";
+}
+
 /* The conntrack table: protocol, ends, connections, traffic, conntrack's TCP states. */
 static int print_ct_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 {
@@ -331,7 +337,7 @@ static int print_ct_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 	};
 	struct grid g = { 0 };
 	unsigned int states[HF_CT_TCP_MAX];
-	size_t nstates = 0, ncols;
+	size_t nstates = 0, ncols, nc = c->netns_column ? 1 : 0;
 	char buf[HF_LABEL_MAX];
 
 	if (c->states)
@@ -342,58 +348,56 @@ static int print_ct_flows(struct cmd *c, struct hf_flow *flows, size_t n)
 			if (any)
 				states[nstates++] = s;
 		}
-	ncols = NHEAD + nstates;
+	ncols = nc + NHEAD + nstates;
 	if (grid_add(&g, ncols) < 0)
 		goto out_nomem;
+	if (nc)
+		grid_set(&g, 0, "NETNS");
 	for (size_t k = 0; k < NHEAD; k++)
-		grid_set(&g, k, head[k]);
+		grid_set(&g, nc + k, head[k]);
 	for (size_t k = 0; k < nstates; k++)
-		grid_set(&g, NHEAD + k, hf_ct_tcp_state_name(states[k]));
+		grid_set(&g, nc + NHEAD + k, hf_ct_tcp_state_name(states[k]));
 	for (size_t i = 0; i < n; i++) {
 		const struct hf_flow *f = &flows[i];
 		const uint64_t v[4] = { f->ct.bytes_sent, f->ct.bytes_received, f->ct.packets_sent,
 					f->ct.packets_received };
 		if (grid_add(&g, ncols) < 0)
 			goto out_nomem;
+		if (nc)
+			grid_set(&g, 0, netns_name(c, f->netns));
 		if (hf_proto_name(f->proto))
-			grid_set(&g, 0, hf_proto_name(f->proto));
+			grid_set(&g, nc + 0, hf_proto_name(f->proto));
 		else {
 			snprintf(buf, sizeof(buf), "%u", f->proto);
-			grid_set(&g, 0, buf);
+			grid_set(&g, nc + 0, buf);
 		}
 		hf_endpoint_str(f->family, &f->laddr, 0, f->lport,
 				name_of(f->family, &f->laddr, 0, c), buf, sizeof(buf));
-		grid_set(&g, 1, buf);
-		grid_set(&g, 2,
+		grid_set(&g, nc + 1, buf);
+		grid_set(&g, nc + 2,
 			 f->dir == HF_DIR_PASSIVE   ? "<--" :
 			 f->dir == HF_DIR_FORWARDED ? "=>" :
 						      "-->");
 		hf_endpoint_str(f->family, &f->paddr, f->pplen, f->pport,
 				name_of(f->family, &f->paddr, f->pplen, c), buf, sizeof(buf));
-		grid_set(&g, 3, buf);
+		grid_set(&g, nc + 3, buf);
 		snprintf(buf, sizeof(buf), "%u", f->conns);
-		grid_set(&g, 4, buf);
+		grid_set(&g, nc + 4, buf);
 		for (size_t k = 0; k < 4; k++) {
 			if (f->ct.traffic_known)
 				snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v[k]);
 			else
 				snprintf(buf, sizeof(buf), "-");
-			grid_set(&g, 5 + k, buf);
+			grid_set(&g, nc + 5 + k, buf);
 		}
 		for (size_t k = 0; k < nstates; k++) {
 			snprintf(buf, sizeof(buf), "%u", f->ct.tcp_states[states[k]]);
-			grid_set(&g, NHEAD + k, buf);
+			grid_set(&g, nc + NHEAD + k, buf);
 		}
 	}
 	return grid_flush(&g, 0);
 out_nomem:
 	return grid_flush(&g, -ENOMEM);
-}
-
-static const char *netns_name(const struct cmd *c, uint32_t id)
-{
-	const struct hf_netns *ns = hf_netns_find(c->ctx, id);
-	return ns ? ns->name : "?";
 }
 
 /* Flows grouped by namespace name, then as hf_flow_cmp orders them. */
@@ -527,6 +531,16 @@ static void print_summary(struct hf_ctx *ctx, bool cumulative)
 		if (cumulative)
 			printf("%-34s %llu (lost %llu times)\n", "destroy events",
 			       (unsigned long long)ci->destroyed, (unsigned long long)ci->lost);
+		if (hf_netns_selected(ctx))
+			for (uint32_t i = 0; i < hf_netns_count(ctx); i++) {
+				const struct hf_netns *ns = hf_netns_get(ctx, i);
+				if (ns->collected)
+					printf("netns %-24s entries %llu flows %llu "
+					       "nf_conntrack_count %lld nf_conntrack_max %lld\n",
+					       ns->name, (unsigned long long)ns->totals.sockets,
+					       (unsigned long long)ns->totals.flows,
+					       (long long)ns->ct_count, (long long)ns->ct_max);
+			}
 		return;
 	}
 	ret = hf_host_read("/proc", &host);
@@ -873,10 +887,9 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		fprintf(stderr, "hostflow: --backend bpf needs --source sockets\n");
 		return 2;
 	}
-	/* Both read the namespace they run in; --netns needs sock_diag per namespace. */
-	if (c->nnetns && (c->source == HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_BPF)) {
-		fprintf(stderr,
-			"hostflow: --netns needs --source sockets and --backend netlink or proc\n");
+	/* The bpf backend reads the namespace it runs in. */
+	if (c->nnetns && c->backend == HF_BACKEND_BPF) {
+		fprintf(stderr, "hostflow: --netns needs --backend netlink or proc\n");
 		return 2;
 	}
 	if (c->cumulative && (c->source != HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_PROC)) {
