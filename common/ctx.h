@@ -29,6 +29,7 @@ struct hf_ctx {
 	char nl_err[128];		   /* why netlink was given up, when it was */
 	uint64_t listen_ports[65536 / 64]; /* a bit per port some listener holds */
 	char err[640];
+	char note[320]; /* hf_open_note() */
 	/* the bpf backend (bpf.c and the end of this file); NULL/0 for the others */
 	struct hf__bpf *bpf;
 	struct hf_ctx *snap; /* a netlink collector: the reconcile's snapshots */

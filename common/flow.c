@@ -32,11 +32,20 @@ struct hf_ctx *hf_open_with(const struct hf_open_opts *o)
 	bool nfct_taken = false; /* hf__ctflow_open() owns o->nfct, even when it fails */
 	int err = ENOMEM;
 
+	char why[256] = "";
+
 	if (backend == HF_BACKEND_BPF && o->source != HF_SOURCE_CONNTRACK)
 		return hf_open_bpf(proc_root, NULL, 0);
+	if (backend == HF_BACKEND_AUTO && o->follow && o->source == HF_SOURCE_SOCKETS) {
+		ctx = hf_open_bpf(proc_root, why, sizeof(why));
+		if (ctx)
+			return ctx;
+	}
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		goto out_nfct;
+	if (why[0])
+		snprintf(ctx->note, sizeof(ctx->note), "bpf backend unavailable: %s", why);
 	ctx->want = backend;
 	/*
 	 * The legacy TCPDIAG_GETSOCK request becomes an AF_UNSPEC dump in the
@@ -100,6 +109,11 @@ void hf_close(struct hf_ctx *ctx)
 	table_free(&ctx->flows);
 	table_free(&ctx->listeners);
 	free(ctx);
+}
+
+const char *hf_open_note(const struct hf_ctx *ctx)
+{
+	return ctx->note;
 }
 
 const char *hf_strerror(const struct hf_ctx *ctx)

@@ -571,6 +571,15 @@ struct hf_open_opts {
 	 * NULL: opened here, in the calling thread's namespace.
 	 */
 	struct hf_nfct *nfct;
+	/*
+	 * A long-lived collector (a plugin, a --watch): with HF_BACKEND_AUTO
+	 * and the sockets source, the bpf backend is tried first (its
+	 * programs cost more to load than one dump, and then less per
+	 * collection), then netlink, then /proc; hf_open_note() says why bpf
+	 * was not had. Not with hf_netns_select(): the bpf backend reads the
+	 * namespace it runs in.
+	 */
+	bool follow;
 };
 
 /*
@@ -605,6 +614,13 @@ struct hf_open_opts {
  * unreadable).
  */
 struct hf_ctx *hf_open_with(const struct hf_open_opts *o);
+
+/*
+ * hf_open_note - why a .follow collector with HF_BACKEND_AUTO is not using
+ * the bpf backend ("bpf backend unavailable: ..."), or "" (it is, or it
+ * was not asked for): for a front end to log once.
+ */
+const char *hf_open_note(const struct hf_ctx *ctx);
 
 /* hf_source - the source of @ctx. */
 enum hf_source hf_source(const struct hf_ctx *ctx);

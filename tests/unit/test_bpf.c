@@ -128,9 +128,34 @@ static void test_random(void)
 	EQ_INT(bad, 0, "200000 random entries decode to exactly their positive connection counts");
 }
 
+/*
+ * A .follow collector with AUTO: the bpf backend, or another with a note
+ * saying why not; without .follow: never bpf, no note. Which one a machine
+ * gets depends on its privileges and kernel: both branches assert.
+ */
+static void test_follow(void)
+{
+	struct hf_ctx *ctx = hf_open_with(&(struct hf_open_opts){ .follow = true });
+	struct hf_ctx *once = hf_open_with(&(struct hf_open_opts){ 0 });
+
+	OK(ctx != NULL, "a .follow collector opens");
+	if (ctx && hf_backend(ctx) == HF_BACKEND_BPF)
+		EQ_STR(hf_open_note(ctx), "", "follow + auto got bpf: no note");
+	else if (ctx)
+		OK(strncmp(hf_open_note(ctx), "bpf backend unavailable: ", 25) == 0 &&
+			   strlen(hf_open_note(ctx)) > 25,
+		   "follow + auto without bpf: the note says why (%s)", hf_open_note(ctx));
+	printf("# follow + auto: backend %s\n", ctx ? hf_backend_name(hf_backend(ctx)) : "none");
+	OK(once && hf_backend(once) != HF_BACKEND_BPF && !hf_open_note(once)[0],
+	   "without .follow, auto never loads the programs and has no note");
+	hf_close(ctx);
+	hf_close(once);
+}
+
 int main(void)
 {
 	test_crafted();
 	test_random();
+	test_follow();
 	return tap_failed != 0;
 }
