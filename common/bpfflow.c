@@ -39,7 +39,6 @@ static int flow_count(struct hf_ctx *ctx, struct hf_sock *s, enum hf_dir dir,
 	const struct hf_filter *f = ctx->filter;
 	struct hf_listener *l = NULL;
 	struct hf_flow key, *flow = NULL;
-	unsigned int full, plen;
 
 	if (dir == HF_DIR_PASSIVE) {
 		s->state = HF_ESTABLISHED;
@@ -50,13 +49,7 @@ static int flow_count(struct hf_ctx *ctx, struct hf_sock *s, enum hf_dir dir,
 		l->established += states[HF_ESTABLISHED];
 	}
 	full_key(s, dir, &key);
-	full = key.pplen;
-	plen = f ? (s->family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
-	if (plen == 0 || plen > full)
-		plen = full;
-	if (plen < full)
-		hf__addr_mask(s->family, &key.paddr, plen);
-	key.pplen = (uint8_t)plen;
+	hf__key_peer_prefix(f, &key);
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++) {
 		if (!states[st])
 			continue;

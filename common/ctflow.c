@@ -132,7 +132,6 @@ static bool ct_key(struct hf_ctx *ctx, const struct hf_ct_entry *e, struct hf_fl
 	const struct hf_filter *f = ctx->filter;
 	enum hf_dir dir = hf_ct_direction(e, ctx->ct->cur_local);
 	struct hf_sock s;
-	unsigned int full, plen;
 
 	if (f && f->protocols) {
 		unsigned int bit = e->orig.proto == IPPROTO_TCP ? HF_PROTO_TCP :
@@ -163,13 +162,7 @@ static bool ct_key(struct hf_ctx *ctx, const struct hf_ct_entry *e, struct hf_fl
 	key->lport = s.lport;
 	key->pport = s.rport;
 	key->netns = ctx->cur_ns;
-	full = s.family == AF_INET ? 32 : 128;
-	plen = f ? (s.family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
-	if (plen == 0 || plen > full)
-		plen = full;
-	if (plen < full)
-		hf__addr_mask(s.family, &key->paddr, plen);
-	key->pplen = (uint8_t)plen;
+	hf__key_peer_prefix(f, key);
 	*sent = dir == HF_DIR_PASSIVE ? 1 : 0;
 	return true;
 }
@@ -556,45 +549,14 @@ static int ct_collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 	return 1;
 }
 
-/* Every namespace selected: the own one first (index 0), then the others. */
-static int ct_collect_all(struct hf_ctx *ctx)
+/* The own namespace among others (hf__collect_each()): its count and limit too. */
+static int ct_collect_own_ns(struct hf_ctx *ctx, struct hf__ns *e)
 {
-	struct ct_state *ct = ctx->ct;
-	struct hf_totals before;
-	int ret;
+	int ret = ct_collect_own(ctx);
 
-	ret = hf__nsset_discover(&ctx->ns);
-	if (ret < 0)
-		return ret;
-	for (size_t i = 0; i < ctx->ns.n; i++) {
-		struct hf__ns *e = &ctx->ns.v[i];
-
-		e->pub.collected = false;
-		memset(&e->pub.totals, 0, sizeof(e->pub.totals));
-		e->pub.ct_count = e->pub.ct_max = -1;
-		if (!e->selected)
-			continue;
-		ctx->cur_ns = e->pub.id;
-		before = ctx->totals;
-		if (e->pub.self) {
-			ret = ct_collect_own(ctx);
-			if (ret)
-				return ret;
-			e->pub.ct_count = ct->info.count;
-			e->pub.ct_max = ct->info.max;
-		} else {
-			ret = ct_collect_other(ctx, e);
-			if (ret < 0)
-				return ret;
-			if (ret > 0)
-				continue;
-		}
-		e->pub.collected = true;
-		e->pub.backend = ctx->used;
-		hf__totals_sub(&e->pub.totals, &ctx->totals, &before);
-	}
-	hf__ns_count_flows(ctx);
-	return 0;
+	e->pub.ct_count = ctx->ct->info.count;
+	e->pub.ct_max = ctx->ct->info.max;
+	return ret;
 }
 
 int hf__ctflow_collect(struct hf_ctx *ctx)
@@ -624,7 +586,7 @@ int hf__ctflow_collect(struct hf_ctx *ctx)
 		ct->nheld = 0;
 	}
 	if (ctx->ns.active) {
-		ret = ct_collect_all(ctx);
+		ret = hf__collect_each(ctx, ct_collect_own_ns, ct_collect_other);
 	} else {
 		ret = ct_collect_own(ctx);
 		ctx->ns.v[0].pub.ct_count = ct->info.count;

@@ -60,6 +60,8 @@ _Static_assert(offsetof(struct hf_listener, port) == 2 && offsetof(struct hf_lis
 /* flow.c */
 /* hf__filter_admits - whether filter @f keeps socket @s of direction @dir. */
 bool hf__filter_admits(const struct hf_filter *f, const struct hf_sock *s, enum hf_dir dir);
+/* hf__key_peer_prefix - group @key's peer by the filter's PeerPrefix (sets pplen). */
+void hf__key_peer_prefix(const struct hf_filter *f, struct hf_flow *key);
 /* hf__collect_reset - empty the tables and totals for a collection under @filter. */
 void hf__collect_reset(struct hf_ctx *ctx, const struct hf_filter *filter);
 /* What a collection stood at before a namespace, to take it back (hf__mark_undo). */
@@ -69,10 +71,15 @@ struct hf__mark {
 };
 void hf__mark_set(const struct hf_ctx *ctx, struct hf__mark *m);
 void hf__mark_undo(struct hf_ctx *ctx, const struct hf__mark *m);
-/* hf__totals_sub - @a - @b, flows 0: a namespace's share of the totals. */
-void hf__totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b);
-/* hf__ns_count_flows - each namespace's totals.flows from the flow table. */
-void hf__ns_count_flows(struct hf_ctx *ctx);
+/*
+ * hf__collect_each - discover the namespaces, then collect each one
+ * selected with ctx->cur_ns set: the collector's own with @own (0, or a
+ * negative errno that ends the collection), the others with @other (0,
+ * 1 when skipped, or a negative errno); each namespace's share of the
+ * totals and flows is set, and ctx->used is the own namespace's backend.
+ */
+int hf__collect_each(struct hf_ctx *ctx, int (*own)(struct hf_ctx *ctx, struct hf__ns *e),
+		     int (*other)(struct hf_ctx *ctx, struct hf__ns *e));
 /* hf__on_listener, hf__on_connection - a dumped socket into ctx (hf_sock_cb). */
 int hf__on_listener(const struct hf_sock *s, void *arg);
 int hf__on_connection(const struct hf_sock *s, void *arg);

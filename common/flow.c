@@ -269,6 +269,18 @@ bool hf__filter_admits(const struct hf_filter *f, const struct hf_sock *s, enum 
 	return true;
 }
 
+void hf__key_peer_prefix(const struct hf_filter *f, struct hf_flow *key)
+{
+	unsigned int full = key->family == AF_INET ? 32 : 128;
+	unsigned int plen = f ? (key->family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
+
+	if (plen == 0 || plen > full)
+		plen = full;
+	if (plen < full)
+		hf__addr_mask(key->family, &key->paddr, plen);
+	key->pplen = (uint8_t)plen;
+}
+
 int hf__on_connection(const struct hf_sock *s, void *arg)
 {
 	struct hf_ctx *ctx = arg;
@@ -276,7 +288,6 @@ int hf__on_connection(const struct hf_sock *s, void *arg)
 	struct hf_listener *l;
 	struct hf_flow key, *flow;
 	enum hf_dir dir;
-	unsigned int full, plen;
 
 	if (s->state == HF_LISTEN || s->state >= HF_STATE_MAX)
 		return 0;
@@ -301,13 +312,7 @@ int hf__on_connection(const struct hf_sock *s, void *arg)
 	key.laddr = s->laddr;
 	key.paddr = s->raddr;
 	key.netns = ctx->cur_ns;
-	full = s->family == AF_INET ? 32 : 128;
-	plen = f ? (s->family == AF_INET ? f->peer_prefix4 : f->peer_prefix6) : full;
-	if (plen == 0 || plen > full)
-		plen = full;
-	if (plen < full)
-		hf__addr_mask(s->family, &key.paddr, plen);
-	key.pplen = (uint8_t)plen;
+	hf__key_peer_prefix(f, &key);
 	if (dir == HF_DIR_PASSIVE)
 		key.lport = s->lport;
 	else
@@ -436,7 +441,7 @@ static int collect_ns(struct hf_ctx *ctx, struct hf_diag **dp, const char *proc_
 	return ret;
 }
 
-void hf__totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b)
+static void totals_sub(struct hf_totals *out, const struct hf_totals *a, const struct hf_totals *b)
 {
 	out->sockets = a->sockets - b->sockets;
 	out->listeners = a->listeners - b->listeners;
@@ -445,7 +450,7 @@ void hf__totals_sub(struct hf_totals *out, const struct hf_totals *a, const stru
 		out->states[s] = a->states[s] - b->states[s];
 }
 
-void hf__ns_count_flows(struct hf_ctx *ctx)
+static void ns_count_flows(struct hf_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->flows.n; i++) {
 		const struct hf_flow *f = table_item(&ctx->flows, i);
@@ -499,9 +504,10 @@ static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 	return 1;
 }
 
-static int collect_all(struct hf_ctx *ctx)
+int hf__collect_each(struct hf_ctx *ctx, int (*own)(struct hf_ctx *ctx, struct hf__ns *e),
+		     int (*other)(struct hf_ctx *ctx, struct hf__ns *e))
 {
-	enum hf_backend own = HF_BACKEND_AUTO;
+	enum hf_backend own_used = HF_BACKEND_AUTO;
 	struct hf_totals before;
 	int ret;
 
@@ -513,18 +519,18 @@ static int collect_all(struct hf_ctx *ctx)
 
 		e->pub.collected = false;
 		memset(&e->pub.totals, 0, sizeof(e->pub.totals));
+		e->pub.ct_count = e->pub.ct_max = -1;
 		if (!e->selected)
 			continue;
 		ctx->cur_ns = e->pub.id;
 		before = ctx->totals;
 		if (e->pub.self) {
-			hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
-			ret = collect_ns(ctx, &ctx->diag, ctx->proc_root);
+			ret = own(ctx, e);
 			if (ret)
 				return ret;
-			own = ctx->used;
+			own_used = ctx->used;
 		} else {
-			ret = collect_other(ctx, e);
+			ret = other(ctx, e);
 			if (ret < 0)
 				return ret;
 			if (ret > 0)
@@ -532,12 +538,19 @@ static int collect_all(struct hf_ctx *ctx)
 		}
 		e->pub.collected = true;
 		e->pub.backend = ctx->used;
-		hf__totals_sub(&e->pub.totals, &ctx->totals, &before);
+		totals_sub(&e->pub.totals, &ctx->totals, &before);
 	}
-	hf__ns_count_flows(ctx);
-	if (own != HF_BACKEND_AUTO)
-		ctx->used = own;
+	ns_count_flows(ctx);
+	if (own_used != HF_BACKEND_AUTO)
+		ctx->used = own_used;
 	return 0;
+}
+
+static int collect_own(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	(void)e;
+	hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
+	return collect_ns(ctx, &ctx->diag, ctx->proc_root);
 }
 
 int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
@@ -558,7 +571,7 @@ int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
 		goto out;
 	}
 	if (ctx->ns.active) {
-		ret = collect_all(ctx);
+		ret = hf__collect_each(ctx, collect_own, collect_other);
 		goto out;
 	}
 	/* Per collection: each network namespace, and an operator, may change it. */
