@@ -12,6 +12,7 @@
 
 #include "hostflow.h"
 #include "internal.h"
+#include "nlmsg.h"
 
 /*
  * 32 KiB: the kernel sizes each dump skb to the reader's last recvmsg buffer
@@ -112,75 +113,36 @@ static bool family_wanted(const struct hf_sock *s, unsigned int families)
 	return (families & bit) != 0;
 }
 
+struct diag_arg {
+	unsigned int families;
+	hf_sock_cb cb;
+	void *arg;
+};
+
+static inline int on_diag_msg(const struct nlmsghdr *nlh, void *arg, const char **what)
+{
+	const struct diag_arg *a = arg;
+	struct hf_sock s;
+	int ret = hf_diag_parse(nlh, &s);
+
+	if (ret == -EAFNOSUPPORT)
+		return 0;
+	if (ret < 0) {
+		*what = ret == -EPROTO ? "unexpected message type" : "malformed inet_diag message";
+		return ret;
+	}
+	if (!family_wanted(&s, a->families))
+		return 0;
+	ret = a->cb(&s, a->arg);
+	return ret ? (ret < 0 ? ret : -ECANCELED) : 0;
+}
+
 int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int families, hf_sock_cb cb,
 		    void *arg, const char **what)
 {
-	const struct nlmsghdr *nlh = buf;
-	struct hf_sock s;
-	int ret;
+	struct diag_arg a = { families, cb, arg };
 
-	/*
-	 * Not mnl_nlmsg_ok(): libmnl 1.0.4 compares (int)nlmsg_len <= len, so a
-	 * length of 2^31 or more would pass and mnl_nlmsg_next() jump past the
-	 * buffer.
-	 */
-	while (len >= (int)sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) &&
-	       nlh->nlmsg_len <= (unsigned int)len) {
-		if (nlh->nlmsg_seq != seq) {
-			*what = "reply with a foreign sequence number";
-			return -EPROTO;
-		}
-		switch (nlh->nlmsg_type) {
-		case NLMSG_DONE:
-			/* A dump that failed in the kernel ends with its errno in NLMSG_DONE. */
-			if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
-				int e;
-				memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-				if (e < 0) {
-					*what = "NLMSG_DONE carrying an error";
-					return e;
-				}
-			}
-			return 1;
-		case NLMSG_ERROR: {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
-				*what = "truncated NLMSG_ERROR";
-				return -EBADMSG;
-			}
-			if (e->error < 0) {
-				*what = "NLMSG_ERROR";
-				return e->error;
-			}
-			break; /* an acknowledgement */
-		}
-		case NLMSG_NOOP:
-			break;
-		case NLMSG_OVERRUN:
-			*what = "NLMSG_OVERRUN";
-			return -ENOBUFS;
-		default:
-			ret = hf_diag_parse(nlh, &s);
-			if (ret == -EAFNOSUPPORT)
-				break;
-			if (ret < 0) {
-				*what = ret == -EPROTO ? "unexpected message type" :
-							 "malformed inet_diag message";
-				return ret;
-			}
-			if (family_wanted(&s, families)) {
-				ret = cb(&s, arg);
-				if (ret)
-					return ret < 0 ? ret : -ECANCELED;
-			}
-		}
-		nlh = mnl_nlmsg_next(nlh, &len);
-	}
-	if (len != 0) {
-		*what = "truncated netlink message";
-		return -EBADMSG;
-	}
-	return 0;
+	return hf__nl_handle(buf, len, seq, false, on_diag_msg, &a, what);
 }
 
 static int diag_recv(struct hf_diag *d, unsigned int families, hf_sock_cb cb, void *arg)

@@ -17,6 +17,7 @@
 
 #include "hostflow.h"
 #include "internal.h"
+#include "nlmsg.h"
 
 /* As for inet_diag: the kernel sizes each dump skb to the reader's last buffer. */
 #define HF__NFCT_BUF 32768
@@ -121,74 +122,12 @@ int hf_nfct_event_fd(const struct hf_nfct *h)
 	return h->events ? mnl_socket_get_fd(h->events) : -1;
 }
 
-/* A message's handler: 0 to go on, non-zero to stop (returned). */
-typedef int (*msg_cb)(const struct nlmsghdr *nlh, void *arg, const char **what);
-
-/*
- * The messages of one netlink read, as hf__diag_handle(): lengths and
- * sequence checked (@seq 0: events, any sequence), NLMSG_DONE -> 1.
- */
-static int nl_handle(const void *buf, int len, uint32_t seq, msg_cb cb, void *arg,
-		     const char **what)
-{
-	const struct nlmsghdr *nlh = buf;
-	int ret;
-
-	/* Not mnl_nlmsg_ok(): see hf__diag_handle (libmnl 1.0.4 compares signed lengths). */
-	while (len >= (int)sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) &&
-	       nlh->nlmsg_len <= (unsigned int)len) {
-		if (seq && nlh->nlmsg_seq != seq) {
-			*what = "reply with a foreign sequence number";
-			return -EPROTO;
-		}
-		switch (nlh->nlmsg_type) {
-		case NLMSG_DONE:
-			if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
-				int e;
-				memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-				if (e < 0) {
-					*what = "NLMSG_DONE carrying an error";
-					return e;
-				}
-			}
-			return 1;
-		case NLMSG_ERROR: {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-			if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e)) {
-				*what = "truncated NLMSG_ERROR";
-				return -EBADMSG;
-			}
-			if (e->error < 0) {
-				*what = "NLMSG_ERROR";
-				return e->error;
-			}
-			break;
-		}
-		case NLMSG_NOOP:
-			break;
-		case NLMSG_OVERRUN:
-			*what = "NLMSG_OVERRUN";
-			return -ENOBUFS;
-		default:
-			ret = cb(nlh, arg, what);
-			if (ret)
-				return ret;
-		}
-		nlh = mnl_nlmsg_next(nlh, &len);
-	}
-	if (len != 0) {
-		*what = "truncated netlink message";
-		return -EBADMSG;
-	}
-	return 0;
-}
-
 struct ct_arg {
 	hf_ct_cb cb;
 	void *arg;
 };
 
-static int on_ct_msg(const struct nlmsghdr *nlh, void *arg, const char **what)
+static inline int on_ct_msg(const struct nlmsghdr *nlh, void *arg, const char **what)
 {
 	struct ct_arg *a = arg;
 	struct hf_ct_entry e;
@@ -208,7 +147,7 @@ int hf__ct_handle(const void *buf, int len, uint32_t seq, hf_ct_cb cb, void *arg
 {
 	struct ct_arg a = { cb, arg };
 
-	return nl_handle(buf, len, seq, on_ct_msg, &a, what);
+	return hf__nl_handle(buf, len, seq, seq == 0, on_ct_msg, &a, what);
 }
 
 /* Send a dump request of @type with @family in the nfgenmsg or ifaddrmsg; 0 or -errno. */
@@ -240,7 +179,7 @@ static int dump_send(struct hf_nfct *h, struct mnl_socket *nl, uint16_t type, bo
 	return 0;
 }
 
-static int dump_recv(struct hf_nfct *h, struct mnl_socket *nl, msg_cb cb, void *arg)
+static int dump_recv(struct hf_nfct *h, struct mnl_socket *nl, hf__msg_cb cb, void *arg)
 {
 	for (;;) {
 		ssize_t got = mnl_socket_recvfrom(nl, h->buf, sizeof(h->buf));
@@ -254,7 +193,7 @@ static int dump_recv(struct hf_nfct *h, struct mnl_socket *nl, msg_cb cb, void *
 			h->what = "recv: netlink socket closed before NLMSG_DONE";
 			return -EPIPE;
 		}
-		ret = nl_handle(h->buf, (int)got, h->seq, cb, arg, &h->what);
+		ret = hf__nl_handle(h->buf, (int)got, h->seq, false, cb, arg, &h->what);
 		if (ret)
 			return ret > 0 ? 0 : ret;
 	}
