@@ -32,22 +32,13 @@ static int value_text(const oconfig_value_t *v, char *buf, size_t len)
 	return -EINVAL;
 }
 
-static int config_option(struct hf_cd *cd, const oconfig_item_t *c)
+/* One value of option @c, as hf_options_set() takes it. */
+static int config_value(struct hf_cd *cd, const oconfig_item_t *c, const oconfig_value_t *v)
 {
 	char value[256], err[512];
 	int ret;
 
-	if (c->children_num > 0) {
-		ERROR(PLUGIN_NAME " plugin: <%s> is a block; options are \"Key value\" lines",
-		      c->key);
-		return -EINVAL;
-	}
-	if (c->values_num != 1) {
-		ERROR(PLUGIN_NAME " plugin: option \"%s\" takes exactly one value (%d given)",
-		      c->key, c->values_num);
-		return -EINVAL;
-	}
-	if (value_text(&c->values[0], value, sizeof(value)) < 0) {
+	if (value_text(v, value, sizeof(value)) < 0) {
 		ERROR(PLUGIN_NAME " plugin: option \"%s\": a value of unknown type", c->key);
 		return -EINVAL;
 	}
@@ -61,6 +52,26 @@ static int config_option(struct hf_cd *cd, const oconfig_item_t *c)
 		return ret;
 	}
 	return 0;
+}
+
+/* An option line: one value, or several for an option that repeats (Namespaces "a" "b"). */
+static int config_option(struct hf_cd *cd, const oconfig_item_t *c)
+{
+	int ret = 0;
+
+	if (c->children_num > 0) {
+		ERROR(PLUGIN_NAME " plugin: <%s> is a block; options are \"Key value\" lines",
+		      c->key);
+		return -EINVAL;
+	}
+	if (c->values_num < 1 || (c->values_num > 1 && !hf_options_repeats(c->key))) {
+		ERROR(PLUGIN_NAME " plugin: option \"%s\" takes exactly one value (%d given)",
+		      c->key, c->values_num);
+		return -EINVAL;
+	}
+	for (int i = 0; i < c->values_num && ret == 0; i++)
+		ret = config_value(cd, c, &c->values[i]);
+	return ret;
 }
 
 /*

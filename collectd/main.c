@@ -39,9 +39,12 @@ void cd_free(void *arg)
 	if (!cd)
 		return;
 	hf_close(cd->ctx);
+	hf_close(cd->ct);
 	hf_resolver_free(cd->resolver);
 	hf_select_free(cd->flows);
 	hf_select_free(cd->listeners);
+	hf_select_free(cd->ct_flows);
+	cd_ns_free(cd);
 	free(cd);
 }
 
@@ -54,22 +57,27 @@ struct hf_cd *cd_new(void)
 	return cd;
 }
 
-/* Log a failure once, and again only when its cause changes. Returns -1 for collectd. */
-static int fail(struct hf_cd *cd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct hf_cd *cd, const char *fmt, ...)
+int cd_failed(struct cd_fail *f, const char *fmt, ...)
 {
-	char msg[sizeof(cd->err)];
+	char msg[sizeof(f->err)];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!cd->failing || strcmp(msg, cd->err) != 0)
+	if (!f->failing || strcmp(msg, f->err) != 0)
 		ERROR(PLUGIN_NAME " plugin: %s", msg);
-	sstrncpy(cd->err, msg, sizeof(cd->err));
-	cd->failing = true;
+	sstrncpy(f->err, msg, sizeof(f->err));
+	f->failing = true;
 	return -1;
+}
+
+void cd_recovered(struct cd_fail *f, const char *what)
+{
+	if (f->failing)
+		INFO(PLUGIN_NAME " plugin: %s collects again (the last failure was: %s)", what,
+		     f->err);
+	f->failing = false;
 }
 
 /* Monotonic microseconds, for the hold times: a wall clock step must not end them. */
@@ -90,48 +98,94 @@ static void resolver_log(struct hf_cd *cd)
 		WARNING(PLUGIN_NAME " plugin: ResolveNames: %s", news);
 }
 
-static int cd_read(user_data_t *ud)
+/* The sockets collector, with the namespaces of Namespaces. */
+static int sockets_open(struct hf_cd *cd)
 {
-	struct hf_cd *cd = ud->data;
-	uint64_t now = now_us();
+	cd->ctx = hf_open(cd->opts.backend, "/proc");
+	if (!cd->ctx)
+		return cd_failed(&cd->fail, "cannot open the %s collector: %s",
+				 hf_backend_name(cd->opts.backend), STRERROR(errno));
+	for (unsigned int i = 0; i < cd->opts.n_netns; i++) {
+		int ret = hf_netns_select(cd->ctx, cd->opts.netns[i]);
+		if (ret < 0) {
+			cd_failed(&cd->fail, "Namespaces \"%s\": %s", cd->opts.netns[i],
+				  ret == -EOPNOTSUPP ? hf_strerror(cd->ctx) : STRERROR(-ret));
+			hf_close(cd->ctx);
+			cd->ctx = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* What the core has to say once: no privilege for other namespaces, one not found. */
+static void notices_log(const struct hf_ctx *ctx)
+{
+	for (const char *p = hf_notice(ctx), *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		WARNING(PLUGIN_NAME " plugin: %.*s", (int)(nl - p), p);
+	}
+}
+
+static int sockets_read(struct hf_cd *cd, uint64_t now)
+{
 	int ret;
 
-	cd->time = cdtime();
-	if (cd->opts.resolve_names && !cd->resolver) {
-		cd->resolver = hf_resolver_new(RESOLVE_TIMEOUT_MS);
-		if (!cd->resolver)
-			return fail(cd, "cannot start the name resolver: %s", STRERROR(errno));
-	}
-	if (!cd->ctx) {
-		cd->ctx = hf_open(cd->opts.backend, "/proc");
-		if (!cd->ctx)
-			return fail(cd, "cannot open the %s collector: %s",
-				    hf_backend_name(cd->opts.backend), STRERROR(errno));
-	}
+	if (!cd->ctx && sockets_open(cd) < 0)
+		return -1;
 	ret = hf_collect(cd->ctx, &cd->opts.filter);
 	if (ret < 0)
-		return fail(cd, "collection failed: %s", hf_strerror(cd->ctx));
-	if (cd->failing)
-		INFO(PLUGIN_NAME " plugin: collecting again (the last failure was: %s)", cd->err);
-	cd->failing = false;
+		return cd_failed(&cd->fail, "collection failed: %s", hf_strerror(cd->ctx));
+	cd_recovered(&cd->fail, "the sockets source");
+	notices_log(cd->ctx);
 	if (hf_backend(cd->ctx) != cd->used) {
 		cd->used = hf_backend(cd->ctx);
 		INFO(PLUGIN_NAME " plugin: reading the sockets through %s",
 		     hf_backend_name(cd->used));
 	}
+	if (hf_netns_selected(cd->ctx) && cd_ns_update(cd) < 0)
+		return cd_failed(&cd->fail, "Namespaces: %s", STRERROR(ENOMEM));
 
 	ret = cd_submit_flows(cd, now);
 	resolver_log(cd);
 	if (ret < 0)
-		return fail(cd, "cannot select the flows: %s", STRERROR(-ret));
+		return cd_failed(&cd->fail, "cannot select the flows: %s", STRERROR(-ret));
 	cd_submit_totals(cd);
 	if (cd->opts.report_listeners) {
 		ret = cd_submit_listeners(cd, now);
 		if (ret < 0)
-			return fail(cd, "cannot select the listeners: %s", STRERROR(-ret));
+			return cd_failed(&cd->fail, "cannot select the listeners: %s",
+					 STRERROR(-ret));
 		cd_submit_host(cd);
 	}
 	return 0;
+}
+
+/*
+ * One read of each source. A source that fails is logged (once per cause)
+ * and the others go on; collectd hears of a failure (and reads less
+ * often) only when no source could be read.
+ */
+static int cd_read(user_data_t *ud)
+{
+	struct hf_cd *cd = ud->data;
+	uint64_t now = now_us();
+	int done = 0;
+
+	cd->time = cdtime();
+	if (cd->opts.resolve_names && !cd->resolver) {
+		cd->resolver = hf_resolver_new(RESOLVE_TIMEOUT_MS);
+		if (!cd->resolver)
+			return cd_failed(&cd->fail, "cannot start the name resolver: %s",
+					 STRERROR(errno));
+	}
+	if ((cd->opts.sources & HF_SOURCES_SOCKETS) && sockets_read(cd, now) == 0)
+		done++;
+	if ((cd->opts.sources & HF_SOURCES_CONNTRACK) && cd_ct_read(cd, now) == 0)
+		done++;
+	return done ? 0 : -1;
 }
 
 int cd_register(struct hf_cd *cd)
@@ -142,13 +196,19 @@ int cd_register(struct hf_cd *cd)
 	cd->flows = hf_select_new(HF_SELECT_FLOWS, cd->opts.max_flows, cd->opts.hold_time);
 	cd->listeners =
 		hf_select_new(HF_SELECT_LISTENERS, cd->opts.max_listeners, cd->opts.hold_time);
-	if (!cd->flows || !cd->listeners) {
+	cd->ct_flows = hf_select_new(HF_SELECT_CONNTRACK, cd->opts.max_flows, cd->opts.hold_time);
+	if (!cd->flows || !cd->listeners || !cd->ct_flows) {
 		ERROR(PLUGIN_NAME " plugin: out of memory; not collecting");
 		cd_free(cd);
 		return -1;
 	}
 	for (unsigned int i = 0; i < cd->opts.n_pins; i++) {
-		ret = hf_select_pin(cd->flows, &cd->opts.pins[i]);
+		/* A "ct-..." pin is a flow of the conntrack source. */
+		bool ct = cd->opts.pin_ct[i];
+		if (ct && !(cd->opts.sources & HF_SOURCES_CONNTRACK))
+			WARNING(PLUGIN_NAME " plugin: Pin: a conntrack flow (\"ct-...\") without "
+					    "Source conntrack is never reported");
+		ret = hf_select_pin(ct ? cd->ct_flows : cd->flows, &cd->opts.pins[i]);
 		if (ret < 0) {
 			ERROR(PLUGIN_NAME " plugin: Pin: %s", STRERROR(-ret));
 			cd_free(cd);
