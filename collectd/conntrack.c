@@ -140,7 +140,8 @@ int cd_ct_read(struct hf_cd *cd, uint64_t now)
 	ser = hf_select_series(cd->ct_flows, &n);
 	for (size_t i = 0; i < n; i++) {
 		/* The first read of a series: from its counters at the last read. */
-		bool first = ser[i].first_us == now && !ser[i].pinned && cd->ct_last && !ci->resynced;
+		bool first = ser[i].first_us == now && !ser[i].pinned && cd->ct_last &&
+			     !ci->resynced;
 		submit_ct_flow(cd, ser[i].id, &ser[i].flow, first ? ser[i].before : NULL);
 	}
 	for (enum hf_dir d = HF_DIR_ACTIVE; d <= HF_DIR_FORWARDED; d++) {

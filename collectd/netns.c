@@ -1,11 +1,10 @@
 /*
  * collectd/netns.c - Namespaces: every network namespace is reported as a
  * collectd host of its own, the way the virt plugin reports its guests:
- * HOSTNAME:NAME (NAME as hf_netns names it: the `ip netns` name, the
- * container's, "pid-PID-COMM"), with '/', blanks, '"' and control
- * characters written '_'; the namespace collectd runs in keeps collectd's
- * Hostname, so its series are where they were without Namespaces. A host
- * longer than collectd's 127 bytes becomes HOSTNAME:netns-INODE.
+ * HOSTNAME:NAME (hf_netns_host: NAME as hf_netns names it, the `ip netns`
+ * name, the container's, "pid-PID-COMM", '/' written '_'); the namespace
+ * collectd runs in keeps collectd's Hostname, so its series are where they
+ * were without Namespaces.
  *
  * A namespace's host is decided when it is first seen and kept while it
  * lives (a member process that changes does not rename it). One that is
@@ -18,28 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void ns_host(const struct hf_netns *n, char *buf, size_t len)
-{
-	const char *hn = hostname_g ? hostname_g : "";
-	size_t at;
-	int w;
-
-	if (n->self) {
-		buf[0] = '\0';
-		return;
-	}
-	w = snprintf(buf, len, "%s:%s", hn, n->name);
-	if (w < 0 || (size_t)w >= len) {
-		snprintf(buf, len, "%s:netns-%llu", hn, (unsigned long long)n->inode);
-		return;
-	}
-	for (at = strlen(hn) + 1; buf[at]; at++) {
-		unsigned char c = (unsigned char)buf[at];
-		if (c == '/' || c == '"' || c == ' ' || c < 0x20 || c == 0x7f)
-			buf[at] = '_';
-	}
-}
 
 static size_t ns_find(const struct hf_cd *cd, uint32_t id, bool *found)
 {
@@ -98,7 +75,10 @@ int cd_ns_update(struct hf_cd *cd)
 			e = &cd->ns[at];
 			memset(e, 0, sizeof(*e));
 			e->id = n->id;
-			ns_host(n, e->host, sizeof(e->host));
+			if (hf_netns_host(n, hostname_g ? hostname_g : "", e->host,
+					  sizeof(e->host)) < 0)
+				snprintf(e->host, sizeof(e->host), "netns-%llu",
+					 (unsigned long long)n->inode);
 		}
 		e = &cd->ns[at];
 		e->gone = false;

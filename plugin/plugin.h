@@ -205,6 +205,17 @@ int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
  */
 void hf_ct_prefix(unsigned int proto, char *buf, size_t len);
 
+/*
+ * hf_netns_host - the host name under which an agent that names series by
+ * host (collectd) reports namespace @ns, the way collectd's virt plugin
+ * reports a guest: "" for the namespace the agent runs in (it keeps the
+ * agent's own host name), else @hostname ":" name, with '/' (a Kubernetes
+ * "NS/POD"), blanks, '"' and control characters written '_'; when that
+ * does not fit in @len, @hostname ":netns-" inode. Returns the length, or
+ * -ENOSPC when not even the inode form fits.
+ */
+int hf_netns_host(const struct hf_netns *ns, const char *hostname, char *buf, size_t len);
+
 /* hf_other_id - "passive-other" or "active-other", the identifier of hf_report.other. */
 const char *hf_other_id(enum hf_dir dir);
 
