@@ -14,7 +14,9 @@
  *   hostflow-all/protocol_counter-ListenOverflows (and the other TcpExt
  *       counters), gauge-somaxconn, gauge-tcp_max_syn_backlog,
  *       gauge-tcp_syncookies.
- * FLOW is hf_flow_id()'s identifier (plugin.h).
+ * FLOW is hf_flow_id()'s identifier (plugin.h). With Source conntrack,
+ * conntrack.c's values ("ct-..."); with Namespaces, each namespace's
+ * values under its own collectd host (netns.c).
  *
  * Ownership: the config callback builds one struct hf_cd from the
  * <Plugin hostflow> blocks (the init callback, from the defaults when there
