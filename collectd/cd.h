@@ -80,7 +80,7 @@ void cd_free(void *arg);
 int cd_register(struct hf_cd *cd);
 /* cd_failed - log @fmt as an ERROR unless it is @f's failure already. Returns -1. */
 int cd_failed(struct cd_fail *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* cd_recovered - after a success: say once that @what collects again. */
+/* cd_recovered - after a success: say once "@what" "collecting again" (@what "" or "conntrack: "). */
 void cd_recovered(struct cd_fail *f, const char *what);
 
 /* config.c: the callbacks module_register registers */

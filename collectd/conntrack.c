@@ -122,7 +122,7 @@ int cd_ct_read(struct hf_cd *cd, uint64_t now)
 	ret = hf_collect(cd->ct, &cd->opts.filter);
 	if (ret < 0)
 		return cd_failed(&cd->ct_fail, "%s", hf_strerror(cd->ct));
-	cd_recovered(&cd->ct_fail, "the conntrack source");
+	cd_recovered(&cd->ct_fail, "conntrack: ");
 	ci = hf_ct_info(cd->ct);
 	if (ci->resynced)
 		WARNING(PLUGIN_NAME " plugin: conntrack destroy events were lost (the socket "

@@ -77,7 +77,7 @@ int cd_failed(struct cd_fail *f, const char *fmt, ...)
 void cd_recovered(struct cd_fail *f, const char *what)
 {
 	if (f->failing)
-		INFO(PLUGIN_NAME " plugin: %s collects again (the last failure was: %s)", what,
+		INFO(PLUGIN_NAME " plugin: %scollecting again (the last failure was: %s)", what,
 		     f->err);
 	f->failing = false;
 }
@@ -140,7 +140,7 @@ static int sockets_read(struct hf_cd *cd, uint64_t now)
 	ret = hf_collect(cd->ctx, &cd->opts.filter);
 	if (ret < 0)
 		return cd_failed(&cd->fail, "collection failed: %s", hf_strerror(cd->ctx));
-	cd_recovered(&cd->fail, "the sockets source");
+	cd_recovered(&cd->fail, "");
 	notices_log(cd->ctx);
 	if (hf_backend(cd->ctx) != cd->used) {
 		cd->used = hf_backend(cd->ctx);
