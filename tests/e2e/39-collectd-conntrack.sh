@@ -12,6 +12,8 @@
 #   (between two reads). The counters' last less first values (the csv
 #   plugin stores them raw) must equal conntrack -L's sums and the known
 #   payloads. Then accounting goes off and a connection to :82 comes.
+#   Last, a second collectd without CAP_NET_ADMIN (setpriv drops it from
+#   the bounding set) cannot read the table: one ERROR, sockets go on.
 set -u
 # shellcheck source=tests/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -29,6 +31,7 @@ HF_PLAN=(
 	"collectd conntrack: hostflow-ct-all: entries as conntrack -C, percent-used = 100 x entries / max"
 	"collectd conntrack: accounting off: the connection is sent, no traffic values"
 	"collectd conntrack: accounting off: one WARNING naming sysctl net.netfilter.nf_conntrack_acct=1"
+	"collectd conntrack: without CAP_NET_ADMIN: one ERROR naming it, the sockets source goes on"
 )
 hf_require_netns
 hf_ct_require
@@ -135,4 +138,29 @@ check_eq "${HF_PLAN[6]}" "hostflow-$CT82/current_connections-total 1" \
 # The logfile plugin writes the severity as "[warning]".
 warn=$(grep -ci '\[warning\] hostflow plugin: .*sysctl -w net.netfilter.nf_conntrack_acct=1' "$COLLECTD_LOG")
 check_eq "${HF_PLAN[7]}" 1 "$warn"
+
+collectd_stop
+if ! command -v setpriv >/dev/null; then
+	skip "${HF_PLAN[8]}" "no setpriv(1) (util-linux)"
+	hf_done
+fi
+wrapper=$HF_TMP/collectd-no-net-admin
+printf '#!/bin/sh\nexec setpriv --bounding-set -net_admin %s "$@"\n' "$COLLECTD_BIN" >"$wrapper"
+chmod +x "$wrapper"
+COLLECTD_BIN=$wrapper collectd_start -n "$(hf_ns srv)" -i 1 -p build/hostflow.so -c "LoadPlugin hostflow
+<Plugin hostflow>
+	Source sockets
+	Source conntrack
+	ReportListeners false
+</Plugin>" >"$HF_TMP/start2.err" 2>&1 || hf_setup_failed "collectd without CAP_NET_ADMIN did not start: $(cat "$HF_TMP/start2.err")"
+collectd_wait_value "testhost/hostflow-$P80/tcp_connections-total" 1 15 >/dev/null
+sleep 3
+errs=$(grep -ci '\[error\] hostflow plugin: .*conntrack.*CAP_NET_ADMIN' "$COLLECTD_LOG")
+sock=$(collectd_value "testhost/hostflow-$P80/tcp_connections-total" 2>&1)
+if [ "$errs" = 1 ] && [ "$sock" = 1.000000e+00 ]; then
+	ok "${HF_PLAN[8]}"
+else
+	not_ok "${HF_PLAN[8]}" "$errs ERROR lines naming CAP_NET_ADMIN; sockets :80 flow: $sock" \
+		"$(collectd_log_tail 8)"
+fi
 hf_done
