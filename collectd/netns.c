@@ -92,7 +92,8 @@ const char *cd_ns_host(const struct hf_cd *cd, uint32_t id)
 	bool found;
 	size_t at;
 
-	if (!cd->ctx || !hf_netns_selected(cd->ctx))
+	/* Id 0 is collectd's own namespace, selected or not (a Pin names its flows). */
+	if (!cd->ctx || !hf_netns_selected(cd->ctx) || id == 0)
 		return "";
 	at = ns_find(cd, id, &found);
 	return found ? cd->ns[at].host : NULL;
