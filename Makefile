@@ -96,13 +96,15 @@ $(B)/hostflow: $(B)/obj/plugin/hostflow.o $(B)/libhostflow.a
 $(B)/hostflow.plugin: $(B)/obj/netdata/hostflow_plugin.o $(B)/libhostflow.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(B)/obj/collectd/%.o: collectd/%.c $(HEADERS)
+$(B)/obj/collectd/%.o: collectd/%.c collectd/cd.h $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(HF_CFLAGS) -Wno-unused-parameter $(COLLECTD_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(B)/hostflow.so: $(B)/obj/collectd/hostflow.o $(LIB_OBJ) collectd/hostflow.map
+CD_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard collectd/*.c))
+
+$(B)/hostflow.so: $(CD_OBJ) $(LIB_OBJ) collectd/hostflow.map
 	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,--version-script=collectd/hostflow.map -o $@ \
-		$(B)/obj/collectd/hostflow.o $(LIB_OBJ) $(DEP_LIBS)
+		$(CD_OBJ) $(LIB_OBJ) $(DEP_LIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libhostflow.a
 	@mkdir -p $(dir $@)

@@ -122,6 +122,30 @@ void hf_ct_prefix(unsigned int proto, char *buf, size_t len)
 		snprintf(buf, len, "ct-p%u-", proto);
 }
 
+int hf_netns_host(const struct hf_netns *ns, const char *hostname, char *buf, size_t len)
+{
+	size_t hl = strlen(hostname);
+	int w;
+
+	if (!len)
+		return -ENOSPC;
+	if (ns->self) {
+		buf[0] = '\0';
+		return 0;
+	}
+	w = snprintf(buf, len, "%s:%s", hostname, ns->name);
+	if (w < 0 || (size_t)w >= len) {
+		w = snprintf(buf, len, "%s:netns-%llu", hostname, (unsigned long long)ns->inode);
+		return w < 0 || (size_t)w >= len ? -ENOSPC : w;
+	}
+	for (size_t i = hl + 1; buf[i]; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (c == '/' || c == '"' || c == ' ' || c == '\t' || c < 0x20 || c == 0x7f)
+			buf[i] = '_';
+	}
+	return w;
+}
+
 const char *hf_other_id(enum hf_dir dir)
 {
 	return dir == HF_DIR_PASSIVE ? "passive-other" : "active-other";

@@ -48,6 +48,7 @@ enum key {
 	K_IGNORE_STATE,
 	K_SOURCE,
 	K_PROTOCOL,
+	K_NAMESPACES,
 	K_COUNT,
 };
 
@@ -73,6 +74,7 @@ static const char *const key_names[K_COUNT] = {
 	[K_IGNORE_STATE] = "IgnoreState",
 	[K_SOURCE] = "Source",
 	[K_PROTOCOL] = "Protocol",
+	[K_NAMESPACES] = "Namespaces",
 };
 
 /* Compare ignoring case, spaces, '_' and '-' (collectd's parser never passes a space). */
@@ -121,6 +123,28 @@ static int parse_uint(const char *v, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
+static int key_find(const char *key)
+{
+	int k;
+
+	for (k = 0; k < K_COUNT; k++)
+		if (key_eq(key_names[k], key))
+			break;
+	return k;
+}
+
+static bool key_repeats(int k)
+{
+	return k == K_INCLUDE_NET || k == K_EXCLUDE_NET || k == K_INCLUDE_PORT ||
+	       k == K_EXCLUDE_PORT || k == K_PIN || k == K_IGNORE_STATE || k == K_SOURCE ||
+	       k == K_PROTOCOL || k == K_NAMESPACES;
+}
+
+bool hf_options_repeats(const char *key)
+{
+	return key_repeats(key_find(key));
+}
+
 #define FAIL(code, ...)                             \
 	do {                                        \
 		snprintf(err, errlen, __VA_ARGS__); \
@@ -135,16 +159,12 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 	int k;
 	bool b;
 
-	for (k = 0; k < K_COUNT; k++)
-		if (key_eq(key_names[k], key))
-			break;
+	k = key_find(key);
 	if (k == K_COUNT)
 		FAIL(-ENOENT, "unknown option \"%s\"", key);
 	if (!value)
 		value = "";
-	bool repeats = k == K_INCLUDE_NET || k == K_EXCLUDE_NET || k == K_INCLUDE_PORT ||
-		       k == K_EXCLUDE_PORT || k == K_PIN || k == K_IGNORE_STATE || k == K_SOURCE ||
-		       k == K_PROTOCOL;
+	bool repeats = key_repeats(k);
 	if (k == K_OBSOLETE_AFTER && o->agent == HF_AGENT_COLLECTD)
 		FAIL(-ENOTSUP,
 		     "option ObsoleteAfter is for the netdata plugin; collectd forgets a value "
@@ -312,6 +332,36 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 		else
 			FAIL(-EINVAL, "option Protocol: \"%s\" is not tcp, udp or other", value);
 		break;
+	case K_NAMESPACES: {
+		/* Blank-separated specs; what each names is known only when namespaces are found. */
+		const char *p = value;
+		unsigned int added = 0;
+		for (;;) {
+			size_t len;
+			while (isspace((unsigned char)*p))
+				p++;
+			if (!*p)
+				break;
+			len = strcspn(p, " \t\n");
+			if (o->n_netns == HF_NETNS_SPECS_MAX)
+				FAIL(-E2BIG,
+				     "option Namespaces: more than %d namespaces (at \"%s\")",
+				     HF_NETNS_SPECS_MAX, p);
+			if (len >= HF_NETNS_NAME_MAX)
+				FAIL(-EINVAL,
+				     "option Namespaces: \"%.*s\" is longer than a namespace name "
+				     "(%d bytes)",
+				     (int)len, p, HF_NETNS_NAME_MAX - 1);
+			memcpy(o->netns[o->n_netns], p, len);
+			o->netns[o->n_netns][len] = '\0';
+			o->n_netns++;
+			added++;
+			p += len;
+		}
+		if (!added)
+			FAIL(-EINVAL, "option Namespaces: empty; give all, host, self or names");
+		break;
+	}
 	case K_OBSOLETE_AFTER:
 		if (parse_uint(value, 1, 86400, &n) < 0)
 			FAIL(-EINVAL, "option ObsoleteAfter: \"%s\" is not seconds from 1 to 86400",

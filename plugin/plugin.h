@@ -20,6 +20,7 @@
 #define HF_MAX_LISTENERS_DEFAULT 50
 #define HF_HOLD_TIME_DEFAULT 300
 #define HF_PIN_MAX 64
+#define HF_NETNS_SPECS_MAX 32
 
 /* The agent whose configuration is parsed: some options belong to one agent only. */
 enum hf_agent {
@@ -44,7 +45,10 @@ struct hf_options {
 	unsigned int n_pins;	     /* Pin: flows always reported under their own identifier */
 	struct hf_flow pins[HF_PIN_MAX]; /* keys only */
 	bool pin_ct[HF_PIN_MAX];	 /* the pin is a conntrack flow ("ct-...") */
-	uint64_t seen_;			 /* keys already set, to refuse duplicates */
+	/* Namespaces: hf_netns_select() specs ("all", "host", "self", a name); none: the own one */
+	unsigned int n_netns;
+	char netns[HF_NETNS_SPECS_MAX][HF_NETNS_NAME_MAX];
+	uint64_t seen_; /* keys already set, to refuse duplicates */
 };
 
 /* The states a connection can be in, as hf_state_parse() knows them, for messages. */
@@ -64,7 +68,10 @@ void hf_options_init(struct hf_options *o, enum hf_agent agent);
  * and "report-states" are one key (netdata's hostflow.conf also allows
  * spaces; collectd's parser ends a key at the first space). Booleans:
  * true/false, yes/no, on/off, 1/0. IncludeNet, ExcludeNet, IncludePort,
- * ExcludePort, IgnoreState and Pin repeat; any other key given twice is an
+ * ExcludePort, IgnoreState, Pin, Source, Protocol and Namespaces repeat
+ * (Namespaces also takes several blank-separated specs in one value:
+ * "all", "host", "self" or namespace names, as hf_netns_select() takes
+ * them, checked when the collector starts); any other key given twice is an
  * error. An option of the other agent (ObsoleteAfter in collectd,
  * ReportStates in netdata) is an error that says so. Returns 0, or -EINVAL
  * (bad value), -ENOENT (unknown key), -EEXIST (duplicate key), -E2BIG (too
@@ -73,6 +80,9 @@ void hf_options_init(struct hf_options *o, enum hf_agent agent);
  */
 int hf_options_set(struct hf_options *o, const char *key, const char *value, char *err,
 		   size_t errlen);
+
+/* hf_options_repeats - whether option @key may be given more than once (any spelling). */
+bool hf_options_repeats(const char *key);
 
 /*
  * hf_pin_parse - a pinned flow, written as its collectd identifier with
@@ -195,6 +205,17 @@ int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
  */
 void hf_ct_prefix(unsigned int proto, char *buf, size_t len);
 
+/*
+ * hf_netns_host - the host name under which an agent that names series by
+ * host (collectd) reports namespace @ns, the way collectd's virt plugin
+ * reports a guest: "" for the namespace the agent runs in (it keeps the
+ * agent's own host name), else @hostname ":" name, with '/' (a Kubernetes
+ * "NS/POD"), blanks, '"' and control characters written '_'; when that
+ * does not fit in @len, @hostname ":netns-" inode. Returns the length, or
+ * -ENOSPC when not even the inode form fits.
+ */
+int hf_netns_host(const struct hf_netns *ns, const char *hostname, char *buf, size_t len);
+
 /* hf_other_id - "passive-other" or "active-other", the identifier of hf_report.other. */
 const char *hf_other_id(enum hf_dir dir);
 
@@ -248,6 +269,14 @@ struct hf_series {
 	bool pinned;
 	bool ended;   /* no connection (listener: gone): reported with zeros, forgotten next time */
 	bool present; /* in this collection */
+	/*
+	 * conntrack, in the update that first reports the flow: its traffic
+	 * counters at the update before (bytes sent, received, packets sent,
+	 * received; 0 for a flow that was not there), so that a front end can
+	 * count the flow's first interval; what "other" held of it until then
+	 * was counted there.
+	 */
+	uint64_t before[4];
 };
 
 struct hf_select;

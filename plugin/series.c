@@ -171,6 +171,7 @@ static void series_zero(struct hf_select *sel, struct hf_series *s)
 		key.family = s->listener.family;
 		key.port = s->listener.port;
 		key.addr = s->listener.addr;
+		key.netns = s->listener.netns;
 		key.backlog_known = s->listener.backlog_known;
 		s->listener = key;
 	} else {
@@ -216,6 +217,24 @@ static void other_traffic(struct hf_select *sel, int d, const struct hf_flow *f)
 	sel->other_bytes[d][1] += now[1] - was[1];
 	sel->other_packets[d][0] += now[2] - was[2];
 	sel->other_packets[d][1] += now[3] - was[3];
+}
+
+/* A new series' counters at the last update: where its own count starts. */
+static void traffic_before(const struct hf_select *sel, const struct hf_flow *f, uint64_t *out)
+{
+	struct prev_traffic key, *p = NULL;
+
+	memcpy(&key.key, f, sizeof(key.key));
+	if (sel->nprev)
+		p = bsearch(&key, sel->prev, sel->nprev, sizeof(*sel->prev), prev_cmp);
+	out[0] = p ? p->bytes[0] : 0;
+	out[1] = p ? p->bytes[1] : 0;
+	out[2] = p ? p->packets[0] : 0;
+	out[3] = p ? p->packets[1] : 0;
+	/* The core restarted its counters (lost events): from zero. */
+	if (out[0] > f->ct.bytes_sent || out[1] > f->ct.bytes_received ||
+	    out[2] > f->ct.packets_sent || out[3] > f->ct.packets_received)
+		memset(out, 0, 4 * sizeof(*out));
 }
 
 /* Keep every flow's counters for the next update's other_traffic(). */
@@ -553,6 +572,8 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		s->present = true;
 		s->top_us = s->first_us = now;
 		memcpy(s->id, cand[k], sizeof(s->id));
+		if (sel->conntrack)
+			traffic_before(sel, f, s->before);
 	}
 	if (sel->conntrack) {
 		for (int d = 0; d < HF_DIRS; d++) {

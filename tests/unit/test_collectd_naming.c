@@ -295,8 +295,37 @@ static void test_round_trip(void)
 		printf("#   first: %s\n", first_bad);
 }
 
+/* The collectd host of a namespace: virt-like "HOSTNAME:NAME", sanitized, bounded. */
+static void test_netns_host(void)
+{
+	struct hf_netns ns;
+	char buf[HF_ID_MAX];
+
+	memset(&ns, 0, sizeof(ns));
+	ns.inode = 4026532999u;
+	ns.self = true;
+	snprintf(ns.name, sizeof(ns.name), "host");
+	EQ_INT(hf_netns_host(&ns, "node1", buf, sizeof(buf)), 0, "own namespace: empty");
+	EQ_STR(buf, "", "own namespace keeps the Hostname");
+	ns.self = false;
+	hf_netns_host(&ns, "node1", buf, sizeof(buf));
+	EQ_STR(buf, "node1:host", "pid 1's namespace, seen from another");
+	snprintf(ns.name, sizeof(ns.name), "shop/web-0");
+	EQ_INT(hf_netns_host(&ns, "node1", buf, sizeof(buf)), 16, "pod length");
+	EQ_STR(buf, "node1:shop_web-0", "'/' of NS/POD written '_'");
+	snprintf(ns.name, sizeof(ns.name), "a b\"c\td");
+	hf_netns_host(&ns, "my.host", buf, sizeof(buf));
+	EQ_STR(buf, "my.host:a_b_c_d", "blanks and quotes written '_', the host name kept");
+	memset(ns.name, 'n', sizeof(ns.name) - 1);
+	ns.name[sizeof(ns.name) - 1] = '\0';
+	hf_netns_host(&ns, "node1", buf, sizeof(buf));
+	EQ_STR(buf, "node1:netns-4026532999", "too long for 127 bytes: the inode");
+	EQ_INT(hf_netns_host(&ns, "node1", buf, 8), -ENOSPC, "not even the inode fits");
+}
+
 int main(void)
 {
+	test_netns_host();
 	test_spelling();
 	test_names();
 	test_length();

@@ -345,6 +345,19 @@ static void test_options(void)
 	EQ_INT(hf_options_set(&o, "Filter", "public", err, sizeof(err)), 0, "Filter");
 	EQ_INT(hf_options_set(&o, "Backend", "carrier-pigeon", err, sizeof(err)), -EINVAL,
 	       "bad backend");
+	EQ_INT(o.n_netns, 0, "Namespaces: none by default (the own namespace)");
+	EQ_INT(hf_options_set(&o, "Namespaces", "host  web-1\tns/pod", err, sizeof(err)), 0,
+	       "Namespaces: blank-separated specs");
+	EQ_INT(hf_options_set(&o, "namespaces", "all", err, sizeof(err)), 0, "Namespaces repeats");
+	EQ_INT(o.n_netns, 4, "Namespaces: four specs");
+	EQ_STR(o.netns[2], "ns/pod", "Namespaces: a name kept as written");
+	EQ_STR(o.netns[3], "all", "Namespaces: the repeated one");
+	EQ_INT(hf_options_set(&o, "Namespaces", "  ", err, sizeof(err)), -EINVAL,
+	       "Namespaces: blank refused");
+	EQ_STR(err, "option Namespaces: empty; give all, host, self or names", "blank named");
+	OK(hf_options_repeats("name_spaces") && hf_options_repeats("Pin") &&
+		   !hf_options_repeats("MaxFlows") && !hf_options_repeats("Frobnicate"),
+	   "hf_options_repeats");
 }
 
 static void test_report(void)

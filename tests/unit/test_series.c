@@ -586,9 +586,63 @@ static void test_conntrack_other(void)
 	hf_select_free(sel);
 }
 
+/*
+ * Namespaces and conntrack: a listener of another namespace keeps its
+ * namespace when it ends (the key the collectd plugin finds its host by),
+ * and a new conntrack series carries its counters at the update before.
+ */
+static void test_netns_and_before(void)
+{
+	struct hf_select *sel = hf_select_new(HF_SELECT_LISTENERS, 5, 300);
+	struct hf_listener l[2];
+	struct hf_flow f[2];
+	const struct hf_series *s;
+	size_t n;
+
+	l[0] = mklistener(80, "198.51.100.1", 0, 128);
+	l[1] = l[0];
+	l[1].netns = 7;
+	hf_select_listeners(sel, l, 2, NULL, 0);
+	s = hf_select_series(sel, &n);
+	EQ_INT(n, 2, "one listener per namespace");
+	hf_select_listeners(sel, l, 1, NULL, SEC);
+	s = hf_select_series(sel, &n);
+	OK(n == 2 && s[1].ended && s[1].listener.netns == 7 && !s[0].ended,
+	   "the other namespace's listener ends with its namespace kept");
+	hf_select_listeners(sel, l, 1, NULL, 2 * SEC);
+	hf_select_series(sel, &n);
+	EQ_INT(n, 1, "then is forgotten, the own one kept");
+	hf_select_free(sel);
+
+	sel = hf_select_new(HF_SELECT_CONNTRACK, 1, 300);
+	f[0] = passive(80, 11, 5);
+	f[1] = passive(81, 12, 1);
+	f[0].ct.traffic_known = f[1].ct.traffic_known = true;
+	f[0].ct.bytes_received = 1000;
+	f[1].ct.bytes_received = 300;
+	f[1].ct.packets_sent = 3;
+	hf_select_flows(sel, f, 2, 0, NULL, NULL);
+	s = hf_select_series(sel, &n);
+	OK(n == 1 && s[0].before[1] == 0, "a flow new in the first update starts from 0");
+	/* :81 grows to the top: it starts from its counters of the update before. */
+	f[0] = passive(80, 11, 1);
+	f[1] = passive(81, 12, 9);
+	f[0].ct.traffic_known = f[1].ct.traffic_known = true;
+	f[0].ct.bytes_received = 1100;
+	f[1].ct.bytes_received = 700;
+	f[1].ct.packets_sent = 4;
+	hf_select_flows(sel, f, 2, SEC, NULL, NULL);
+	s = hf_select_series(sel, &n);
+	for (size_t i = 0; i < n; i++)
+		if (s[i].flow.lport == 81)
+			OK(s[i].first_us == SEC && s[i].before[1] == 300 && s[i].before[2] == 3 &&
+				   s[i].flow.ct.bytes_received == 700,
+			   "a flow entering the top starts from its counters of the update before");
+	hf_select_free(sel);
+}
+
 int main(void)
 {
-	test_conntrack_other();
 	test_pin_parse();
 	test_options();
 	test_hold();
@@ -597,5 +651,7 @@ int main(void)
 	test_listeners();
 	test_fill();
 	test_property();
+	test_conntrack_other();
+	test_netns_and_before();
 	return tap_failed != 0;
 }
