@@ -49,7 +49,14 @@ struct cd_ns {
 	uint32_t id;		      /* struct hf_netns.id */
 	char host[DATA_MAX_NAME_LEN]; /* "" for the namespace collectd runs in: its Hostname */
 	struct hf_totals totals;      /* its share of the last collection */
+	int64_t ct_count, ct_max;     /* the conntrack source: its table, -1 unknown */
 	bool gone;		      /* not in the last collection: zeros, then forgotten */
+};
+
+/* The namespaces of one collector (each numbers its own), sorted by id. */
+struct cd_nsmap {
+	struct cd_ns *v;
+	size_t n, cap;
 };
 
 struct hf_cd {
@@ -63,15 +70,15 @@ struct hf_cd {
 	enum hf_backend used;	     /* backend of the last logged collection, AUTO before any */
 	struct cd_fail fail;
 	bool host_failing;
-	struct cd_ns *ns; /* Namespaces: sorted by id */
-	size_t nns, ns_cap;
+	struct cd_nsmap ns; /* Namespaces */
 	/* the conntrack source */
 	struct hf_ctx *ct;	    /* opened by the first read, with destroy events */
 	struct hf_select *ct_flows; /* "ct-PROTO-..." series */
 	struct cd_fail ct_fail;
-	bool ct_off;	  /* refused for good (Namespaces): said once */
-	bool acct_told;	  /* the accounting hint was logged */
-	cdtime_t ct_last; /* time of the last conntrack read dispatched, 0 before the first */
+	bool ct_off;	       /* refused for good (Namespaces): said once */
+	bool acct_told;	       /* the accounting hint was logged */
+	cdtime_t ct_last;      /* time of the last conntrack read dispatched, 0 before the first */
+	struct cd_nsmap ct_ns; /* Namespaces, as the conntrack collector numbers them */
 };
 
 /* main.c */
@@ -80,6 +87,8 @@ void cd_free(void *arg);
 int cd_register(struct hf_cd *cd);
 /* cd_failed - log @fmt as an ERROR unless it is @f's failure already. Returns -1. */
 int cd_failed(struct cd_fail *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* cd_notices_log - what the core has to say once (a namespace not entered), as WARNINGs. */
+void cd_notices_log(const struct hf_ctx *ctx);
 /* cd_recovered - after a success: say once "@what" "collecting again" (@what "" or "conntrack: "). */
 void cd_recovered(struct cd_fail *f, const char *what);
 
@@ -108,12 +117,12 @@ int cd_submit_listeners(struct hf_cd *cd, uint64_t now);
 int cd_ct_read(struct hf_cd *cd, uint64_t now);
 
 /*
- * netns.c: cd_ns_update after each collection of the sockets source (with
- * Namespaces); cd_ns_host - the host of namespace @id: "" for collectd's
+ * netns.c: cd_ns_update after each collection of @ctx (with Namespaces);
+ * cd_ns_host - the host of @ctx's namespace @id: "" for collectd's
  * Hostname, NULL when unknown (its series are not dispatched).
  */
-int cd_ns_update(struct hf_cd *cd);
-const char *cd_ns_host(const struct hf_cd *cd, uint32_t id);
-void cd_ns_free(struct hf_cd *cd);
+int cd_ns_update(struct cd_nsmap *m, const struct hf_ctx *ctx);
+const char *cd_ns_host(const struct cd_nsmap *m, const struct hf_ctx *ctx, uint32_t id);
+void cd_ns_free(struct cd_nsmap *m);
 
 #endif /* HOSTFLOW_COLLECTD_CD_H */

@@ -24,50 +24,68 @@
 #include <stdio.h>
 #include <string.h>
 
-static void submit_traffic_at(const struct hf_cd *cd, const char *id, uint64_t sent,
-			      uint64_t received, uint64_t psent, uint64_t preceived, cdtime_t t)
+static void submit_traffic_at(const struct hf_cd *cd, const char *host, const char *id,
+			      uint64_t sent, uint64_t received, uint64_t psent, uint64_t preceived,
+			      cdtime_t t)
 {
 	value_t v[2];
 
 	v[0].derive = (derive_t)received;
 	v[1].derive = (derive_t)sent;
-	cd_submit_at(cd, NULL, id, "if_octets", "", v, 2, t);
+	cd_submit_at(cd, host, id, "if_octets", "", v, 2, t);
 	v[0].derive = (derive_t)preceived;
 	v[1].derive = (derive_t)psent;
-	cd_submit_at(cd, NULL, id, "if_packets", "", v, 2, t);
+	cd_submit_at(cd, host, id, "if_packets", "", v, 2, t);
 }
 
-static void submit_ct_flow(const struct hf_cd *cd, const char *id, const struct hf_flow *f,
-			   const uint64_t *before)
+static void submit_ct_flow(const struct hf_cd *cd, const char *host, const char *id,
+			   const struct hf_flow *f, const uint64_t *before)
 {
 	const struct hf_flow_ct *ct = &f->ct;
 
-	cd_submit_gauge(cd, NULL, id, "current_connections", "total", f->conns);
+	cd_submit_gauge(cd, host, id, "current_connections", "total", f->conns);
 	if (cd->opts.report_states && f->proto == IPPROTO_TCP)
 		for (unsigned int s = HF_CT_TCP_SYN_SENT; s < HF_CT_TCP_MAX; s++)
-			cd_submit_gauge(cd, NULL, id, "current_connections",
+			cd_submit_gauge(cd, host, id, "current_connections",
 					hf_ct_tcp_state_name(s), ct->tcp_states[s]);
 	/* Accounting off: connections are known, traffic is not; nothing rather than 0. */
 	if (!ct->traffic_known)
 		return;
 	if (before)
-		submit_traffic_at(cd, id, before[0], before[1], before[2], before[3], cd->ct_last);
-	submit_traffic_at(cd, id, ct->bytes_sent, ct->bytes_received, ct->packets_sent,
+		submit_traffic_at(cd, host, id, before[0], before[1], before[2], before[3],
+				  cd->ct_last);
+	submit_traffic_at(cd, host, id, ct->bytes_sent, ct->bytes_received, ct->packets_sent,
 			  ct->packets_received, cd->time);
 }
 
-static void submit_table(const struct hf_cd *cd, const struct hf_ct_info *ci)
+/* One table: entries, its limit, percent used (one threshold whatever its size), flows. */
+static void submit_table(const struct hf_cd *cd, const char *host, int64_t entries, int64_t max,
+			 uint64_t flows)
 {
-	int64_t entries = ci->count >= 0 ? ci->count : (int64_t)ci->entries;
-
-	cd_submit_gauge(cd, NULL, "ct-all", "conntrack", "", (double)entries);
-	if (ci->max > 0) {
-		cd_submit_gauge(cd, NULL, "ct-all", "conntrack", "max", (double)ci->max);
-		/* One threshold for a table near full, whatever its size. */
-		cd_submit_gauge(cd, NULL, "ct-all", "percent", "used",
-				100.0 * (double)entries / (double)ci->max);
+	cd_submit_gauge(cd, host, "ct-all", "conntrack", "", (double)entries);
+	if (max > 0) {
+		cd_submit_gauge(cd, host, "ct-all", "conntrack", "max", (double)max);
+		cd_submit_gauge(cd, host, "ct-all", "percent", "used",
+				100.0 * (double)entries / (double)max);
 	}
-	cd_submit_gauge(cd, NULL, "ct-all", "count", "flows", hf_totals(cd->ct)->flows);
+	cd_submit_gauge(cd, host, "ct-all", "count", "flows", (double)flows);
+}
+
+/* With Namespaces, each namespace's table under its host; without, collectd's own. */
+static void submit_tables(const struct hf_cd *cd, const struct hf_ct_info *ci)
+{
+	if (!hf_netns_selected(cd->ct)) {
+		submit_table(cd, NULL, ci->count >= 0 ? ci->count : (int64_t)ci->entries, ci->max,
+			     hf_totals(cd->ct)->flows);
+		return;
+	}
+	for (size_t i = 0; i < cd->ct_ns.n; i++) {
+		const struct cd_ns *e = &cd->ct_ns.v[i];
+		if (!e->gone)
+			submit_table(cd, e->host,
+				     e->ct_count >= 0 ? e->ct_count : (int64_t)e->totals.sockets,
+				     e->ct_max, e->totals.flows);
+	}
 }
 
 static int ct_open(struct hf_cd *cd)
@@ -89,13 +107,12 @@ static int ct_open(struct hf_cd *cd)
 							     "nf_conntrack_netlink)" :
 							     "");
 	}
+	/* Each namespace's own table, over ctnetlink sockets opened inside it. */
 	for (unsigned int i = 0; i < cd->opts.n_netns; i++) {
 		int ret = hf_netns_select(cd->ct, cd->opts.netns[i]);
 		if (ret < 0) {
-			/* Said once: the sockets source goes on with its namespaces. */
 			ERROR(PLUGIN_NAME " plugin: Source conntrack with Namespaces \"%s\": %s; "
-					  "the conntrack source is off (remove Namespaces, or run "
-					  "a second collectd in the namespace to read its table)",
+					  "the conntrack source is off",
 			      cd->opts.netns[i],
 			      ret == -EOPNOTSUPP ? hf_strerror(cd->ct) : STRERROR(-ret));
 			hf_close(cd->ct);
@@ -123,6 +140,7 @@ int cd_ct_read(struct hf_cd *cd, uint64_t now)
 	if (ret < 0)
 		return cd_failed(&cd->ct_fail, "%s", hf_strerror(cd->ct));
 	cd_recovered(&cd->ct_fail, "conntrack: ");
+	cd_notices_log(cd->ct);
 	ci = hf_ct_info(cd->ct);
 	if (ci->resynced)
 		WARNING(PLUGIN_NAME " plugin: conntrack destroy events were lost (the socket "
@@ -131,6 +149,8 @@ int cd_ct_read(struct hf_cd *cd, uint64_t now)
 		WARNING(PLUGIN_NAME " plugin: %s", hf_ct_acct_hint());
 		cd->acct_told = true;
 	}
+	if (hf_netns_selected(cd->ct) && cd_ns_update(&cd->ct_ns, cd->ct) < 0)
+		return cd_failed(&cd->ct_fail, "conntrack: %s", STRERROR(ENOMEM));
 	flows = hf_flows(cd->ct, &n);
 	ret = hf_select_flows(cd->ct_flows, flows, n, now, cd->resolver ? hf_resolve_cb : NULL,
 			      cd->resolver);
@@ -142,15 +162,18 @@ int cd_ct_read(struct hf_cd *cd, uint64_t now)
 		/* The first read of a series: from its counters at the last read. */
 		bool first = ser[i].first_us == now && !ser[i].pinned && cd->ct_last &&
 			     !ci->resynced;
-		submit_ct_flow(cd, ser[i].id, &ser[i].flow, first ? ser[i].before : NULL);
+		const char *host = cd_ns_host(&cd->ct_ns, cd->ct, ser[i].flow.netns);
+		if (host)
+			submit_ct_flow(cd, host, ser[i].id, &ser[i].flow,
+				       first ? ser[i].before : NULL);
 	}
 	for (enum hf_dir d = HF_DIR_ACTIVE; d <= HF_DIR_FORWARDED; d++) {
 		unsigned int folded;
 		const struct hf_flow *other = hf_select_other(cd->ct_flows, d, &folded);
 		if (folded)
-			submit_ct_flow(cd, hf_select_other_id(cd->ct_flows, d), other, NULL);
+			submit_ct_flow(cd, NULL, hf_select_other_id(cd->ct_flows, d), other, NULL);
 	}
-	submit_table(cd, ci);
+	submit_tables(cd, ci);
 	cd->ct_last = cd->time;
 	return 0;
 }

@@ -64,7 +64,7 @@ int cd_submit_flows(struct hf_cd *cd, uint64_t now)
 	/* An ended flow reads zeros once, so that its graphs drop instead of freezing. */
 	ser = hf_select_series(cd->flows, &n);
 	for (size_t i = 0; i < n; i++) {
-		const char *host = cd_ns_host(cd, ser[i].flow.netns);
+		const char *host = cd_ns_host(&cd->ns, cd->ctx, ser[i].flow.netns);
 		if (host)
 			submit_flow(cd, host, ser[i].id, &ser[i].flow);
 	}
@@ -93,8 +93,8 @@ void cd_submit_totals(const struct hf_cd *cd)
 		submit_totals(cd, NULL, hf_totals(cd->ctx));
 		return;
 	}
-	for (size_t i = 0; i < cd->nns; i++)
-		submit_totals(cd, cd->ns[i].host, &cd->ns[i].totals);
+	for (size_t i = 0; i < cd->ns.n; i++)
+		submit_totals(cd, cd->ns.v[i].host, &cd->ns.v[i].totals);
 }
 
 void cd_submit_host(struct hf_cd *cd)

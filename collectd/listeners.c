@@ -19,7 +19,7 @@ int cd_submit_listeners(struct hf_cd *cd, uint64_t now)
 	ser = hf_select_series(cd->listeners, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct hf_listener *li = &ser[i].listener;
-		const char *host = cd_ns_host(cd, li->netns);
+		const char *host = cd_ns_host(&cd->ns, cd->ctx, li->netns);
 		double fill = hf_listener_fill(li);
 
 		if (!host)

@@ -46,7 +46,8 @@ void cd_free(void *arg)
 	hf_select_free(cd->flows);
 	hf_select_free(cd->listeners);
 	hf_select_free(cd->ct_flows);
-	cd_ns_free(cd);
+	cd_ns_free(&cd->ns);
+	cd_ns_free(&cd->ct_ns);
 	free(cd);
 }
 
@@ -121,7 +122,7 @@ static int sockets_open(struct hf_cd *cd)
 }
 
 /* What the core has to say once: no privilege for other namespaces, one not found. */
-static void notices_log(const struct hf_ctx *ctx)
+void cd_notices_log(const struct hf_ctx *ctx)
 {
 	for (const char *p = hf_notice(ctx), *nl; *p; p = nl + 1) {
 		nl = strchr(p, '\n');
@@ -141,13 +142,13 @@ static int sockets_read(struct hf_cd *cd, uint64_t now)
 	if (ret < 0)
 		return cd_failed(&cd->fail, "collection failed: %s", hf_strerror(cd->ctx));
 	cd_recovered(&cd->fail, "");
-	notices_log(cd->ctx);
+	cd_notices_log(cd->ctx);
 	if (hf_backend(cd->ctx) != cd->used) {
 		cd->used = hf_backend(cd->ctx);
 		INFO(PLUGIN_NAME " plugin: reading the sockets through %s",
 		     hf_backend_name(cd->used));
 	}
-	if (hf_netns_selected(cd->ctx) && cd_ns_update(cd) < 0)
+	if (hf_netns_selected(cd->ctx) && cd_ns_update(&cd->ns, cd->ctx) < 0)
 		return cd_failed(&cd->fail, "Namespaces: %s", STRERROR(ENOMEM));
 
 	ret = cd_submit_flows(cd, now);

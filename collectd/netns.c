@@ -18,18 +18,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static size_t ns_find(const struct hf_cd *cd, uint32_t id, bool *found)
+static size_t ns_find(const struct cd_nsmap *m, uint32_t id, bool *found)
 {
-	size_t lo = 0, hi = cd->nns;
+	size_t lo = 0, hi = m->n;
 
 	*found = false;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (cd->ns[mid].id == id) {
+		if (m->v[mid].id == id) {
 			*found = true;
 			return mid;
 		}
-		if (cd->ns[mid].id < id)
+		if (m->v[mid].id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -37,42 +37,43 @@ static size_t ns_find(const struct hf_cd *cd, uint32_t id, bool *found)
 	return lo;
 }
 
-int cd_ns_update(struct hf_cd *cd)
+int cd_ns_update(struct cd_nsmap *m, const struct hf_ctx *ctx)
 {
 	size_t kept = 0;
 
 	/* Those gone at the last read had their zeros: forget them. */
-	for (size_t i = 0; i < cd->nns; i++) {
-		if (cd->ns[i].gone)
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].gone)
 			continue;
 		if (kept != i)
-			cd->ns[kept] = cd->ns[i];
-		cd->ns[kept].gone = true;
-		memset(&cd->ns[kept].totals, 0, sizeof(cd->ns[kept].totals));
+			m->v[kept] = m->v[i];
+		m->v[kept].gone = true;
+		memset(&m->v[kept].totals, 0, sizeof(m->v[kept].totals));
+		m->v[kept].ct_count = m->v[kept].ct_max = -1;
 		kept++;
 	}
-	cd->nns = kept;
-	for (uint32_t idx = 0; idx < hf_netns_count(cd->ctx); idx++) {
-		const struct hf_netns *n = hf_netns_get(cd->ctx, idx);
+	m->n = kept;
+	for (uint32_t idx = 0; idx < hf_netns_count(ctx); idx++) {
+		const struct hf_netns *n = hf_netns_get(ctx, idx);
 		struct cd_ns *e;
 		bool found;
 		size_t at;
 
 		if (!n || !n->collected)
 			continue;
-		at = ns_find(cd, n->id, &found);
+		at = ns_find(m, n->id, &found);
 		if (!found) {
-			if (cd->nns == cd->ns_cap) {
-				size_t cap = cd->ns_cap ? 2 * cd->ns_cap : 8;
-				struct cd_ns *p = realloc(cd->ns, cap * sizeof(*p));
+			if (m->n == m->cap) {
+				size_t cap = m->cap ? 2 * m->cap : 8;
+				struct cd_ns *p = realloc(m->v, cap * sizeof(*p));
 				if (!p)
 					return -ENOMEM;
-				cd->ns = p;
-				cd->ns_cap = cap;
+				m->v = p;
+				m->cap = cap;
 			}
-			memmove(&cd->ns[at + 1], &cd->ns[at], (cd->nns - at) * sizeof(*cd->ns));
-			cd->nns++;
-			e = &cd->ns[at];
+			memmove(&m->v[at + 1], &m->v[at], (m->n - at) * sizeof(*m->v));
+			m->n++;
+			e = &m->v[at];
 			memset(e, 0, sizeof(*e));
 			e->id = n->id;
 			if (hf_netns_host(n, hostname_g ? hostname_g : "", e->host,
@@ -80,28 +81,29 @@ int cd_ns_update(struct hf_cd *cd)
 				snprintf(e->host, sizeof(e->host), "netns-%llu",
 					 (unsigned long long)n->inode);
 		}
-		e = &cd->ns[at];
+		e = &m->v[at];
 		e->gone = false;
 		e->totals = n->totals;
+		e->ct_count = n->ct_count;
+		e->ct_max = n->ct_max;
 	}
 	return 0;
 }
 
-const char *cd_ns_host(const struct hf_cd *cd, uint32_t id)
+const char *cd_ns_host(const struct cd_nsmap *m, const struct hf_ctx *ctx, uint32_t id)
 {
 	bool found;
 	size_t at;
 
 	/* Id 0 is collectd's own namespace, selected or not (a Pin names its flows). */
-	if (!cd->ctx || !hf_netns_selected(cd->ctx) || id == 0)
+	if (!ctx || !hf_netns_selected(ctx) || id == 0)
 		return "";
-	at = ns_find(cd, id, &found);
-	return found ? cd->ns[at].host : NULL;
+	at = ns_find(m, id, &found);
+	return found ? m->v[at].host : NULL;
 }
 
-void cd_ns_free(struct hf_cd *cd)
+void cd_ns_free(struct cd_nsmap *m)
 {
-	free(cd->ns);
-	cd->ns = NULL;
-	cd->nns = cd->ns_cap = 0;
+	free(m->v);
+	memset(m, 0, sizeof(*m));
 }

@@ -24,9 +24,10 @@ typedef int (*hf__msg_cb)(const struct nlmsghdr *nlh, void *arg, const char **wh
  * NLMSG_DONE, 0 when more is to come, @cb's non-zero return, or a negative
  * errno with *@what naming the step.
  */
-static inline __attribute__((always_inline)) int
-hf__nl_handle(const void *buf, int len, uint32_t seq, bool any_seq, hf__msg_cb cb, void *arg,
-	      const char **what)
+static inline __attribute__((always_inline)) int hf__nl_handle(const void *buf, int len,
+							       uint32_t seq, bool any_seq,
+							       hf__msg_cb cb, void *arg,
+							       const char **what)
 {
 	const struct nlmsghdr *nlh = buf;
 	int ret;
