@@ -45,12 +45,12 @@ hf_in srv ip -6 route add 2001:db8:100::/64 via 2001:db8::11 || hf_setup_failed 
 
 # The plugin and the library, with ASan+UBSan.
 PLUGIN=$HF_TMP/hostflow.plugin
-[ -f netdata/hostflow_plugin.c ] || hf_setup_failed "netdata/hostflow_plugin.c missing"
-srcs=(netdata/hostflow_plugin.c common/*.c)
+[ -f netdata/main.c ] || hf_setup_failed "netdata/main.c missing"
+srcs=(netdata/*.c common/*.c)
 for s in plugin/*.c; do [ "$s" = plugin/hostflow.c ] || srcs+=("$s"); done
 # shellcheck disable=SC2046
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-fno-sanitize-recover=all -Icommon -Iplugin $(pkg-config --cflags libmnl yajl 2>/dev/null) \
+	-fno-sanitize-recover=all -Icommon -Iplugin -Inetdata $(pkg-config --cflags libmnl yajl 2>/dev/null) \
 	-o "$PLUGIN" "${srcs[@]}" $(pkg-config --libs libmnl yajl 2>/dev/null || echo -lmnl -lyajl) \
 	-pthread 2>"$HF_TMP/cc.err" || hf_setup_failed "cannot build the ASan plugin: $(cat "$HF_TMP/cc.err")"
 mkdir -p "$HF_TMP/conf"
