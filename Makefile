@@ -127,6 +127,7 @@ run: deps
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	tests/bench/run.sh
+	tests/bench/conntrack.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

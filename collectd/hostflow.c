@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PLUGIN_NAME "hostflow"
 #define RESOLVE_TIMEOUT_MS 500
@@ -43,9 +44,9 @@ struct hf_cd {
 	struct hf_options opts;
 	struct hf_ctx *ctx;	      /* opened by the first read */
 	struct hf_resolver *resolver; /* with ResolveNames */
-	char (*ids)[HF_ID_MAX];	      /* identifiers of the reported flows */
-	size_t ids_cap;
-	enum hf_backend used; /* backend of the last logged collection, AUTO before any */
+	struct hf_select *flows;      /* the reported flows, stable across reads */
+	struct hf_select *listeners;  /* the reported listeners */
+	enum hf_backend used;	      /* backend of the last logged collection, AUTO before any */
 	bool failing;
 	char err[256]; /* the failure last logged */
 	bool host_failing;
@@ -67,7 +68,8 @@ static void cd_free(void *arg)
 		return;
 	hf_close(cd->ctx);
 	hf_resolver_free(cd->resolver);
-	free(cd->ids);
+	hf_select_free(cd->flows);
+	hf_select_free(cd->listeners);
 	free(cd);
 }
 
@@ -114,30 +116,28 @@ static void submit_flow(const struct hf_cd *cd, const char *id, const struct hf_
 			submit_gauge(cd, id, "tcp_connections", hf_state_name(s), f->states[s]);
 }
 
-static int submit_flows(struct hf_cd *cd)
+static int submit_flows(struct hf_cd *cd, uint64_t now)
 {
-	struct hf_report r;
+	const struct hf_series *ser;
 	struct hf_flow *flows;
 	size_t n;
 	int ret;
 
 	flows = hf_flows(cd->ctx, &n);
-	hf_report_select(flows, n, cd->opts.max_flows, &r);
-	if (r.n > cd->ids_cap) {
-		void *ids = realloc(cd->ids, r.n * sizeof(*cd->ids));
-		if (!ids)
-			return -ENOMEM;
-		cd->ids = ids;
-		cd->ids_cap = r.n;
-	}
-	ret = hf_flow_ids(r.flows, r.n, cd->ids, cd->resolver ? hf_resolve_cb : NULL, cd->resolver);
+	ret = hf_select_flows(cd->flows, flows, n, now, cd->resolver ? hf_resolve_cb : NULL,
+			      cd->resolver);
 	if (ret < 0)
 		return ret;
-	for (size_t i = 0; i < r.n; i++)
-		submit_flow(cd, cd->ids[i], &r.flows[i]);
-	for (int d = 0; d < 2; d++)
-		if (r.folded[d])
-			submit_flow(cd, hf_other_id(r.other[d].dir), &r.other[d]);
+	/* An ended flow reads zeros once, so that its graphs drop instead of freezing. */
+	ser = hf_select_series(cd->flows, &n);
+	for (size_t i = 0; i < n; i++)
+		submit_flow(cd, ser[i].id, &ser[i].flow);
+	for (enum hf_dir d = HF_DIR_ACTIVE; d <= HF_DIR_PASSIVE; d++) {
+		unsigned int folded;
+		const struct hf_flow *other = hf_select_other(cd->flows, d, &folded);
+		if (folded)
+			submit_flow(cd, hf_other_id(d), other);
+	}
 	return 0;
 }
 
@@ -151,21 +151,32 @@ static void submit_totals(const struct hf_cd *cd)
 	submit_gauge(cd, "all", "count", "flows", t->flows);
 }
 
-static void submit_listeners(const struct hf_cd *cd)
+static int submit_listeners(struct hf_cd *cd, uint64_t now)
 {
-	char id[HF_ID_MAX];
+	const struct hf_series *ser;
+	const struct hf_listener *l;
 	size_t n;
-	const struct hf_listener *l = hf_listeners(cd->ctx, &n);
+	int ret;
 
+	l = hf_listeners(cd->ctx, &n);
+	ret = hf_select_listeners(cd->listeners, l, n, &cd->opts.filter, now);
+	if (ret < 0)
+		return ret;
+	ser = hf_select_series(cd->listeners, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (hf_listener_id(&l[i], id, sizeof(id)) < 0)
-			continue; /* cannot happen: an address and a port always fit */
-		submit_gauge(cd, id, "queue_length", "accept", l[i].accept_queue);
-		if (l[i].backlog_known)
-			submit_gauge(cd, id, "queue_length", "backlog", l[i].backlog);
-		submit_gauge(cd, id, "tcp_connections", "SYN_RECV", l[i].syn_recv);
-		submit_gauge(cd, id, "tcp_connections", "ESTABLISHED", l[i].established);
+		const struct hf_listener *li = &ser[i].listener;
+		double fill = hf_listener_fill(li);
+
+		submit_gauge(cd, ser[i].id, "queue_length", "accept", li->accept_queue);
+		/* A listener that is gone has no backlog: its zeros say it holds nothing. */
+		if (li->backlog_known && !ser[i].ended)
+			submit_gauge(cd, ser[i].id, "queue_length", "backlog", li->backlog);
+		if (fill >= 0)
+			submit_gauge(cd, ser[i].id, "percent", "fill", fill);
+		submit_gauge(cd, ser[i].id, "tcp_connections", "SYN_RECV", li->syn_recv);
+		submit_gauge(cd, ser[i].id, "tcp_connections", "ESTABLISHED", li->established);
 	}
+	return 0;
 }
 
 static void submit_host(struct hf_cd *cd)
@@ -217,9 +228,28 @@ static int fail(struct hf_cd *cd, const char *fmt, ...)
 	return -1;
 }
 
+/* Monotonic microseconds, for the hold times: a wall clock step must not end them. */
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Say what the resolver has to say, once each. */
+static void resolver_log(struct hf_cd *cd)
+{
+	const char *news;
+
+	while (cd->resolver && (news = hf_resolver_news(cd->resolver)))
+		WARNING(PLUGIN_NAME " plugin: ResolveNames: %s", news);
+}
+
 static int cd_read(user_data_t *ud)
 {
 	struct hf_cd *cd = ud->data;
+	uint64_t now = now_us();
 	int ret;
 
 	cd->time = cdtime();
@@ -246,12 +276,15 @@ static int cd_read(user_data_t *ud)
 		     hf_backend_name(cd->used));
 	}
 
-	ret = submit_flows(cd);
+	ret = submit_flows(cd, now);
+	resolver_log(cd);
 	if (ret < 0)
-		return fail(cd, "cannot name the flows: %s", STRERROR(-ret));
+		return fail(cd, "cannot select the flows: %s", STRERROR(-ret));
 	submit_totals(cd);
 	if (cd->opts.report_listeners) {
-		submit_listeners(cd);
+		ret = submit_listeners(cd, now);
+		if (ret < 0)
+			return fail(cd, "cannot select the listeners: %s", STRERROR(-ret));
 		submit_host(cd);
 	}
 	return 0;
@@ -261,6 +294,22 @@ static int cd_register(struct hf_cd *cd)
 {
 	user_data_t ud = { .data = cd, .free_func = cd_free };
 	int ret;
+
+	cd->flows = hf_select_new(HF_SELECT_FLOWS, cd->opts.max_flows, cd->opts.hold_time);
+	cd->listeners = hf_select_new(HF_SELECT_LISTENERS, cd->opts.max_listeners, cd->opts.hold_time);
+	if (!cd->flows || !cd->listeners) {
+		ERROR(PLUGIN_NAME " plugin: out of memory; not collecting");
+		cd_free(cd);
+		return -1;
+	}
+	for (unsigned int i = 0; i < cd->opts.n_pins; i++) {
+		ret = hf_select_pin(cd->flows, &cd->opts.pins[i]);
+		if (ret < 0) {
+			ERROR(PLUGIN_NAME " plugin: Pin: %s", STRERROR(-ret));
+			cd_free(cd);
+			return -1;
+		}
+	}
 
 	/* Interval 0: the <LoadPlugin hostflow> block's, else the global one. */
 	ret = plugin_register_complex_read(NULL, PLUGIN_NAME, cd_read, 0, &ud);
@@ -326,7 +375,9 @@ static int config_option(struct hf_cd *cd, const oconfig_item_t *c)
  * (several blocks add up; an option given twice is an error). Every error
  * is logged. The status is 0 even then: collectd 5.12 gives up on the
  * whole configuration when a plugin's config callback fails, and one
- * plugin's mistake must not stop the others.
+ * plugin's mistake must not stop the others. The init callback fails
+ * instead, so "collectd -T" exits 1 on a bad option. (collectd 5.12's "-t"
+ * exits before it reads the configuration: it cannot catch anything.)
  */
 static int cd_config(oconfig_item_t *ci)
 {

@@ -1,9 +1,12 @@
 /*
- * hostflow.h - libhostflow: TCP sockets collapsed into host flows.
+ * hostflow.h - libhostflow: TCP sockets (or conntrack entries) collapsed
+ * into host flows.
  *
  * The only header the rest of the tree includes. libhostflow reads the
  * kernel's TCP sockets (inet_diag over NETLINK_SOCK_DIAG, or
- * /proc/net/tcp{,6} as a fallback), decides the direction of every
+ * /proc/net/tcp{,6} as a fallback) or, as a second source, netfilter's
+ * connection tracking table (ctnetlink, or /proc/net/nf_conntrack; see
+ * "the conntrack source" below), decides the direction of every
  * connection, and counts connections per host flow:
  *
  *   passive: local addr, local (listening) port  <-  peer addr, many
@@ -52,7 +55,7 @@ enum hf_state {
  */
 const char *hf_state_name(unsigned int state);
 
-/* hf_state_parse - the state named @name; 0 when there is none. */
+/* hf_state_parse - the state named @name, in any case; 0 when there is none. */
 unsigned int hf_state_parse(const char *name);
 
 /*
@@ -222,7 +225,12 @@ struct hf_filter {
 	struct hf_cidr exclude_net[HF_FILTER_MAX];
 	uint16_t include_port[HF_FILTER_MAX];
 	uint16_t exclude_port[HF_FILTER_MAX];
+	unsigned int protocols; /* HF_PROTO_* bits; 0 means all (conntrack source) */
 };
+
+#define HF_PROTO_TCP 1u
+#define HF_PROTO_UDP 2u
+#define HF_PROTO_OTHER 4u /* every protocol but TCP and UDP */
 
 /* hf_filter_init - a filter that admits everything. */
 void hf_filter_init(struct hf_filter *f);
@@ -232,17 +240,68 @@ void hf_filter_init(struct hf_filter *f);
 enum hf_dir {
 	HF_DIR_ACTIVE = 1,
 	HF_DIR_PASSIVE = 2,
+	HF_DIR_FORWARDED = 3, /* conntrack: neither end is this host (a router, a NAT gateway) */
+};
+
+/*
+ * conntrack's own TCP states (enum tcp_conntrack in
+ * linux/netfilter/nf_conntrack_tcp.h). They describe the pair of ends, not
+ * one socket, so they are counted apart from the socket states, not mapped
+ * onto them (FIN_WAIT is neither FIN_WAIT1 nor FIN_WAIT2; SYN_SENT2 has no
+ * socket twin).
+ */
+enum hf_ct_tcp_state {
+	HF_CT_TCP_NONE = 0,
+	HF_CT_TCP_SYN_SENT,
+	HF_CT_TCP_SYN_RECV,
+	HF_CT_TCP_ESTABLISHED,
+	HF_CT_TCP_FIN_WAIT,
+	HF_CT_TCP_CLOSE_WAIT,
+	HF_CT_TCP_LAST_ACK,
+	HF_CT_TCP_TIME_WAIT,
+	HF_CT_TCP_CLOSE,
+	HF_CT_TCP_SYN_SENT2,
+	HF_CT_TCP_MAX,
+};
+
+/* hf_ct_tcp_state_name - conntrack's name of a TCP state ("ESTABLISHED", ...), NULL if none. */
+const char *hf_ct_tcp_state_name(unsigned int state);
+
+/* hf_proto_name - "tcp", "udp", ... for the protocols hostflow names; NULL for others. */
+const char *hf_proto_name(unsigned int proto);
+
+/*
+ * The conntrack values of a flow (source HF_SOURCE_CONNTRACK). "sent" is
+ * what the flow's local end sent: for an active or forwarded flow the
+ * original direction (from the initiator), for a passive flow the reply
+ * direction. Bytes are counted as conntrack counts them (IP packets,
+ * headers included).
+ */
+struct hf_flow_ct {
+	uint64_t bytes_sent, bytes_received;
+	uint64_t packets_sent, packets_received;
+	bool traffic_known;	 /* every entry of the flow carried counters (accounting on) */
+	bool nat_src;		 /* the initiator's address is translated (SNAT, masquerade) */
+	bool nat_dst;		 /* the responder's address or port is translated (DNAT) */
+	uint16_t nat_dport;	 /* nat_dst: the port really connected to */
+	union hf_addr nat_saddr; /* nat_src: the address the responder sees */
+	union hf_addr nat_daddr; /* nat_dst: the address really connected to */
+	uint32_t destroyed;	 /* HF_CT_EVENTS: entries of the flow destroyed since start */
+	uint32_t no_acct;	 /* entries without counters (accounting was off at their start) */
+	uint32_t tcp_states[HF_CT_TCP_MAX]; /* live entries per conntrack TCP state */
 };
 
 /*
  * A host flow. lport/pport 0 stand for "many". With peer grouping, paddr is
  * the prefix and pplen its length (32/128 for a single address).
+ * A forwarded flow (conntrack only) shows the initiator as "local" (laddr,
+ * lport 0: many) and the responder as "peer" (paddr, pport).
  */
 struct hf_flow {
 	uint8_t dir; /* enum hf_dir */
 	uint8_t family;
 	uint8_t pplen;
-	uint8_t pad_;
+	uint8_t proto; /* IPPROTO_*: always IPPROTO_TCP for the sockets source */
 	uint16_t lport;
 	uint16_t pport;
 	union hf_addr laddr;
@@ -251,6 +310,7 @@ struct hf_flow {
 	uint32_t conns;
 	uint32_t states[HF_STATE_MAX];
 	uint32_t inode; /* a socket of the flow (for a passive flow its listener's), 0 if none */
+	struct hf_flow_ct ct; /* conntrack source only; zero for the sockets source */
 };
 
 /* One listening socket; members of a SO_REUSEPORT group are summed into a struct hf_listener. */
@@ -285,11 +345,169 @@ struct hf_listener {
 
 /* Host totals of the last collection: unfiltered, but for flows. */
 struct hf_totals {
-	uint64_t sockets;   /* every socket but listeners */
+	uint64_t sockets;   /* every socket but listeners (conntrack: every entry) */
 	uint64_t listeners; /* listening sockets; states[HF_LISTEN] stays 0 */
 	uint64_t flows;	    /* flows the filter admitted */
 	uint64_t states[HF_STATE_MAX];
 };
+
+/* ---- the conntrack source ----------------------------------------------------------------- */
+
+/*
+ * One direction of a conntrack entry. Ports are 0 for protocols without
+ * them (ICMP's id is not kept).
+ */
+struct hf_ct_tuple {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t proto;	/* IPPROTO_* */
+	uint16_t sport; /* host byte order */
+	uint16_t dport;
+	union hf_addr src;
+	union hf_addr dst;
+};
+
+/* One conntrack entry, as a ctnetlink message or a /proc/net/nf_conntrack line carries it. */
+struct hf_ct_entry {
+	struct hf_ct_tuple orig;  /* as the initiator sent it */
+	struct hf_ct_tuple reply; /* as the responder answers: NAT shows here */
+	uint64_t packets[2];	  /* [0] original direction, [1] reply */
+	uint64_t bytes[2];
+	bool counters; /* both CTA_COUNTERS_* present (accounting on) */
+	bool has_tcp_state;
+	uint8_t tcp_state; /* enum hf_ct_tcp_state */
+	bool destroy;	   /* an IPCTNL_MSG_CT_DELETE event */
+	uint32_t status;   /* IPS_* bits */
+	uint32_t id;	   /* CTA_ID, 0 when absent */
+	uint32_t mark;
+	uint16_t zone;
+};
+
+/*
+ * hf_ct_parse - parse one ctnetlink message (IPCTNL_MSG_CT_NEW from a dump
+ * or an event, IPCTNL_MSG_CT_DELETE from a destroy event) into @out. Pure:
+ * no I/O. Every length is checked; unknown attributes are skipped.
+ * Returns 0, -EBADMSG for a message too short, a broken attribute or one
+ * missing CTA_TUPLE_ORIG/REPLY's address or protocol, -EAFNOSUPPORT for a
+ * family other than AF_INET/AF_INET6, -EPROTO for a message of another type.
+ */
+int hf_ct_parse(const struct nlmsghdr *nlh, struct hf_ct_entry *out);
+
+/*
+ * hf_ct_proc_parse_line - parse one line of /proc/net/nf_conntrack ("ipv4
+ * 2 tcp 6 431999 ESTABLISHED src=... [UNREPLIED] src=... [ASSURED] mark=0
+ * zone=0 use=2"); @line need not be NUL-terminated. The /proc file has no
+ * CTA_ID: id is 0. Returns 0 or -EBADMSG.
+ */
+int hf_ct_proc_parse_line(const char *line, size_t len, struct hf_ct_entry *out);
+
+/* Called for every entry a dump or an event read yields; non-zero stops it and is returned. */
+typedef int (*hf_ct_cb)(const struct hf_ct_entry *e, void *arg);
+
+/*
+ * struct hf_nfct - the netlink sockets of one network namespace's
+ * conntrack table: a NETLINK_NETFILTER socket for dumps, a NETLINK_ROUTE
+ * socket for the namespace's addresses and, with HF_NFCT_EVENTS, a
+ * NETLINK_NETFILTER socket subscribed to NFNLGRP_CONNTRACK_DESTROY. Every
+ * socket is opened in the network namespace of the calling thread: open it
+ * after setns() to read another namespace's table, then return.
+ */
+struct hf_nfct;
+
+#define HF_NFCT_EVENTS 1u /* subscribe to destroy events (needs CAP_NET_ADMIN) */
+
+/*
+ * hf_nfct_open - open (and bind) the sockets. Returns NULL with errno set
+ * (EPROTONOSUPPORT: no nfnetlink in this kernel). Close with hf_nfct_close().
+ */
+struct hf_nfct *hf_nfct_open(unsigned int flags);
+void hf_nfct_close(struct hf_nfct *h);
+
+/*
+ * hf_nfct_dump - dump the table (both families), calling @cb for each
+ * entry. With @zero, IPCTNL_MSG_CT_GET_CTRZERO: the kernel zeroes every
+ * entry's counters as it reports them, for every reader of the table.
+ * Returns 0, a negative errno (as hf_diag_dump; -EOPNOTSUPP or -ENOENT when
+ * the kernel has no ctnetlink: nf_conntrack_netlink not loaded) or the
+ * callback's non-zero return. hf_nfct_strerror() names the step.
+ */
+int hf_nfct_dump(struct hf_nfct *h, bool zero, hf_ct_cb cb, void *arg);
+
+/*
+ * hf_nfct_events - read, without blocking, every destroy event queued on
+ * the event socket, calling @cb for each. Returns 0, -ENOBUFS when the
+ * kernel dropped events since the last read (the socket stays usable), or
+ * another negative errno. -EINVAL when opened without HF_NFCT_EVENTS.
+ */
+int hf_nfct_events(struct hf_nfct *h, hf_ct_cb cb, void *arg);
+
+/* hf_nfct_event_fd - the event socket's descriptor for poll(), -1 without HF_NFCT_EVENTS. */
+int hf_nfct_event_fd(const struct hf_nfct *h);
+
+/*
+ * hf_nfct_stats - the table's entries and its limit (IPCTNL_MSG_CT_GET_STATS:
+ * CTA_STATS_GLOBAL_ENTRIES, the namespace's nf_conntrack_count, and
+ * CTA_STATS_GLOBAL_MAX_ENTRIES, nf_conntrack_max) for the namespace @h was
+ * opened in. Returns 0 or a negative errno (-EOPNOTSUPP before Linux 4.19).
+ */
+int hf_nfct_stats(struct hf_nfct *h, uint32_t *count, uint32_t *max);
+
+/* hf_nfct_strerror - what the last failed call on @h was doing. */
+const char *hf_nfct_strerror(const struct hf_nfct *h);
+
+/*
+ * The addresses of one network namespace, from an RTM_GETADDR dump: what
+ * makes a conntrack entry's end "local". Sorted for binary search; the
+ * array grows to the most addresses seen and is reused.
+ */
+struct hf_addrset {
+	size_t n, cap;
+	struct hf_addrset_ent {
+		uint8_t family;
+		union hf_addr addr;
+	} * a;
+};
+
+/*
+ * hf_nfct_addrs - dump the namespace's addresses into @set (replacing its
+ * content). Returns 0 or a negative errno (-ENOMEM, or as hf_nfct_dump).
+ * Free the array with hf_addrset_free().
+ */
+int hf_nfct_addrs(struct hf_nfct *h, struct hf_addrset *set);
+void hf_addrset_free(struct hf_addrset *set);
+
+/* hf_addrset_add - add one address (tests, and callers with their own list). Returns 0 or -ENOMEM. */
+int hf_addrset_add(struct hf_addrset *set, int family, const union hf_addr *addr);
+
+/* hf_addrset_sort - sort after hf_addrset_add(), before hf_addrset_has(). */
+void hf_addrset_sort(struct hf_addrset *set);
+
+/* hf_addrset_has - whether @addr is in @set; 127.0.0.0/8 always is. */
+bool hf_addrset_has(const struct hf_addrset *set, int family, const union hf_addr *addr);
+
+/*
+ * hf_ct_direction - the direction of entry @e: its original source is a
+ * local address -> active; its original destination is -> passive;
+ * neither -> forwarded.
+ */
+enum hf_dir hf_ct_direction(const struct hf_ct_entry *e, const struct hf_addrset *local);
+
+/* Conntrack figures of the last collection (source HF_SOURCE_CONNTRACK). */
+struct hf_ct_info {
+	uint64_t entries;	  /* entries dumped (all protocols, unfiltered) */
+	uint64_t entries_no_acct; /* of which without counters */
+	int64_t count;		  /* net.netfilter.nf_conntrack_count, -1 when unreadable */
+	int64_t max;		  /* net.netfilter.nf_conntrack_max, -1 when unreadable */
+	int acct;		  /* net.netfilter.nf_conntrack_acct: 0, 1, -1 when unreadable */
+	bool traffic_unknown;	  /* some entries carried no counters: see hf_ct_acct_hint() */
+	/* HF_CT_EVENTS only */
+	uint64_t destroyed; /* destroy events read since start */
+	uint64_t lost;	    /* times the kernel dropped events (ENOBUFS) since start */
+	uint64_t epoch; /* bumped when counters restart (lost events): rates across it are void */
+	bool resynced;	/* this collection restarted the counters */
+};
+
+/* hf_ct_acct_hint - the one message a front end prints when traffic is unknown. */
+const char *hf_ct_acct_hint(void);
 
 enum hf_backend {
 	HF_BACKEND_AUTO = 0, /* netlink, /proc when netlink is refused */
@@ -311,6 +529,71 @@ struct hf_ctx;
  */
 struct hf_ctx *hf_open(enum hf_backend backend, const char *proc_root);
 void hf_close(struct hf_ctx *ctx);
+
+/* Where a collector reads flows from. */
+enum hf_source {
+	HF_SOURCE_SOCKETS = 0, /* the TCP sockets of this host (inet_diag, /proc/net/tcp) */
+	HF_SOURCE_CONNTRACK,   /* netfilter's connection tracking table (ctnetlink, /proc) */
+};
+
+/* hf_source_name - "sockets" or "conntrack". */
+const char *hf_source_name(enum hf_source s);
+
+#define HF_CT_EVENTS 1u	 /* conntrack: flows' traffic are counters since hf_open (see below) */
+#define HF_CT_CTRZERO 2u /* conntrack: dump with CTRZERO (zeroes counters for every reader) */
+
+struct hf_open_opts {
+	enum hf_source source;
+	enum hf_backend backend; /* netlink, /proc or netlink then /proc (both sources) */
+	const char *proc_root;	 /* NULL: "/proc" */
+	unsigned int ct_flags;	 /* HF_CT_* */
+	/*
+	 * conntrack over netlink: sockets the caller opened with hf_nfct_open()
+	 * (HF_NFCT_EVENTS for HF_CT_EVENTS), e.g. inside another network
+	 * namespace; the collector owns them from now on, even when it fails.
+	 * NULL: opened here, in the calling thread's namespace.
+	 */
+	struct hf_nfct *nfct;
+};
+
+/*
+ * hf_open_opts - a collector of @o->source. hf_open(b, r) is
+ * hf_open_with(&(struct hf_open_opts){ .backend = b, .proc_root = r }).
+ *
+ * Conntrack: each hf_collect() reads the namespace's addresses
+ * (RTM_GETADDR), then dumps the table; every entry becomes a connection
+ * of its flow (hf_ct_direction), its counters summed into the flow's
+ * traffic: the totals of live entries, as `conntrack -L` shows them.
+ *
+ * HF_CT_EVENTS, for long-lived front ends that derive rates: the flows'
+ * traffic become monotonic counters: the live entries' counters plus the
+ * final counters of every entry of the flow destroyed since hf_open (from
+ * NFNLGRP_CONNTRACK_DESTROY events), so that the difference between two
+ * collections is exactly the flow's traffic in between, connections that
+ * ended in between included. A flow whose entries are all gone is still
+ * reported (connections 0) in the collection that read their destroy
+ * events, then dropped. Destroy events are read after the dump; an event
+ * for an entry this dump already counted (the race between the two, told
+ * apart by CTA_ID) is held and added at the next collection, when that
+ * entry's live counters have left the sum: nothing counted twice or lost.
+ * Per-entry state: the CTA_IDs of the last dump (a 4-byte item and 8
+ * bytes of hash slots per live entry, bounded by nf_conntrack_max) and the
+ * events held (one per entry destroyed during the dump). Lost events
+ * (ENOBUFS) restart every counter from the live entries (hf_ct_info:
+ * lost, epoch, resynced). The /proc backend has no events: EINVAL.
+ *
+ * Returns NULL with errno set: for conntrack with HF_BACKEND_NETLINK (or
+ * HF_CT_EVENTS) when ctnetlink cannot be opened; ENOMEM. hf_strerror()
+ * after a failed hf_collect() names the cause (module absent, table
+ * unreadable).
+ */
+struct hf_ctx *hf_open_with(const struct hf_open_opts *o);
+
+/* hf_source - the source of @ctx. */
+enum hf_source hf_source(const struct hf_ctx *ctx);
+
+/* hf_ct_info - conntrack figures of the last collection; NULL for the sockets source. */
+const struct hf_ct_info *hf_ct_info(const struct hf_ctx *ctx);
 
 /*
  * hf_collect - take a new snapshot: listeners, then every other socket,
@@ -405,7 +688,8 @@ int hf_port_range_read(const char *proc_root, uint16_t *lo, uint16_t *hi);
 
 /* What a front end adds to a flow's JSON; either callback may be NULL. */
 struct hf_json_opts {
-	bool states; /* add "states" */
+	bool states;  /* add "states" (conntrack: conntrack's TCP states, "ct_states") */
+	bool traffic; /* conntrack: add "protocol", "traffic" (null when unknown), "nat", "closed" */
 	/* the "name" of an address; NULL or returning NULL means the address itself */
 	const char *(*name)(int family, const union hf_addr *addr, unsigned int plen, void *arg);
 	/* a flow's process: return true and fill @name/@pgid to add "process" */

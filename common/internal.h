@@ -30,4 +30,18 @@ void hf__addr_mask(int family, union hf_addr *a, unsigned int plen);
 int hf__diag_handle(const void *buf, int len, uint32_t seq, unsigned int families, hf_sock_cb cb,
 		    void *arg, const char **what);
 
+/*
+ * hf__ct_handle - the messages of one ctnetlink read (a dump's, or events'
+ * with @seq 0: any sequence), as hf__diag_handle(). Pure, for tests.
+ */
+int hf__ct_handle(const void *buf, int len, uint32_t seq, hf_ct_cb cb, void *arg,
+		  const char **what);
+
+/*
+ * hf__ct_proc_dump - read @path (/proc/net/nf_conntrack) line by line
+ * through @buf of @cap bytes, calling @cb for each entry. Returns 0, the
+ * callback's return, -EBADMSG for a malformed line or a negative errno.
+ */
+int hf__ct_proc_dump(const char *path, char *buf, size_t cap, hf_ct_cb cb, void *arg);
+
 #endif /* HOSTFLOW_INTERNAL_H */

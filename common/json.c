@@ -59,6 +59,48 @@ static int put_end(yajl_gen g, const char *key, int family, const union hf_addr 
 	return 0;
 }
 
+/* A flow's conntrack values: traffic (null when unknown), nat, conntrack's TCP states. */
+static int put_ct(yajl_gen g, const struct hf_flow *f, const struct hf_json_opts *o)
+{
+	char a[HF_ADDRSTRLEN];
+
+	TRY(put_str(g, "traffic"));
+	if (f->ct.traffic_known) {
+		TRY(yajl_gen_map_open(g));
+		TRY(put_kv_int(g, "bytes_sent", (long long)f->ct.bytes_sent));
+		TRY(put_kv_int(g, "bytes_received", (long long)f->ct.bytes_received));
+		TRY(put_kv_int(g, "packets_sent", (long long)f->ct.packets_sent));
+		TRY(put_kv_int(g, "packets_received", (long long)f->ct.packets_received));
+		TRY(yajl_gen_map_close(g));
+	} else {
+		TRY(yajl_gen_null(g));
+	}
+	if (f->ct.destroyed)
+		TRY(put_kv_int(g, "closed", f->ct.destroyed));
+	if (f->ct.nat_src || f->ct.nat_dst) {
+		TRY(put_str(g, "nat"));
+		TRY(yajl_gen_map_open(g));
+		if (f->ct.nat_src)
+			TRY(put_kv_str(g, "local_addr",
+				       hf_addr_str(f->family, &f->ct.nat_saddr, 0, a, sizeof(a))));
+		if (f->ct.nat_dst) {
+			TRY(put_kv_str(g, "peer_addr",
+				       hf_addr_str(f->family, &f->ct.nat_daddr, 0, a, sizeof(a))));
+			TRY(put_kv_int(g, "peer_port", f->ct.nat_dport));
+		}
+		TRY(yajl_gen_map_close(g));
+	}
+	if (o->states && f->proto == IPPROTO_TCP) {
+		TRY(put_str(g, "states"));
+		TRY(yajl_gen_map_open(g));
+		for (unsigned int s = 0; s < HF_CT_TCP_MAX; s++)
+			if (f->ct.tcp_states[s])
+				TRY(put_kv_int(g, hf_ct_tcp_state_name(s), f->ct.tcp_states[s]));
+		TRY(yajl_gen_map_close(g));
+	}
+	return 0;
+}
+
 int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struct hf_json_opts *o)
 {
 	int ret;
@@ -70,7 +112,18 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 		int pgid;
 
 		TRY(yajl_gen_map_open(g));
-		TRY(put_kv_str(g, "direction", f->dir == HF_DIR_PASSIVE ? "passive" : "active"));
+		TRY(put_kv_str(g, "direction",
+			       f->dir == HF_DIR_PASSIVE	  ? "passive" :
+			       f->dir == HF_DIR_FORWARDED ? "forwarded" :
+							    "active"));
+		/* lstf's schema stays exact for the sockets source: "protocol" comes with traffic. */
+		if (o && o->traffic) {
+			TRY(put_str(g, "protocol"));
+			if (hf_proto_name(f->proto))
+				TRY(put_str(g, hf_proto_name(f->proto)));
+			else
+				TRY(yajl_gen_integer(g, f->proto));
+		}
 		ret = put_end(g, "local", f->family, &f->laddr, 0, f->lport, o);
 		if (ret == 0)
 			ret = put_end(g, "peer", f->family, &f->paddr, f->pplen, f->pport, o);
@@ -84,7 +137,7 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 			TRY(put_kv_int(g, "pgid", pgid));
 			TRY(yajl_gen_map_close(g));
 		}
-		if (o && o->states) {
+		if (o && o->states && !o->traffic) {
 			TRY(put_str(g, "states"));
 			TRY(yajl_gen_map_open(g));
 			for (unsigned int s = 1; s < HF_STATE_MAX; s++)
@@ -92,6 +145,8 @@ int hf_json_flows(yajl_gen g, const struct hf_flow *flows, size_t n, const struc
 					TRY(put_kv_int(g, hf_state_name(s), f->states[s]));
 			TRY(yajl_gen_map_close(g));
 		}
+		if (o && o->traffic && (ret = put_ct(g, f, o)) != 0)
+			return ret;
 		TRY(yajl_gen_map_close(g));
 	}
 	TRY(yajl_gen_array_close(g));
@@ -147,7 +202,7 @@ int hf_json_listeners(yajl_gen g, const struct hf_listener *ls, size_t n)
 	return 0;
 }
 
-static yajl_gen_status put_kv_setting(yajl_gen g, const char *k, int v)
+static yajl_gen_status put_kv_setting(yajl_gen g, const char *k, long long v)
 {
 	yajl_gen_status st = put_str(g, k);
 	if (st != yajl_gen_status_ok)
@@ -160,7 +215,21 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 	const struct hf_totals *t = hf_totals(ctx);
 
 	TRY(yajl_gen_map_open(g));
+	TRY(put_kv_str(g, "source", hf_source_name(hf_source(ctx))));
 	TRY(put_kv_str(g, "backend", hf_backend_name(hf_backend(ctx))));
+	if (hf_ct_info(ctx)) {
+		const struct hf_ct_info *ci = hf_ct_info(ctx);
+		TRY(put_kv_int(g, "entries", (long long)ci->entries));
+		TRY(put_kv_int(g, "flows", (long long)t->flows));
+		TRY(put_kv_setting(g, "nf_conntrack_count", ci->count));
+		TRY(put_kv_setting(g, "nf_conntrack_max", ci->max));
+		TRY(put_kv_setting(g, "nf_conntrack_acct", ci->acct));
+		TRY(put_kv_int(g, "entries_without_counters", (long long)ci->entries_no_acct));
+		TRY(put_kv_int(g, "destroy_events", (long long)ci->destroyed));
+		TRY(put_kv_int(g, "destroy_events_lost", (long long)ci->lost));
+		TRY(yajl_gen_map_close(g));
+		return 0;
+	}
 	TRY(put_kv_int(g, "sockets", (long long)t->sockets));
 	TRY(put_kv_int(g, "listeners", (long long)t->listeners));
 	TRY(put_kv_int(g, "flows", (long long)t->flows));

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
@@ -38,7 +39,7 @@ const char *hf_state_name(unsigned int state)
 unsigned int hf_state_parse(const char *name)
 {
 	for (unsigned int i = 1; i < HF_STATE_MAX; i++)
-		if (strcmp(state_names[i], name) == 0)
+		if (strcasecmp(state_names[i], name) == 0)
 			return i;
 	return 0;
 }

@@ -26,6 +26,9 @@ struct cmd {
 	bool numeric, processes, json, states, summary, listen;
 	unsigned int watch; /* seconds; 0: once */
 	enum hf_backend backend;
+	enum hf_source source;
+	bool acct_told;	 /* the accounting message was printed */
+	bool cumulative; /* conntrack: traffic since start, closed connections included */
 	struct hf_filter filter;
 	struct hf_resolver *resolver;
 	/* -p: inode -> process, for the inodes of the reported flows */
@@ -43,12 +46,20 @@ struct proc_ent {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: hostflow [-46hnp] [--json] [-f all|public|private] [-w[SECONDS]]\n"
-		"                [--states] [--summary] [--listen] [--proc] [--version]\n"
+		"usage: hostflow [-46hnptu] [--json] [-f all|public|private] [-w[SECONDS]]\n"
+		"                [--states] [--summary] [--listen] [--proc]\n"
+		"                [--source sockets|conntrack] [--cumulative] [--version]\n"
+		"                [--ignore-state STATE]...\n"
 		"\n"
 		"Print host flows between this host and others: TCP connections collapsed\n"
 		"by direction, with the ephemeral side shown as \"many\".\n"
 		"\n"
+		"      --source SOURCE    sockets (default): this host's TCP sockets;\n"
+		"                         conntrack: netfilter's connection tracking table\n"
+		"                         (TCP, UDP, other protocols, forwarded flows, traffic)\n"
+		"  -t, --tcp, -u, --udp   conntrack: TCP or UDP flows only (both: both)\n"
+		"      --cumulative       conntrack: traffic since hostflow started, connections\n"
+		"                         that closed included (destroy events; with --watch)\n"
 		"  -n, --numeric          show addresses, do not resolve names\n"
 		"  -p, --processes        show the process (name, process group) of each flow\n"
 		"      --json             print JSON (lstf's schema, plus \"states\")\n"
@@ -56,9 +67,13 @@ static void usage(FILE *f)
 		"  -w, --watch[=SECONDS]  print again every SECONDS (default %d)\n"
 		"      --states           per-state connection counts\n"
 		"  -4, -6                 IPv4 or IPv6 flows only\n"
-		"      --proc             read /proc/net/tcp{,6} instead of netlink\n"
+		"      --proc             read /proc/net/tcp{,6} (conntrack: /proc/net/nf_conntrack)\n"
+		"                         instead of netlink\n"
 		"      --summary          host totals per state, flows, backend, counters\n"
 		"      --listen           the listeners: backlog, accept queue, half-open\n"
+		"      --ignore-state STATE\n"
+		"                         leave connections in STATE (e.g. TIME_WAIT) out of\n"
+		"                         the flows; host totals keep them (repeatable)\n"
 		"      --version          print the version\n"
 		"  -h, --help             print this help\n",
 		WATCH_DEFAULT);
@@ -190,6 +205,7 @@ static int print_json(struct cmd *c, struct hf_ctx *ctx, struct hf_flow *flows, 
 {
 	struct hf_json_opts o = {
 		.states = true,
+		.traffic = c->source == HF_SOURCE_CONNTRACK,
 		.name = name_of,
 		.process = c->processes ? process_of : NULL,
 		.arg = c,
@@ -282,6 +298,77 @@ static int grid_flush(struct grid *g, int ret)
 		print_rows(g->rows, g->nrows, g->ncols);
 	grid_free(g);
 	return ret;
+}
+
+/* The conntrack table: protocol, ends, connections, traffic, conntrack's TCP states. */
+static int print_ct_flows(struct cmd *c, struct hf_flow *flows, size_t n)
+{
+	static const char *const head[] = {
+		"Proto",      "Local Address:Port", "<-->",	 "Peer Address:Port", "Connections",
+		"Bytes-Sent", "Bytes-Recv",	    "Pkts-Sent", "Pkts-Recv"
+	};
+	enum {
+		NHEAD = sizeof(head) / sizeof(head[0])
+	};
+	struct grid g = { 0 };
+	unsigned int states[HF_CT_TCP_MAX];
+	size_t nstates = 0, ncols;
+	char buf[HF_LABEL_MAX];
+
+	if (c->states)
+		for (unsigned int s = 0; s < HF_CT_TCP_MAX; s++) {
+			bool any = false;
+			for (size_t i = 0; i < n && !any; i++)
+				any = flows[i].ct.tcp_states[s] != 0;
+			if (any)
+				states[nstates++] = s;
+		}
+	ncols = NHEAD + nstates;
+	if (grid_add(&g, ncols) < 0)
+		goto out_nomem;
+	for (size_t k = 0; k < NHEAD; k++)
+		grid_set(&g, k, head[k]);
+	for (size_t k = 0; k < nstates; k++)
+		grid_set(&g, NHEAD + k, hf_ct_tcp_state_name(states[k]));
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_flow *f = &flows[i];
+		const uint64_t v[4] = { f->ct.bytes_sent, f->ct.bytes_received, f->ct.packets_sent,
+					f->ct.packets_received };
+		if (grid_add(&g, ncols) < 0)
+			goto out_nomem;
+		if (hf_proto_name(f->proto))
+			grid_set(&g, 0, hf_proto_name(f->proto));
+		else {
+			snprintf(buf, sizeof(buf), "%u", f->proto);
+			grid_set(&g, 0, buf);
+		}
+		hf_endpoint_str(f->family, &f->laddr, 0, f->lport,
+				name_of(f->family, &f->laddr, 0, c), buf, sizeof(buf));
+		grid_set(&g, 1, buf);
+		grid_set(&g, 2,
+			 f->dir == HF_DIR_PASSIVE   ? "<--" :
+			 f->dir == HF_DIR_FORWARDED ? "=>" :
+						      "-->");
+		hf_endpoint_str(f->family, &f->paddr, f->pplen, f->pport,
+				name_of(f->family, &f->paddr, f->pplen, c), buf, sizeof(buf));
+		grid_set(&g, 3, buf);
+		snprintf(buf, sizeof(buf), "%u", f->conns);
+		grid_set(&g, 4, buf);
+		for (size_t k = 0; k < 4; k++) {
+			if (f->ct.traffic_known)
+				snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v[k]);
+			else
+				snprintf(buf, sizeof(buf), "-");
+			grid_set(&g, 5 + k, buf);
+		}
+		for (size_t k = 0; k < nstates; k++) {
+			snprintf(buf, sizeof(buf), "%u", f->ct.tcp_states[states[k]]);
+			grid_set(&g, NHEAD + k, buf);
+		}
+	}
+	return grid_flush(&g, 0);
+out_nomem:
+	return grid_flush(&g, -ENOMEM);
 }
 
 static int print_flows(struct cmd *c, struct hf_flow *flows, size_t n)
@@ -379,11 +466,29 @@ out_nomem:
 	return grid_flush(&g, -ENOMEM);
 }
 
-static void print_summary(struct hf_ctx *ctx)
+static void print_summary(struct hf_ctx *ctx, bool cumulative)
 {
 	const struct hf_totals *t = hf_totals(ctx);
+	const struct hf_ct_info *ci = hf_ct_info(ctx);
 	struct hf_host host;
-	int ret = hf_host_read("/proc", &host);
+	int ret;
+
+	if (ci) {
+		printf("%-34s %s\n", "source", "conntrack");
+		printf("%-34s %s\n", "backend", hf_backend_name(hf_backend(ctx)));
+		printf("%-34s %llu\n", "entries", (unsigned long long)ci->entries);
+		printf("%-34s %llu\n", "flows", (unsigned long long)t->flows);
+		printf("%-34s %lld\n", "net.netfilter.nf_conntrack_count", (long long)ci->count);
+		printf("%-34s %lld\n", "net.netfilter.nf_conntrack_max", (long long)ci->max);
+		printf("%-34s %d\n", "net.netfilter.nf_conntrack_acct", ci->acct);
+		printf("%-34s %llu\n", "entries without counters",
+		       (unsigned long long)ci->entries_no_acct);
+		if (cumulative)
+			printf("%-34s %llu (lost %llu times)\n", "destroy events",
+			       (unsigned long long)ci->destroyed, (unsigned long long)ci->lost);
+		return;
+	}
+	ret = hf_host_read("/proc", &host);
 
 	printf("%-30s %s\n", "backend", hf_backend_name(hf_backend(ctx)));
 	printf("%-30s %llu\n", "sockets", (unsigned long long)t->sockets);
@@ -415,14 +520,25 @@ static int run_once(struct cmd *c, struct hf_ctx *ctx)
 	}
 	flows = hf_flows(ctx, &n);
 	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
+	if (hf_ct_info(ctx) && hf_ct_info(ctx)->resynced)
+		fprintf(stderr,
+			"hostflow: conntrack destroy events were lost (the socket overran): "
+			"traffic counters restarted from the live entries\n");
+	/* Once per run: a --watch would repeat it every interval. */
+	if (hf_ct_info(ctx) && hf_ct_info(ctx)->traffic_unknown && !c->acct_told) {
+		fprintf(stderr, "hostflow: %s\n", hf_ct_acct_hint());
+		c->acct_told = true;
+	}
 	if (c->processes && procs_load(c, flows, n) < 0)
 		fprintf(stderr, "hostflow: /proc: cannot list processes: %s\n", strerror(errno));
 	if (c->json)
 		ret = print_json(c, ctx, flows, n);
 	else if (c->summary)
-		print_summary(ctx);
+		print_summary(ctx, c->cumulative);
 	else if (c->listen)
 		ret = print_listeners(ctx);
+	else if (c->source == HF_SOURCE_CONNTRACK)
+		ret = print_ct_flows(c, flows, n);
 	else
 		ret = print_flows(c, flows, n);
 	if (ret < 0) {
@@ -444,7 +560,10 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		O_STATES,
 		O_PROC,
 		O_SUMMARY,
-		O_LISTEN
+		O_LISTEN,
+		O_SOURCE,
+		O_CUMULATIVE,
+		O_IGNORE_STATE
 	};
 	static const struct option opts[] = {
 		{ "numeric", no_argument, NULL, 'n' },
@@ -458,12 +577,38 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		{ "proc", no_argument, NULL, O_PROC },
 		{ "summary", no_argument, NULL, O_SUMMARY },
 		{ "listen", no_argument, NULL, O_LISTEN },
+		{ "source", required_argument, NULL, O_SOURCE },
+		{ "cumulative", no_argument, NULL, O_CUMULATIVE },
+		{ "tcp", no_argument, NULL, 't' },
+		{ "udp", no_argument, NULL, 'u' },
+		{ "ignore-state", required_argument, NULL, O_IGNORE_STATE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "46hnpf:w::", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "46hnptuf:w::", opts, NULL)) != -1) {
 		switch (ch) {
+		case 't':
+			c->filter.protocols |= HF_PROTO_TCP;
+			break;
+		case 'u':
+			c->filter.protocols |= HF_PROTO_UDP;
+			break;
+		case O_CUMULATIVE:
+			c->cumulative = true;
+			break;
+		case O_SOURCE:
+			if (strcmp(optarg, "sockets") == 0)
+				c->source = HF_SOURCE_SOCKETS;
+			else if (strcmp(optarg, "conntrack") == 0)
+				c->source = HF_SOURCE_CONNTRACK;
+			else {
+				fprintf(stderr,
+					"hostflow: --source: \"%s\" is not sockets or conntrack\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case '4':
 			c->filter.families = HF_FAMILY_V4;
 			break;
@@ -527,6 +672,18 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		case O_LISTEN:
 			c->listen = true;
 			break;
+		case O_IGNORE_STATE: {
+			unsigned int st = hf_state_parse(optarg);
+			if (!st || st == HF_LISTEN) {
+				fprintf(stderr,
+					"hostflow: --ignore-state: \"%s\" is not a TCP connection "
+					"state (" HF_CONN_STATES ")\n",
+					optarg);
+				return 2;
+			}
+			c->filter.ignore_states |= 1u << st;
+			break;
+		}
 		default:
 			usage(stderr);
 			return 2;
@@ -535,6 +692,19 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "hostflow: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
+		return 2;
+	}
+	if (c->source == HF_SOURCE_CONNTRACK && (c->listen || c->processes)) {
+		fprintf(stderr, "hostflow: --%s needs sockets: conntrack has no %s\n",
+			c->listen ? "listen" : "processes", c->listen ? "listeners" : "processes");
+		return 2;
+	}
+	if (c->cumulative && (c->source != HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_PROC)) {
+		fprintf(stderr, "hostflow: --cumulative needs --source conntrack over netlink\n");
+		return 2;
+	}
+	if (c->source == HF_SOURCE_SOCKETS && c->filter.protocols & HF_PROTO_UDP) {
+		fprintf(stderr, "hostflow: --udp needs --source conntrack: sockets are TCP only\n");
 		return 2;
 	}
 	return -1;
@@ -573,7 +743,20 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	ctx = hf_open(c.backend, "/proc");
+	ctx = hf_open_with(&(struct hf_open_opts){ .source = c.source,
+						   .backend = c.backend,
+						   .proc_root = "/proc",
+						   .ct_flags = c.cumulative ? HF_CT_EVENTS : 0 });
+	if (!ctx && c.source == HF_SOURCE_CONNTRACK) {
+		int e = errno;
+		fprintf(stderr, "hostflow: conntrack: cannot open the ctnetlink sockets%s: %s%s\n",
+			c.cumulative ? " (with destroy events)" : "", strerror(e),
+			e == EPERM || e == EACCES ? " (needs CAP_NET_ADMIN)" :
+			e == EPROTONOSUPPORT	  ? " (no nfnetlink in this kernel)" :
+						    "");
+		ret = 1;
+		goto out;
+	}
 	if (!ctx) {
 		fprintf(stderr, "hostflow: cannot open the collector: %s\n", strerror(errno));
 		ret = 1;

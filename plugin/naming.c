@@ -69,8 +69,11 @@ static int flow_id(const struct hf_flow *f, const char *lname, const char *pname
 	pn = end_str(f->family, &f->paddr, f->pplen, f->pport, pname, p, sizeof(p));
 	if ((unsigned int)ln >= sizeof(l) || (unsigned int)pn >= sizeof(p))
 		return -ENOSPC;
-	return snprintf(buf, len, "%s-%s-%s", f->dir == HF_DIR_PASSIVE ? "passive" : "active", l,
-			p);
+	return snprintf(buf, len, "%s-%s-%s",
+			f->dir == HF_DIR_PASSIVE     ? "passive" :
+			f->dir == HF_DIR_FORWARDED ? "forwarded" :
+						     "active",
+			l, p);
 }
 
 int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
@@ -107,6 +110,16 @@ int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
 out_nospc:
 	buf[0] = '\0';
 	return -ENOSPC;
+}
+
+void hf_ct_prefix(unsigned int proto, char *buf, size_t len)
+{
+	const char *name = proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : NULL;
+
+	if (name)
+		snprintf(buf, len, "ct-%s-", name);
+	else
+		snprintf(buf, len, "ct-p%u-", proto);
 }
 
 const char *hf_other_id(enum hf_dir dir)
@@ -246,21 +259,51 @@ static int pin_end(char *end, uint8_t *family, union hf_addr *addr, uint8_t *ple
 	return 0;
 }
 
-int hf_pin_parse(const char *s, struct hf_flow *out)
+/* "ct-tcp-", "ct-udp-", "ct-pN-": the protocol, and the length of the prefix; 0 when none. */
+static size_t pin_ct_prefix(const char *s, uint8_t *proto)
 {
-	char buf[HF_ID_MAX], *local, *peer, *sep;
-	uint8_t lfam, pfam, lplen, pplen;
+	unsigned long p;
+	char *end;
+
+	if (strncmp(s, "ct-tcp-", 7) == 0) {
+		*proto = IPPROTO_TCP;
+		return 7;
+	}
+	if (strncmp(s, "ct-udp-", 7) == 0) {
+		*proto = IPPROTO_UDP;
+		return 7;
+	}
+	if (strncmp(s, "ct-p", 4) != 0 || s[4] < '0' || s[4] > '9')
+		return 0;
+	errno = 0;
+	p = strtoul(s + 4, &end, 10);
+	if (errno || p > 255 || *end != '-')
+		return 0;
+	*proto = (uint8_t)p;
+	return (size_t)(end + 1 - s);
+}
+
+int hf_pin_parse(const char *s, struct hf_flow *out, bool *conntrack)
+{
+	char buf[HF_ID_MAX], *local, *peer, *sep, *rest;
+	uint8_t lfam, pfam, lplen, pplen, proto = IPPROTO_TCP;
 	uint16_t lport, pport;
+	size_t pre;
 	int dir;
 
 	if (!s || strlen(s) >= sizeof(buf))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	strcpy(buf, s);
-	if (strncmp(buf, "passive-", 8) == 0)
-		dir = HF_DIR_PASSIVE, local = buf + 8;
-	else if (strncmp(buf, "active-", 7) == 0)
-		dir = HF_DIR_ACTIVE, local = buf + 7;
+	pre = pin_ct_prefix(buf, &proto);
+	*conntrack = pre > 0;
+	rest = buf + pre;
+	if (strncmp(rest, "passive-", 8) == 0)
+		dir = HF_DIR_PASSIVE, local = rest + 8;
+	else if (strncmp(rest, "active-", 7) == 0)
+		dir = HF_DIR_ACTIVE, local = rest + 7;
+	else if (pre && strncmp(rest, "forwarded-", 10) == 0)
+		dir = HF_DIR_FORWARDED, local = rest + 10;
 	else
 		return -EINVAL;
 	/* The local end ends at the first '-' after its port (past any ']'): a port holds none. */
@@ -278,10 +321,15 @@ int hf_pin_parse(const char *s, struct hf_flow *out)
 		return -EINVAL;
 	if (lfam != pfam || lplen != (lfam == AF_INET ? 32 : 128))
 		return -EINVAL;
-	/* As the collector keys flows: the service port on its side, the other "many". */
-	if (dir == HF_DIR_PASSIVE ? (lport == 0 || pport != 0) : (lport != 0 || pport == 0))
+	/*
+	 * As the collectors key flows: the service port on its side, the other
+	 * "many"; conntrack flows of protocols without ports have neither.
+	 */
+	if (!(pre && lport == 0 && pport == 0 && proto != IPPROTO_TCP && proto != IPPROTO_UDP) &&
+	    (dir == HF_DIR_PASSIVE ? (lport == 0 || pport != 0) : (lport != 0 || pport == 0)))
 		return -EINVAL;
 	out->dir = (uint8_t)dir;
+	out->proto = proto;
 	out->family = lfam;
 	out->pplen = pplen;
 	out->lport = lport;

@@ -21,6 +21,7 @@ void hf_options_init(struct hf_options *o, enum hf_agent agent)
 	o->resolve_names = false;
 	o->max_flows = HF_MAX_FLOWS_DEFAULT;
 	o->max_listeners = HF_MAX_LISTENERS_DEFAULT;
+	o->sources = HF_SOURCES_SOCKETS;
 	o->hold_time = HF_HOLD_TIME_DEFAULT;
 	o->obsolete_after = 60;
 }
@@ -45,6 +46,8 @@ enum key {
 	K_HOLD_TIME,
 	K_PIN,
 	K_IGNORE_STATE,
+	K_SOURCE,
+	K_PROTOCOL,
 	K_COUNT,
 };
 
@@ -68,6 +71,8 @@ static const char *const key_names[K_COUNT] = {
 	[K_HOLD_TIME] = "HoldTime",
 	[K_PIN] = "Pin",
 	[K_IGNORE_STATE] = "IgnoreState",
+	[K_SOURCE] = "Source",
+	[K_PROTOCOL] = "Protocol",
 };
 
 /* Compare ignoring case, spaces, '_' and '-' (collectd's parser never passes a space). */
@@ -138,7 +143,8 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 	if (!value)
 		value = "";
 	bool repeats = k == K_INCLUDE_NET || k == K_EXCLUDE_NET || k == K_INCLUDE_PORT ||
-		       k == K_EXCLUDE_PORT || k == K_PIN || k == K_IGNORE_STATE;
+		       k == K_EXCLUDE_PORT || k == K_PIN || k == K_IGNORE_STATE || k == K_SOURCE ||
+		       k == K_PROTOCOL;
 	if (k == K_OBSOLETE_AFTER && o->agent == HF_AGENT_COLLECTD)
 		FAIL(-ENOTSUP,
 		     "option ObsoleteAfter is for the netdata plugin; collectd forgets a value "
@@ -257,33 +263,52 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
 		if (o->n_pins == HF_PIN_MAX)
 			FAIL(-E2BIG, "option Pin: more than %d pinned flows (at \"%s\")",
 			     HF_PIN_MAX, value);
-		if (hf_pin_parse(value, &o->pins[o->n_pins]) < 0)
+		if (hf_pin_parse(value, &o->pins[o->n_pins], &o->pin_ct[o->n_pins]) < 0)
 			FAIL(-EINVAL,
 			     "option Pin: \"%s\" is not a flow identifier with addresses, like "
 			     "\"passive-198.51.100.1:80-198.51.100.13:many\" or "
 			     "\"active-198.51.100.1:many-[2001:db8::1]:443\"",
 			     value);
 		for (unsigned int i = 0; i < o->n_pins; i++)
-			if (hf_flow_key_cmp(&o->pins[i], &o->pins[o->n_pins]) == 0)
+			if (o->pin_ct[i] == o->pin_ct[o->n_pins] &&
+			    hf_flow_key_cmp(&o->pins[i], &o->pins[o->n_pins]) == 0)
 				FAIL(-EEXIST, "option Pin: \"%s\" is pinned twice", value);
 		o->n_pins++;
 		break;
 	case K_IGNORE_STATE: {
-		char up[16];
-		size_t i;
-		for (i = 0; value[i] && i + 1 < sizeof(up); i++)
-			up[i] = (char)toupper((unsigned char)value[i]);
-		up[i] = '\0';
-		unsigned int st = value[i] ? 0 : hf_state_parse(up);
+		unsigned int st = hf_state_parse(value);
 		if (!st || st == HF_LISTEN)
 			FAIL(-EINVAL,
 			     "option IgnoreState: \"%s\" is not a TCP connection state "
-			     "(ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, "
-			     "CLOSE, CLOSE_WAIT, LAST_ACK, CLOSING)",
+			     "(" HF_CONN_STATES ")",
 			     value);
 		f->ignore_states |= 1u << st;
 		break;
 	}
+	case K_SOURCE: {
+		unsigned int bit;
+		if (strcasecmp(value, "sockets") == 0)
+			bit = HF_SOURCES_SOCKETS;
+		else if (strcasecmp(value, "conntrack") == 0)
+			bit = HF_SOURCES_CONNTRACK;
+		else
+			FAIL(-EINVAL, "option Source: \"%s\" is not sockets or conntrack", value);
+		/* The first Source replaces the default; more add sources side by side. */
+		if (!(o->seen_ & (1ull << k)))
+			o->sources = 0;
+		o->sources |= bit;
+		break;
+	}
+	case K_PROTOCOL:
+		if (strcasecmp(value, "tcp") == 0)
+			f->protocols |= HF_PROTO_TCP;
+		else if (strcasecmp(value, "udp") == 0)
+			f->protocols |= HF_PROTO_UDP;
+		else if (strcasecmp(value, "other") == 0)
+			f->protocols |= HF_PROTO_OTHER;
+		else
+			FAIL(-EINVAL, "option Protocol: \"%s\" is not tcp, udp or other", value);
+		break;
 	case K_OBSOLETE_AFTER:
 		if (parse_uint(value, 1, 86400, &n) < 0)
 			FAIL(-EINVAL, "option ObsoleteAfter: \"%s\" is not seconds from 1 to 86400",

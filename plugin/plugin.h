@@ -40,10 +40,20 @@ struct hf_options {
 	unsigned int max_listeners; /* MaxListeners: listeners reported (50) */
 	unsigned int hold_time;	    /* HoldTime: seconds a reported series outlives the top (300) */
 	unsigned int obsolete_after; /* ObsoleteAfter: seconds a gone series is kept (netdata) */
+	unsigned int sources;	     /* Source: HF_SOURCES_* bits (sockets) */
 	unsigned int n_pins;	     /* Pin: flows always reported under their own identifier */
 	struct hf_flow pins[HF_PIN_MAX]; /* keys only */
+	bool pin_ct[HF_PIN_MAX];	 /* the pin is a conntrack flow ("ct-...") */
 	uint64_t seen_;			 /* keys already set, to refuse duplicates */
 };
+
+/* The states a connection can be in, as hf_state_parse() knows them, for messages. */
+#define HF_CONN_STATES                                                                          \
+	"ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, " \
+	"LAST_ACK, CLOSING"
+
+#define HF_SOURCES_SOCKETS (1u << HF_SOURCE_SOCKETS)
+#define HF_SOURCES_CONNTRACK (1u << HF_SOURCE_CONNTRACK)
 
 /* hf_options_init - the defaults, for @agent. */
 void hf_options_init(struct hf_options *o, enum hf_agent agent);
@@ -68,10 +78,12 @@ int hf_options_set(struct hf_options *o, const char *key, const char *value, cha
  * hf_pin_parse - a pinned flow, written as its collectd identifier with
  * addresses ("passive-198.51.100.1:80-198.51.100.13:many",
  * "active-[2001:db8::1]:many-[2001:db8::2]:443", a peer prefix as
- * "198.51.100.0_24"), into the key of @out (values zeroed).
+ * "198.51.100.0_24"; a conntrack flow after "ct-PROTO-":
+ * "ct-udp-active-198.51.100.1:many-198.51.100.53:53"), into the key of
+ * @out (values zeroed); *@conntrack says whether it is a conntrack flow.
  * Returns 0 or -EINVAL.
  */
-int hf_pin_parse(const char *s, struct hf_flow *out);
+int hf_pin_parse(const char *s, struct hf_flow *out, bool *conntrack);
 
 /*
  * A flow as a plugin reports it: a flow of the collection or the "other"
@@ -126,7 +138,8 @@ const char *hf_resolve(struct hf_resolver *r, int family, const union hf_addr *a
  * hf_resolver_news - what a front end should log about the resolver, once:
  * when lookups first fail (error or time-out; a name that does not exist is
  * not a failure) and when the resolver gives up after repeated time-outs.
- * NULL when there is nothing new. The string belongs to @r.
+ * One message a call, the older first; NULL when there is nothing new. The
+ * string belongs to @r and lasts until the next call.
  */
 const char *hf_resolver_news(struct hf_resolver *r);
 
@@ -175,6 +188,12 @@ int hf_flow_id(const struct hf_flow *f, char *buf, size_t len,
 	       const char *(*names)(int family, const union hf_addr *a, unsigned int plen,
 				    void *arg),
 	       void *arg);
+
+/*
+ * hf_ct_prefix - what a conntrack flow's identifier starts with: "ct-tcp-",
+ * "ct-udp-", or "ct-p" and the protocol number and "-" for the others.
+ */
+void hf_ct_prefix(unsigned int proto, char *buf, size_t len);
 
 /* hf_other_id - "passive-other" or "active-other", the identifier of hf_report.other. */
 const char *hf_other_id(enum hf_dir dir);
@@ -233,8 +252,21 @@ struct hf_series {
 
 struct hf_select;
 
-/* hf_select_new - a selection of flows (@listeners false) or listeners. NULL with errno. */
-struct hf_select *hf_select_new(bool listeners, unsigned int max, unsigned int hold_s);
+#define HF_DIRS 3 /* active, passive, forwarded (conntrack) */
+
+enum hf_select_kind {
+	HF_SELECT_FLOWS,     /* flows of the sockets source */
+	HF_SELECT_LISTENERS, /* listeners */
+	HF_SELECT_CONNTRACK, /* flows of the conntrack source: "ct-PROTO-" identifiers, traffic */
+};
+
+/*
+ * hf_select_new - a selection of @kind. A conntrack selection keeps the
+ * traffic of its "other" flows monotonic: each update adds what the flows
+ * it folds did since the last one (the flows' counters must be
+ * HF_CT_EVENTS counters). NULL with errno.
+ */
+struct hf_select *hf_select_new(enum hf_select_kind kind, unsigned int max, unsigned int hold_s);
 void hf_select_free(struct hf_select *sel);
 
 /* hf_select_pin - pin flow @key (hf_pin_parse). Returns 0, -ENOMEM or -EEXIST. */
@@ -270,6 +302,12 @@ const struct hf_series *hf_select_series(const struct hf_select *sel, size_t *n)
  */
 const struct hf_flow *hf_select_other(const struct hf_select *sel, enum hf_dir dir,
 				      unsigned int *folded);
+
+/*
+ * hf_select_other_id - the identifier of the "other" of @dir: "passive-other",
+ * "active-other", "forwarded-other", after "ct-" in a conntrack selection.
+ */
+const char *hf_select_other_id(const struct hf_select *sel, enum hf_dir dir);
 
 /* hf_select_bound - the most series an update can report (pins and "other" excluded). */
 size_t hf_select_bound(const struct hf_select *sel);

@@ -30,7 +30,7 @@ struct hf_resolver {
 	unsigned int timeout_ms;
 	unsigned int timeouts_in_row;
 	bool told_failing, told_dead;
-	char news[192];	   /* not yet fetched by hf_resolver_news, "" when none */
+	char news[2][192]; /* [0] failing, [1] given up: not yet fetched when not "" */
 	char fetched[192]; /* the last message hf_resolver_news returned */
 	struct entry *e;
 	size_t n, cap;
@@ -150,7 +150,7 @@ static char *lookup(struct hf_resolver *r, int family, const union hf_addr *addr
 			name = strdup(j->host);
 		else if (j->rc != EAI_NONAME && !r->told_failing) {
 			/* EAI_NONAME is an address without a name: an answer, not a failure. */
-			snprintf(r->news, sizeof(r->news),
+			snprintf(r->news[0], sizeof(r->news[0]),
 				 "name lookups fail (%s); such peers are shown by address",
 				 gai_strerror(j->rc));
 			r->told_failing = true;
@@ -158,13 +158,14 @@ static char *lookup(struct hf_resolver *r, int family, const union hf_addr *addr
 	} else {
 		r->timeouts_in_row++;
 		if (r->timeouts_in_row >= DEAD_AFTER_TIMEOUTS && !r->told_dead) {
-			snprintf(r->news, sizeof(r->news),
+			snprintf(r->news[1], sizeof(r->news[1]),
 				 "%d name lookups in a row took over %u ms: no more lookups, "
 				 "addresses from now on",
 				 DEAD_AFTER_TIMEOUTS, r->timeout_ms);
-			r->told_dead = r->told_failing = true;
-		} else if (!r->told_failing) {
-			snprintf(r->news, sizeof(r->news),
+			r->told_dead = true;
+		}
+		if (!r->told_failing) {
+			snprintf(r->news[0], sizeof(r->news[0]),
 				 "a name lookup took over %u ms; that peer is shown by address",
 				 r->timeout_ms);
 			r->told_failing = true;
@@ -205,11 +206,14 @@ const char *hf_resolve(struct hf_resolver *r, int family, const union hf_addr *a
 
 const char *hf_resolver_news(struct hf_resolver *r)
 {
-	if (!r || !r->news[0])
-		return NULL;
-	memcpy(r->fetched, r->news, sizeof(r->news));
-	r->news[0] = '\0';
-	return r->fetched;
+	for (int i = 0; r && i < 2; i++) {
+		if (!r->news[i][0])
+			continue;
+		memcpy(r->fetched, r->news[i], sizeof(r->fetched));
+		r->news[i][0] = '\0';
+		return r->fetched;
+	}
+	return NULL;
 }
 
 const char *hf_resolve_cb(int family, const union hf_addr *addr, unsigned int plen, void *arg)

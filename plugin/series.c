@@ -13,31 +13,44 @@
 
 #include "plugin.h"
 
+/* The flow counters of the last update, to add what folded flows did to other's. */
+struct prev_traffic {
+	struct hf_flow key; /* key only */
+	uint64_t bytes[2], packets[2];
+};
+
 struct hf_select {
 	bool listeners;
+	bool conntrack; /* identifiers "ct-PROTO-..." and traffic counters */
 	unsigned int max;
 	uint64_t hold_us;
 	struct hf_series *s; /* sorted by key */
 	size_t n, cap;
-	struct hf_flow other[2]; /* [0] active, [1] passive */
-	unsigned int folded[2];
+	struct hf_flow other[HF_DIRS]; /* by direction - 1 */
+	unsigned int folded[HF_DIRS];
+	/* conntrack: other's traffic, kept monotonic across updates */
+	uint64_t other_bytes[HF_DIRS][2], other_packets[HF_DIRS][2];
+	bool other_unknown[HF_DIRS];
+	struct prev_traffic *prev, *cur; /* sorted by key */
+	size_t nprev, ncur, capprev, capcur;
 	size_t *scratch; /* flows: indices of new top flows; listeners: the rank order */
 	size_t scratch_cap;
 	char **ids; /* identifiers in use, sorted, for a new flow's uniqueness check */
 	size_t nids, ids_cap;
 };
 
-struct hf_select *hf_select_new(bool listeners, unsigned int max, unsigned int hold_s)
+struct hf_select *hf_select_new(enum hf_select_kind kind, unsigned int max, unsigned int hold_s)
 {
 	struct hf_select *sel = calloc(1, sizeof(*sel));
 
 	if (!sel)
 		return NULL;
-	sel->listeners = listeners;
+	sel->listeners = kind == HF_SELECT_LISTENERS;
+	sel->conntrack = kind == HF_SELECT_CONNTRACK;
 	sel->max = max ? max : 1;
 	sel->hold_us = (uint64_t)hold_s * 1000000u;
-	sel->other[0].dir = HF_DIR_ACTIVE;
-	sel->other[1].dir = HF_DIR_PASSIVE;
+	for (int d = 0; d < HF_DIRS; d++)
+		sel->other[d].dir = (uint8_t)(d + 1);
 	return sel;
 }
 
@@ -48,6 +61,8 @@ void hf_select_free(struct hf_select *sel)
 	free(sel->s);
 	free(sel->scratch);
 	free(sel->ids);
+	free(sel->prev);
+	free(sel->cur);
 	free(sel);
 }
 
@@ -57,10 +72,20 @@ const struct hf_series *hf_select_series(const struct hf_select *sel, size_t *n)
 	return sel->s;
 }
 
+const char *hf_select_other_id(const struct hf_select *sel, enum hf_dir dir)
+{
+	static const char *const ids[2][HF_DIRS] = {
+		{ "active-other", "passive-other", "forwarded-other" },
+		{ "ct-active-other", "ct-passive-other", "ct-forwarded-other" },
+	};
+
+	return dir >= 1 && dir <= HF_DIRS ? ids[sel->conntrack][dir - 1] : "other";
+}
+
 const struct hf_flow *hf_select_other(const struct hf_select *sel, enum hf_dir dir,
 				      unsigned int *folded)
 {
-	int d = dir == HF_DIR_PASSIVE;
+	int d = dir - 1;
 
 	if (folded)
 		*folded = sel->folded[d];
@@ -69,7 +94,13 @@ const struct hf_flow *hf_select_other(const struct hf_select *sel, enum hf_dir d
 
 size_t hf_select_bound(const struct hf_select *sel)
 {
-	return (size_t)2 * sel->max * (sel->listeners ? 1 : 2);
+	return (size_t)2 * sel->max * (sel->listeners ? 1 : sel->conntrack ? HF_DIRS : 2);
+}
+
+/* The direction's index (0 active, 1 passive, 2 forwarded); listeners are all 0. */
+static int dir_index(const struct hf_select *sel, const struct hf_series *s)
+{
+	return sel->listeners ? 0 : s->flow.dir - 1;
 }
 
 /* ---- keys ----------------------------------------------------------------------------- */
@@ -149,13 +180,88 @@ static void series_zero(struct hf_select *sel, struct hf_series *s)
 	}
 }
 
+static int prev_cmp(const void *a, const void *b)
+{
+	return hf_flow_key_cmp(&((const struct prev_traffic *)a)->key,
+			       &((const struct prev_traffic *)b)->key);
+}
+
+/*
+ * What a folded conntrack flow did since the last update, added to its
+ * direction's other: its counters less those of the last update (all of
+ * them when it is new, or when they went back: the core restarted them).
+ */
+static void other_traffic(struct hf_select *sel, int d, const struct hf_flow *f)
+{
+	struct prev_traffic key, *p = NULL;
+	uint64_t now[4] = { f->ct.bytes_sent, f->ct.bytes_received, f->ct.packets_sent,
+			    f->ct.packets_received };
+	uint64_t was[4] = { 0, 0, 0, 0 };
+
+	if (!f->ct.traffic_known)
+		sel->other_unknown[d] = true;
+	memcpy(&key.key, f, sizeof(key.key));
+	if (sel->nprev)
+		p = bsearch(&key, sel->prev, sel->nprev, sizeof(*sel->prev), prev_cmp);
+	if (p) {
+		was[0] = p->bytes[0];
+		was[1] = p->bytes[1];
+		was[2] = p->packets[0];
+		was[3] = p->packets[1];
+	}
+	for (int i = 0; i < 4; i++)
+		if (now[i] < was[i])
+			was[i] = 0;
+	sel->other_bytes[d][0] += now[0] - was[0];
+	sel->other_bytes[d][1] += now[1] - was[1];
+	sel->other_packets[d][0] += now[2] - was[2];
+	sel->other_packets[d][1] += now[3] - was[3];
+}
+
+/* Keep every flow's counters for the next update's other_traffic(). */
+static int traffic_keep(struct hf_select *sel, const struct hf_flow *flows, size_t n)
+{
+	struct prev_traffic *t;
+
+	if (n > sel->capcur) {
+		t = realloc(sel->cur, n * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		sel->cur = t;
+		sel->capcur = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		t = &sel->cur[i];
+		memcpy(&t->key, &flows[i], sizeof(t->key));
+		t->bytes[0] = flows[i].ct.bytes_sent;
+		t->bytes[1] = flows[i].ct.bytes_received;
+		t->packets[0] = flows[i].ct.packets_sent;
+		t->packets[1] = flows[i].ct.packets_received;
+	}
+	if (n > 1)
+		qsort(sel->cur, n, sizeof(*sel->cur), prev_cmp);
+	t = sel->prev;
+	sel->prev = sel->cur;
+	sel->cur = t;
+	sel->nprev = n;
+	n = sel->capprev;
+	sel->capprev = sel->capcur;
+	sel->capcur = n;
+	return 0;
+}
+
 static void other_add(struct hf_select *sel, const struct hf_flow *f)
 {
-	int d = f->dir == HF_DIR_PASSIVE;
+	int d = f->dir - 1;
+
+	if (sel->conntrack)
+		other_traffic(sel, d, f);
 
 	sel->other[d].conns += f->conns;
 	for (unsigned int s = 0; s < HF_STATE_MAX; s++)
 		sel->other[d].states[s] += f->states[s];
+	for (unsigned int s = 0; s < HF_CT_TCP_MAX; s++)
+		sel->other[d].ct.tcp_states[s] += f->ct.tcp_states[s];
 	sel->folded[d]++;
 }
 
@@ -181,10 +287,11 @@ static void update_begin(struct hf_select *sel)
 		kept++;
 	}
 	sel->n = kept;
-	for (int d = 0; d < 2; d++) {
+	for (int d = 0; d < HF_DIRS; d++) {
 		memset(&sel->other[d].conns, 0,
 		       sizeof(sel->other[d]) - offsetof(struct hf_flow, conns));
 		sel->folded[d] = 0;
+		sel->other_unknown[d] = false;
 	}
 }
 
@@ -214,11 +321,11 @@ static int update_bound(struct hf_select *sel, uint64_t now, bool *drop)
 	out = malloc(sel->n * sizeof(*out) + 1);
 	if (!out)
 		return -ENOMEM;
-	for (int d = 0; d < (sel->listeners ? 1 : 2); d++) {
+	for (int d = 0; d < (sel->listeners ? 1 : HF_DIRS); d++) {
 		size_t m = 0;
 		for (size_t i = 0; i < sel->n; i++) {
 			struct hf_series *s = &sel->s[i];
-			int sd = !sel->listeners && s->flow.dir == HF_DIR_PASSIVE;
+			int sd = dir_index(sel, s);
 			if (sd != d || s->pinned || drop[i] || (s->present && s->top_us == now))
 				continue;
 			out[m++] = s;
@@ -260,7 +367,7 @@ static int id_cmp(const void *a, const void *b)
 
 static bool id_taken(const struct hf_select *sel, const char *id)
 {
-	return bsearch(&id, sel->ids, sel->nids, sizeof(*sel->ids), id_cmp) != NULL;
+	return sel->nids && bsearch(&id, sel->ids, sel->nids, sizeof(*sel->ids), id_cmp) != NULL;
 }
 
 static int ids_rebuild(struct hf_select *sel)
@@ -276,22 +383,72 @@ static int ids_rebuild(struct hf_select *sel)
 	for (size_t i = 0; i < sel->n; i++)
 		if (sel->s[i].id[0])
 			sel->ids[sel->nids++] = sel->s[i].id;
-	qsort(sel->ids, sel->nids, sizeof(*sel->ids), id_cmp);
+	if (sel->nids > 1)
+		qsort(sel->ids, sel->nids, sizeof(*sel->ids), id_cmp);
 	return 0;
 }
 
 /*
- * The identifier of a new flow series: with names when it is unique among
- * the reported ones, else with addresses (which are unique by key).
+ * The identifier of flow @f: hf_flow_id's, after "ct-PROTO-" in a
+ * conntrack selection ("ct-udp-active-...", "ct-p47-forwarded-...").
  */
-static void flow_id_new(struct hf_select *sel, struct hf_series *s,
-			const char *(*names)(int, const union hf_addr *, unsigned int, void *),
-			void *arg)
+static int series_flow_id(const struct hf_select *sel, const struct hf_flow *f, char *buf,
+			  size_t len, const char *(*names)(int, const union hf_addr *, unsigned int, void *),
+			  void *arg)
 {
-	if (names && hf_flow_id(&s->flow, s->id, sizeof(s->id), names, arg) >= 0 &&
-	    !id_taken(sel, s->id))
+	char prefix[16];
+	size_t n;
+	int ret;
+
+	if (!sel->conntrack)
+		return hf_flow_id(f, buf, len, names, arg);
+	hf_ct_prefix(f->proto, prefix, sizeof(prefix));
+	n = strlen(prefix);
+	if (n >= len)
+		return -ENOSPC;
+	memcpy(buf, prefix, n);
+	ret = hf_flow_id(f, buf + n, len - n, names, arg);
+	return ret < 0 ? ret : ret + (int)n;
+}
+
+static int cand_cmp(const void *a, const void *b, void *arg)
+{
+	char(*cand)[HF_ID_MAX] = arg;
+
+	return strcmp(cand[*(const size_t *)a], cand[*(const size_t *)b]);
+}
+
+/*
+ * The identifiers of the @n new flows @idx[] of @flows, into @cand: with
+ * names where the name is unique, among the reported flows and among the
+ * new ones; else with addresses (unique by key). @order is scratch space
+ * for @n indices.
+ */
+static void flow_ids_new(const struct hf_select *sel, const struct hf_flow *flows, const size_t *idx,
+			 size_t n, char (*cand)[HF_ID_MAX], size_t *order,
+			 const char *(*names)(int, const union hf_addr *, unsigned int, void *),
+			 void *arg)
+{
+	for (size_t k = 0; k < n; k++) {
+		const struct hf_flow *f = &flows[idx[k]];
+		if (!names || series_flow_id(sel, f, cand[k], HF_ID_MAX, names, arg) < 0 ||
+		    id_taken(sel, cand[k]))
+			series_flow_id(sel, f, cand[k], HF_ID_MAX, NULL, NULL);
+		order[k] = k;
+	}
+	if (!names || n < 2)
 		return;
-	hf_flow_id(&s->flow, s->id, sizeof(s->id), NULL, NULL);
+	/* Two new flows of one name: neither gets it, so that neither order of arrival wins. */
+	qsort_r(order, n, sizeof(*order), cand_cmp, cand);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(cand[order[i]], cand[order[j]]) == 0)
+			j++;
+		for (size_t k = i; j - i > 1 && k < j; k++)
+			series_flow_id(sel, &flows[idx[order[k]]], cand[order[k]], HF_ID_MAX, NULL,
+				       NULL);
+		i = j;
+	}
 }
 
 /* ---- flows ---------------------------------------------------------------------------- */
@@ -313,7 +470,7 @@ int hf_select_pin(struct hf_select *sel, const struct hf_flow *key)
 	memcpy(&s->flow, key, sizeof(s->flow));
 	s->pinned = true;
 	/* A pin is named as it was written: with its addresses. */
-	hf_flow_id(&s->flow, s->id, sizeof(s->id), NULL, NULL);
+	series_flow_id(sel, &s->flow, s->id, sizeof(s->id), NULL, NULL);
 	return 0;
 }
 
@@ -322,8 +479,9 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 					 void *arg),
 		    void *arg)
 {
-	unsigned int rank[2] = { 0, 0 };
-	size_t nnew = 0;
+	unsigned int rank[HF_DIRS] = { 0 };
+	size_t nnew = 0, *order = NULL;
+	char(*cand)[HF_ID_MAX] = NULL;
 	bool *drop = NULL;
 	int ret = -ENOMEM;
 
@@ -331,12 +489,16 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		return -EINVAL;
 	update_begin(sel);
 	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
-	if (scratch_reserve(sel, 2 * (size_t)sel->max + 1) < 0)
+	if (scratch_reserve(sel, HF_DIRS * (size_t)sel->max + 1) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct hf_flow *f = &flows[i];
-		int d = f->dir == HF_DIR_PASSIVE;
-		bool top = rank[d]++ < sel->max, found;
+		int d = f->dir - 1;
+		bool top, found;
+
+		if (d < 0 || d >= HF_DIRS)
+			continue; /* no direction: cannot happen with flows of the core */
+		top = rank[d]++ < sel->max;
 		size_t at = series_find(sel, f, NULL, &found);
 		struct hf_series *s = found ? &sel->s[at] : NULL;
 
@@ -370,9 +532,14 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 	if (update_bound(sel, now, drop) < 0)
 		goto out;
 	update_compact(sel, drop);
-	/* New top flows, each named against the identifiers already in use. */
-	if (ids_rebuild(sel) < 0)
-		goto out;
+	/* New top flows, named against the identifiers in use and each other. */
+	if (nnew) {
+		cand = malloc(nnew * sizeof(*cand));
+		order = malloc(nnew * sizeof(*order));
+		if (!cand || !order || ids_rebuild(sel) < 0)
+			goto out;
+		flow_ids_new(sel, flows, sel->scratch, nnew, cand, order, names, arg);
+	}
 	for (size_t k = 0; k < nnew; k++) {
 		const struct hf_flow *f = &flows[sel->scratch[k]];
 		bool found;
@@ -384,12 +551,24 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		s->flow = *f;
 		s->present = true;
 		s->top_us = s->first_us = now;
-		flow_id_new(sel, s, names, arg);
-		if (ids_rebuild(sel) < 0)
+		memcpy(s->id, cand[k], sizeof(s->id));
+	}
+	if (sel->conntrack) {
+		for (int d = 0; d < HF_DIRS; d++) {
+			struct hf_flow_ct *ct = &sel->other[d].ct;
+			ct->bytes_sent = sel->other_bytes[d][0];
+			ct->bytes_received = sel->other_bytes[d][1];
+			ct->packets_sent = sel->other_packets[d][0];
+			ct->packets_received = sel->other_packets[d][1];
+			ct->traffic_known = !sel->other_unknown[d];
+		}
+		if (traffic_keep(sel, flows, n) < 0)
 			goto out;
 	}
 	ret = 0;
 out:
+	free(cand);
+	free(order);
 	free(drop);
 	return ret;
 }
@@ -411,7 +590,8 @@ double hf_listener_fill(const struct hf_listener *l)
 	}
 	if (n == 0 || l->nsocks > HF_LISTENER_SOCKS_MAX) {
 		/* Members beyond those kept: the group's average is all that is known. */
-		double f = 100.0 * l->accept_queue / ((double)l->backlog + (l->nsocks ? l->nsocks : 1));
+		double f = 100.0 * l->accept_queue /
+			   ((double)l->backlog + (l->nsocks ? l->nsocks : 1));
 		if (f > fill)
 			fill = f;
 	}

@@ -29,6 +29,9 @@ packages=(
 	# tests: network namespaces (ip), ps, the JSON/socket helper, the
 	# netdata API client
 	iproute2 procps python3 curl util-linux coreutils
+	# the conntrack source's tests: tracking turned on by an nftables rule
+	# in a namespace, conntrack -L as the judge of the counts
+	nftables conntrack
 	# fuzzing and sanitizers: clang 14 finds libclang_rt.fuzzer and the
 	# asan/ubsan runtimes in libclang-rt-14-dev, only recommended by
 	# libclang-common-14-dev, so not pulled in without recommends

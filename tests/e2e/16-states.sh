@@ -28,6 +28,8 @@ hf_plan_backends \
 	"g: c1: FIN_WAIT2 and SYN_SENT counted per flow" \
 	"g: c2: TIME_WAIT and FIN_WAIT1 counted per flow"
 HF_PLAN+=("g: srv --summary --json: per-state totals")
+HF_PLAN+=("g: srv --ignore-state time_wait --ignore-state LAST_ACK: those flows are gone"
+	"g: srv --summary --ignore-state TIME_WAIT: the host total keeps them, the flow count not")
 hf_require_netns
 
 hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
@@ -112,5 +114,15 @@ print(" ".join("%s=%s" % kv for kv in sorted(d.get("states", {}).items()) if kv[
 print("sockets=%s flows=%s" % (d.get("sockets"), d.get("flows")))' 2>&1)
 	check_eq "$desc" $'CLOSE_WAIT=3 ESTABLISHED=5 LAST_ACK=2 SYN_RECV=2 TIME_WAIT=2\nsockets=14 flows=5' "$got"
 fi
+
+# --ignore-state: :82 (TIME_WAIT) and :84 (LAST_ACK) leave the flows, not the totals
+hf_check_hostflow "${HF_PLAN[-2]}" srv "$(grep -v -e TIME_WAIT -e LAST_ACK <<<"$srv_flows")" \
+	-n --json --ignore-state time_wait --ignore-state LAST_ACK
+hf_run_hostflow srv -n --summary --json --ignore-state TIME_WAIT
+got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S -c '
+import json, sys
+d = json.load(sys.stdin)
+print("TIME_WAIT=%s flows=%s" % (d.get("states", {}).get("TIME_WAIT"), d.get("flows")))' 2>&1)
+check_eq "${HF_PLAN[-1]}" "TIME_WAIT=2 flows=4" "$got"
 
 hf_done

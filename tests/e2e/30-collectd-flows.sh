@@ -74,10 +74,12 @@ want_totals=$({
 	echo "hostflow-all/count-flows 5"
 } | LC_ALL=C sort)
 want_listeners=$(LC_ALL=C sort <<'EOF'
+hostflow-listen-198.51.100.1:80/percent-fill 0
 hostflow-listen-198.51.100.1:80/queue_length-accept 0
 hostflow-listen-198.51.100.1:80/queue_length-backlog 128
 hostflow-listen-198.51.100.1:80/tcp_connections-SYN_RECV 0
 hostflow-listen-198.51.100.1:80/tcp_connections-ESTABLISHED 3
+hostflow-listen-[2001:db8::1]:443/percent-fill 0
 hostflow-listen-[2001:db8::1]:443/queue_length-accept 0
 hostflow-listen-[2001:db8::1]:443/queue_length-backlog 128
 hostflow-listen-[2001:db8::1]:443/tcp_connections-SYN_RECV 0

@@ -226,6 +226,47 @@ def live(root, tag):
             write(d, "live-%s-%s-%03d" % (tag, what, i // per), b"".join(msgs[i:i + per]))
 
 
+def ct_msg(family, proto, osrc, odst, sport, dport, rsrc, rdst, counters=True, msgtype=0,
+           tcp_state=3, seq=1):
+    """A ctnetlink entry (IPCTNL_MSG_CT_NEW, or DELETE with msgtype 2)."""
+    v4 = family == AF_INET
+    def tuple_(t, src, dst, sp, dp):
+        ip = attr(1 if v4 else 3, socket.inet_pton(family, src)) + \
+             attr(2 if v4 else 4, socket.inet_pton(family, dst))
+        pr = attr(1, bytes([proto]))
+        if proto in (6, 17):
+            pr += attr(2, struct.pack(">H", sp)) + attr(3, struct.pack(">H", dp))
+        return attr(0x8000 | t, attr(0x8000 | 1, ip) + attr(0x8000 | 2, pr))
+    body = struct.pack("=BBH", family, 0, 0)
+    body += tuple_(1, osrc, odst, sport, dport) + tuple_(2, rsrc, rdst, dport, sport)
+    if counters:
+        for t, (p, b) in ((9, (4, 1216)), (10, (3, 1164))):
+            body += attr(0x8000 | t, attr(1, struct.pack(">Q", p)) + attr(2, struct.pack(">Q", b)))
+    if proto == 6:
+        body += attr(0x8000 | 4, attr(0x8000 | 1, attr(1, bytes([tcp_state]))))
+    body += attr(3, struct.pack(">I", 0xe)) + attr(12, struct.pack(">I", 1234)) + \
+        attr(8, struct.pack(">I", 0)) + attr(18, struct.pack(">H", 0))
+    return nlmsg((1 << 8) | msgtype, body, seq=seq)
+
+
+def crafted_conntrack(root):
+    d = os.path.join(root, "conntrack")
+    done = nlmsg(NLMSG_DONE, struct.pack("=i", 0))
+    tcp = ct_msg(AF_INET, 6, "198.51.100.2", "198.51.100.1", 40000, 80, "198.51.100.1", "198.51.100.2")
+    udp6 = ct_msg(AF_INET6, 17, "2001:db8::2", "2001:db8::1", 5353, 53, "2001:db8::1", "2001:db8::2",
+                  counters=False)
+    nat = ct_msg(AF_INET, 17, "198.51.100.2", "198.51.100.130", 4000, 53, "198.51.100.130",
+                 "198.51.100.129")
+    icmp = ct_msg(AF_INET, 1, "198.51.100.3", "198.51.100.1", 0, 0, "198.51.100.1", "198.51.100.3")
+    write(d, "crafted-dump", tcp + udp6 + nat + icmp + done)
+    write(d, "crafted-destroy-event", ct_msg(AF_INET, 6, "198.51.100.2", "198.51.100.1", 40000, 80,
+                                             "198.51.100.1", "198.51.100.2", msgtype=2, seq=0))
+    write(d, "crafted-short-counters", tcp[:-40])
+    write(d, "crafted-error-eopnotsupp", nlmsg(NLMSG_ERROR, struct.pack("=i", -95) + nlmsg(0x101, b"")))
+    write(d, "crafted-proc-lines", open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                     "../unit/fixtures/conntrack/nf_conntrack"), "rb").read())
+
+
 def main():
     args = sys.argv[1:]
     if not args or args[0] not in ("crafted", "live") or len(args) > (2 if args[0] == "crafted" else 3):
@@ -235,6 +276,7 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "corpus")
     if args[0] == "crafted":
         crafted(root)
+        crafted_conntrack(root)
     else:
         live(root, args[2] if len(args) > 2 else "ns")
 

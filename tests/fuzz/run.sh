@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds hostflow's libFuzzer targets with clang and runs each for a bounded time.
 #
-# Usage: tests/fuzz/run.sh [TARGET...]     (default: diag proc options netstat)
+# Usage: tests/fuzz/run.sh [TARGET...]     (default: diag proc options netstat conntrack)
 #
 # Environment:
 #   FUZZ_SECONDS   seconds per target (default 45)
@@ -30,13 +30,13 @@ cd "$(dirname "$0")/../.." || exit 2
 FUZZ_SECONDS=${FUZZ_SECONDS:-45}
 CLANG=${CLANG:-clang}
 B=build/fuzz
-ALL=(diag proc options netstat)
+ALL=(diag proc options netstat conntrack)
 [ $# -gt 0 ] || set -- "${ALL[@]}"
 
 # Largest input per target: a few netlink messages; a few /proc lines (an
 # IPv6 line is 150 bytes); a short config; a whole /proc/net/netstat (4 KiB
 # on Linux 6.x, which grows a counter now and then).
-declare -A MAX_LEN=([diag]=2048 [proc]=1024 [options]=512 [netstat]=8192)
+declare -A MAX_LEN=([diag]=2048 [proc]=1024 [options]=512 [netstat]=8192 [conntrack]=2048)
 
 die() {
 	echo "fuzz: $*" >&2

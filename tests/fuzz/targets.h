@@ -149,6 +149,90 @@ static inline int fuzz_diag_one(const uint8_t *data, size_t size, bool guarded)
 	return (int)n;
 }
 
+static inline int fuzz__count_ct(const struct hf_ct_entry *e, void *arg)
+{
+	unsigned int *n = arg;
+
+	if (e->orig.family != AF_INET && e->orig.family != AF_INET6)
+		abort(); /* hf_ct_parse must never hand out another family */
+	if (e->orig.family != e->reply.family ||
+	    (e->has_tcp_state && e->tcp_state >= HF_CT_TCP_MAX))
+		abort();
+	(*n)++;
+	return 0;
+}
+
+/* One pass of the conntrack target over @buf: the handler (dump, then events), then the parser. */
+static inline unsigned int fuzz__ct_pass(const void *buf, size_t size)
+{
+	const struct nlmsghdr *nlh;
+	const char *what = "";
+	struct hf_ct_entry e;
+	unsigned int n = 0;
+	uint32_t seq = 1;
+	int len;
+
+	if (size >= sizeof(struct nlmsghdr))
+		memcpy(&seq, (const char *)buf + offsetof(struct nlmsghdr, nlmsg_seq), sizeof(seq));
+	hf__ct_handle(buf, (int)size, seq, fuzz__count_ct, &n, &what);
+	hf__ct_handle(buf, (int)size, 0, fuzz__count_ct, &n, &what);
+	if (!what || strlen(what) > 200)
+		abort();
+	len = (int)size;
+	for (nlh = buf; len >= (int)sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) &&
+			nlh->nlmsg_len <= (unsigned int)len;
+	     nlh = mnl_nlmsg_next(nlh, &len))
+		if (hf_ct_parse(nlh, &e) == 0 && fuzz__count_ct(&e, &n) != 0)
+			abort();
+	return n;
+}
+
+/*
+ * conntrack: the bytes are one ctnetlink read (a dump's or events'), walked
+ * as fuzz_diag_one walks inet_diag (malloc'd copy, then a guard-page copy
+ * when @guarded); then every line of them is parsed as a line of
+ * /proc/net/nf_conntrack.
+ */
+static inline int fuzz_conntrack_one(const uint8_t *data, size_t size, bool guarded)
+{
+	const char *p, *end;
+	struct hf_ct_entry e;
+	unsigned int n;
+	char *end_g;
+	void *buf;
+
+	if (size > 1 << 20)
+		return 0;
+	buf = malloc(size ? size : 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	n = fuzz__ct_pass(buf, size);
+	if (guarded && size <= FUZZ__GUARDED_MAX && (end_g = fuzz__guarded_end()) != NULL) {
+		memcpy(end_g - size, data, size);
+		if (fuzz__ct_pass(end_g - size, size) != n)
+			abort();
+	}
+	for (p = buf, end = p + size; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = malloc(llen ? llen : 1);
+
+		if (!line)
+			break;
+		memcpy(line, p, llen);
+		if (hf_ct_proc_parse_line(line, llen, &e) == 0) {
+			if (e.orig.family != AF_INET && e.orig.family != AF_INET6)
+				abort();
+			n++;
+		}
+		free(line);
+		p = nl ? nl + 1 : end;
+	}
+	free(buf);
+	return (int)n;
+}
+
 /*
  * proc: the bytes are a piece of /proc/net/tcp or tcp6. Every line (split
  * at '\n', as the reader splits them) is parsed as both families, then the

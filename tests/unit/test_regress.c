@@ -140,6 +140,8 @@ static int replay_dir(const void *arg)
 			fuzz_diag_one(data, size, size % 4 == 0);
 		else if (strcmp(r->target, "proc") == 0)
 			fuzz_proc_one(data, size);
+		else if (strcmp(r->target, "conntrack") == 0)
+			fuzz_conntrack_one(data, size, size % 4 == 0);
 		else if (strcmp(r->target, "options") == 0)
 			fuzz_options_one(data, size);
 		else
@@ -159,7 +161,7 @@ static int replay_dir(const void *arg)
 
 static void test_replay(void)
 {
-	static const char *const targets[] = { "diag", "proc", "options", "netstat" };
+	static const char *const targets[] = { "diag", "proc", "options", "netstat", "conntrack" };
 	char dir[256], desc[320];
 
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
