@@ -48,12 +48,16 @@ int nd_init(struct nd *nd, FILE *out, const struct hf_options *opt, unsigned int
 	};
 	for (int i = 0; i < 3; i++)
 		nd->vars[i] = -2;
-	nd->sel_flows = hf_select_new(false, opt->max_flows, opt->hold_time);
-	nd->sel_lst = hf_select_new(true, opt->max_listeners, opt->hold_time);
+	nd->sel_flows = hf_select_new(HF_SELECT_FLOWS, opt->max_flows, opt->hold_time);
+	nd->sel_lst = hf_select_new(HF_SELECT_LISTENERS, opt->max_listeners, opt->hold_time);
 	if (!nd->sel_flows || !nd->sel_lst)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < opt->n_pins; i++) {
-		int ret = hf_select_pin(nd->sel_flows, &opt->pins[i]);
+		int ret;
+
+		if (opt->pin_ct[i])
+			continue; /* nd_option_set refuses conntrack pins */
+		ret = hf_select_pin(nd->sel_flows, &opt->pins[i]);
 		/* The options refuse a pin given twice: -EEXIST cannot happen. */
 		if (ret < 0 && ret != -EEXIST)
 			return ret;
@@ -339,8 +343,17 @@ static void lst_chart(struct nd *nd, const struct nd_lst *l, bool fill, const ch
 	snprintf(id, sizeof(id), "listener_%s%s", fill ? "fill_" : "", l->id);
 	snprintf(title, sizeof(title),
 		 fill ? "Listener Accept Queue Fill (%s)" : "Listener Queues (%s)", l->label);
+	/*
+	 * Loopback listeners (netdata's own 127.0.0.1:19999 and statsd :8125
+	 * among them) chart their fill in a context of their own, which the
+	 * stock alarm does not watch: a template "on" a context works in every
+	 * netdata version, where "families" and "chart labels" do not.
+	 */
 	if (fill)
-		put_chart(nd, id, title, "percentage", "listeners", ND_TYPE ".listener_fill",
+		put_chart(nd, id, title, "percentage",
+			  l->loopback ? "loopback listeners" : "listeners",
+			  l->loopback ? ND_TYPE ".loopback_listener_fill" :
+					ND_TYPE ".listener_fill",
 			  "line", ND_PRIO_BASE + 100, options, "listeners");
 	else
 		put_chart(nd, id, title, "connections", "listeners", ND_TYPE ".listener_queue",
@@ -380,6 +393,7 @@ static int lst_update(struct nd *nd, const struct hf_listener *hl, size_t nl, ui
 					sizeof(label));
 			nd_word(label, l->label, sizeof(l->label));
 			l->backlog_sent = -1;
+			l->loopback = hf_addr_is_loopback(li->family, &li->addr);
 		}
 		l = &nd->lst[at];
 		l->present = true;
@@ -397,9 +411,19 @@ static void lst_put_fill(struct nd *nd, struct nd_lst *l, uint64_t now)
 {
 	char id[ND_ID_MAX + 16];
 
-	/* The /proc backend cannot know the backlog: no fill, so no alarm on a guess. */
-	if (l->fill < 0)
+	/*
+	 * The /proc backend cannot know the backlog: no fill, so no alarm on a
+	 * guess. A fill chart of the netlink backend is made obsolete when the
+	 * plugin falls back to /proc, rather than left at its last value.
+	 */
+	if (l->fill < 0) {
+		/* fill_begin: charted before, though a new backend may have cleared fill_declared. */
+		if (l->fill_declared || l->fill_begin)
+			lst_chart(nd, l, true, "obsolete");
+		l->fill_declared = false;
+		l->fill_begin = 0;
 		return;
+	}
 	if (!l->fill_declared) {
 		lst_chart(nd, l, true, "");
 		put_labels(nd, l->label);

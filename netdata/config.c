@@ -55,6 +55,45 @@ static bool key_given(const struct nd_args *a, const char *key)
 }
 
 /*
+ * nd_option_set - hf_options_set, less what hostflow.plugin does not chart:
+ * the conntrack source ("Source conntrack", a "ct-..." Pin, Protocol, which
+ * only filters conntrack flows) is refused with a message that says so,
+ * rather than accepted and silently not charted.
+ */
+int nd_option_set(struct hf_options *o, const char *key, const char *value, char *err,
+		  size_t errlen)
+{
+	unsigned int sources = o->sources, pins = o->n_pins, protocols = o->filter.protocols;
+	int ret = hf_options_set(o, key, value, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	if (o->sources & HF_SOURCES_CONNTRACK) {
+		o->sources = sources;
+		snprintf(err, errlen,
+			 "option Source: " ND_PROG " charts TCP sockets only; conntrack flows are "
+			 "read by the hostflow command (--source conntrack)");
+		return -ENOTSUP;
+	}
+	if (o->n_pins > pins && o->pin_ct[o->n_pins - 1]) {
+		o->n_pins = pins;
+		snprintf(err, errlen,
+			 "option Pin: \"%s\" is a conntrack flow; " ND_PROG " charts TCP sockets "
+			 "only",
+			 value);
+		return -ENOTSUP;
+	}
+	if (o->filter.protocols != protocols) {
+		o->filter.protocols = protocols;
+		snprintf(err, errlen,
+			 "option Protocol filters conntrack flows; " ND_PROG " charts TCP sockets "
+			 "only");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/*
  * nd_config_read - apply hostflow.conf, read from @f and called @path in
  * messages, to @o: "key = value" lines, '#' comments, blank lines and an
  * optional "[plugin]" section header. Keys given in @a are skipped. Every
@@ -113,7 +152,7 @@ unsigned int nd_config_read(struct hf_options *o, FILE *f, const char *path,
 		}
 		if (key_given(a, key))
 			continue;
-		if (hf_options_set(o, key, value, msg, sizeof(msg)) < 0) {
+		if (nd_option_set(o, key, value, msg, sizeof(msg)) < 0) {
 			nd_log(err, ND_ERROR, "%s:%u: key \"%s\", value \"%s\": %s", path, lineno,
 			       key, value, msg);
 			bad++;
@@ -140,7 +179,7 @@ unsigned int nd_args_apply(struct hf_options *o, const struct nd_args *a, FILE *
 		*eq = '\0';
 		key = trim(buf);
 		value = trim(eq + 1);
-		if (hf_options_set(o, key, value, msg, sizeof(msg)) < 0) {
+		if (nd_option_set(o, key, value, msg, sizeof(msg)) < 0) {
 			nd_log(err, ND_ERROR, "command options: key \"%s\", value \"%s\": %s", key,
 			       value, msg);
 			bad++;

@@ -97,6 +97,7 @@ struct nd_lst {
 	bool present; /* reported in this tick */
 	bool declared, fill_declared;
 	bool backlog_known;
+	bool loopback; /* fill charted in hostflow.loopback_listener_fill, which no stock alarm watches */
 	uint32_t accept_queue, backlog, syn_recv;
 	double fill;	      /* hf_listener_fill: percent, -1 when the backlog is unknown */
 	int64_t backlog_sent; /* the chart variable as last sent; -1: never */
@@ -148,6 +149,14 @@ struct nd_args {
 	char **kv; /* "KEY=VALUE" words of argv */
 	bool help, version;
 };
+
+/*
+ * nd_option_set - hf_options_set, except that what hostflow.plugin does not
+ * chart (the conntrack source: "Source conntrack", a "ct-..." Pin, Protocol)
+ * is refused with -ENOTSUP and a message in @err saying so.
+ */
+int nd_option_set(struct hf_options *o, const char *key, const char *value, char *err,
+		  size_t errlen);
 
 /*
  * nd_config_read - apply hostflow.conf, read from @f and called @path in
