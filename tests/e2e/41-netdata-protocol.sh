@@ -237,6 +237,8 @@ run_plugin() {
 	RC=$?
 	ERR=$(cat "$HF_TMP/plugin.err")
 }
+# undate: stdin without the date that starts each of the plugin's log lines.
+undate() { sed 's/^[-0-9]* [:0-9]*: //'; }
 # checked: the checker's output for $OUT, in CHECKED (status in CHECK_RC).
 check_out() {
 	CHECKED=$("$HF_PYTHON" "$HF_TMP/ndcheck.py" <"$OUT" 2>"$HF_TMP/check.err")
@@ -367,7 +369,7 @@ else
 	check_eq "${HF_PLAN[14]}" "DISABLE
 rc 1
 hostflow.plugin ERROR : MAIN : cannot read TCP sockets: /proc/net/tcp: No such file or directory" \
-		"$(cat "$OUT"; echo "rc $RC"; sed 's/^[-0-9]* [:0-9]*: //' <<<"$ERR")"
+		"$(cat "$OUT"; echo "rc $RC"; undate <<<"$ERR")"
 fi
 
 printf '[plugin]\nSource = conntrack\n' >"$HF_TMP/etc/hostflow.conf"
@@ -376,6 +378,6 @@ check_eq "${HF_PLAN[15]}" "DISABLE
 rc 1
 hostflow.plugin ERROR : MAIN : $HF_TMP/etc/hostflow.conf:2: key \"Source\", value \"conntrack\": option Source: hostflow.plugin charts TCP sockets only; conntrack flows are read by the hostflow command (--source conntrack)
 hostflow.plugin ERROR : MAIN : 1 configuration error(s), disabled" \
-	"$(cat "$OUT"; echo "rc $RC"; sed 's/^[-0-9]* [:0-9]*: //' <<<"$ERR")"
+	"$(cat "$OUT"; echo "rc $RC"; undate <<<"$ERR")"
 rm -f "$HF_TMP/etc/hostflow.conf"
 hf_done
