@@ -3,10 +3,12 @@
 # hostflow.plugin's series under a real netdata 1.37, as alarms and
 # history need them (issue 10), all in the namespace srv (198.51.100.1):
 #   hostflow.conf: MaxFlows 4, MaxListeners 5, ObsoleteAfter 2 (HoldTime
-#   is the default 300 s), IgnoreState TIME_WAIT, and
-#   Pin passive-198.51.100.1:443-198.51.100.99:many.
+#   is the default 300 s), IgnoreState TIME_WAIT, ExcludeNet
+#   198.51.100.13/32 (c3, which only fills :90: flows are filtered,
+#   listeners are not), and Pin passive-198.51.100.1:443-198.51.100.99:many.
 #   Listeners: :80 (closes a connection its peer closed), :81-:84, :443,
-#   :90 (listen(9), never accepts) and 300 more on 127.0.0.1:20000-20299.
+#   :90 (listen(9), never accepts, 1 connection queued from the start) and
+#   300 more on 127.0.0.1:20000-20299.
 #   c1 (.11) opens 5 connections to :80 (flow F1), c2 (.12) 3 (flow F2);
 #   srv opens 5 to c1:8080 and closes them: 5 sockets in TIME_WAIT.
 # Checks:
@@ -16,18 +18,18 @@
 #   - IgnoreState TIME_WAIT: the host's states show the 5 TIME_WAIT sockets,
 #     the active flows chart has no flow of them;
 #   - the pin reads 0, then 1 when .99 connects;
+#   - the fill alarm of netdata/health.d/hostflow.conf ("every" made 1 s
+#     here, the rest as shipped): c3 queues 8 more connections, 9 on :90
+#     (backlog 9): 90%, WARNING; one more: 100%, CRITICAL; the listener
+#     closed and opened again empty (same address and port, same chart,
+#     accepting 20 connections so that it ranks in the top 5): CLEAR once
+#     the 10 s window has passed. Meanwhile:
 #   - point 7: F2 closes; ObsoleteAfter later its dimension is obsolete
 #     (not collected), and the default query (no &dimensions=) of the
 #     window it lived in still has it, with its 3 connections;
 #   - point 1: c1 opens 10 connections to each of :81-:84: 4 flows larger
 #     than F1, whose 5 connections keep their own dimension (held), not
 #     moved into "other";
-#   - the fill alarm of netdata/health.d/hostflow.conf ("every" made 1 s
-#     here, the rest as shipped): 9 connections queued on :90 (backlog 9):
-#     90%, WARNING; one more: 100%, CRITICAL; the listener closed and opened
-#     again empty (same address and port, same chart, accepting 20
-#     connections so that it ranks in the top 5): CLEAR once the 10 s
-#     window has passed;
 #   - point 8: netdata restarts on its database; c2 connects again, 20
 #     times (so that F2 is in the new plugin's top 4): F2 is in the default
 #     query, and its past (the window of point 7) is still there.
@@ -41,13 +43,13 @@ HF_PLAN=(
 	"netdata series: 300 loopback listeners, MaxListeners 5: at most 10 listener charts"
 	"netdata series: IgnoreState TIME_WAIT: states count them, no active flow of them"
 	"netdata series: a pinned flow without connections reads 0"
+	"netdata series: fill alarm: 9 queued of backlog 9 (90%): WARNING"
+	"netdata series: fill alarm: 10 queued of backlog 9 (100%): CRITICAL"
+	"netdata series: the full listener is charted among the bounded listeners"
 	"netdata series: F2 closed: after ObsoleteAfter its dimension is no longer collected"
 	"netdata series: a gone flow stays in the default query for the window it lived in, with its values"
 	"netdata series: MaxFlows 4 and 4 larger flows: the live flow F1 keeps its dimension (5), other 0"
 	"netdata series: the pinned flow reads its connection"
-	"netdata series: fill alarm: 9 queued of backlog 9 (90%): WARNING"
-	"netdata series: fill alarm: 10 queued of backlog 9 (100%): CRITICAL"
-	"netdata series: the full listener is charted among the bounded listeners"
 	"netdata series: fill alarm: the listener emptied: CLEAR"
 	"netdata series: after a netdata restart, the returning flow F2 (20) is in the default query"
 	"netdata series: after a netdata restart, F2's past is still in the default query"
@@ -62,6 +64,7 @@ hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"
 hf_host c1 198.51.100.11/24 || hf_setup_failed "host c1"
 hf_host c2 198.51.100.12/24 || hf_setup_failed "host c2"
 hf_host c9 198.51.100.99/24 || hf_setup_failed "host c9"
+hf_host c3 198.51.100.13/24 || hf_setup_failed "host c3"
 ip netns exec "$(hf_ns srv)" ip link set lo up || hf_setup_failed "lo in srv"
 hf_sockgen srv l80 listen --addr 198.51.100.1 --port 80 --on-eof close || hf_setup_failed "srv :80"
 hf_sockgen srv lbig listen --addr 198.51.100.1 --port 81-84 || hf_setup_failed "srv :81-84"
@@ -75,6 +78,9 @@ hf_sockgen c1 f1 connect --to 198.51.100.1 --port 80 --count 5 || hf_setup_faile
 hf_sockgen c2 f2 connect --to 198.51.100.1 --port 80 --count 3 || hf_setup_failed "c2 -> :80"
 hf_sockgen srv tw connect --to 198.51.100.11 --port 8080 --count 5 --close ||
 	hf_setup_failed "srv -> c1:8080, closed"
+# One connection queued on :90 from the start (fill 10%, the fullest): its
+# charts, and the alarm's 10 s of data, are there before it fills up.
+hf_sockgen c3 q1 connect --to 198.51.100.1 --port 90 --count 1 || hf_setup_failed "1 -> :90"
 
 got=
 __kernel() {
@@ -90,6 +96,7 @@ MaxFlows = 4
 MaxListeners = 5
 ObsoleteAfter = 2
 IgnoreState = TIME_WAIT
+ExcludeNet = 198.51.100.13/32
 Pin = passive-198.51.100.1:443-198.51.100.99:many
 EOF
 mkdir -p "$HF_TMP/health.d"
@@ -146,14 +153,33 @@ flows to c1:8080: 0" "$got"
 got=$(newest $P 2>/dev/null | grep -F "$PIN")
 check_eq "${HF_PLAN[3]}" "$PIN 0" "$got"
 
-# F2 lives a few seconds more, then closes (srv closes its side at once).
-sleep 2
+__alarm() { got=$(netdata_alarm_status "$1" 2>/dev/null) && [ "$got" = "$2" ]; }
+hf_sockgen c3 q9 connect --to 198.51.100.1 --port 90 --count 8 || hf_setup_failed "8 more -> :90"
+hf_wait_for 20 __alarm "$ALARM90" WARNING
+check_eq "${HF_PLAN[4]}" "WARNING" "$got"
+hf_sockgen c3 q10 connect --to 198.51.100.1 --port 90 --count 1 || hf_setup_failed "1 more -> :90"
+hf_wait_for 20 __alarm "$ALARM90" CRITICAL
+check_eq "${HF_PLAN[5]}" "CRITICAL" "$got"
+got=$(listener_charts | grep -c "_90$")
+n=$(listener_charts | wc -l)
+check_eq "${HF_PLAN[6]}" "1 of at most 10" "$got of at most $((n > 10 ? n : 10))"
+# The same address and port, empty: the same chart, its fill 0 from now on.
+# It accepts 20 connections, more than any other listener holds, so that it
+# ranks among the MaxListeners though its fill is 0 like the others'.
+hf_signal l90 USR1
+hf_wait_status l90 listeners=0 || hf_diag "the :90 listener did not close"
+hf_sockgen srv l90b listen --addr 198.51.100.1 --port 90 || hf_setup_failed "srv :90 again"
+hf_sockgen c3 q20 connect --to 198.51.100.1 --port 90 --count 20 || hf_setup_failed "20 -> :90"
+t0=$SECONDS
+# While the alarm's 10 s window forgets the full queue: F2 closes, 4 larger
+# flows come (c3's connections to :90 make no flow: ExcludeNet).
+# F2, charted since t1, closes (srv closes its side at once).
 t2=$(date +%s)
 hf_signal f2 USR2
 hf_wait_for 20 __newest $P "$F2" "$F2 None"
-check_eq "${HF_PLAN[4]}" "$F2 None" "$got"
+check_eq "${HF_PLAN[7]}" "$F2 None" "$got"
 got=$(window $P "$t1" "$t2" "$F2" 2>&1)
-check_eq "${HF_PLAN[5]}" "3" "$got"
+check_eq "${HF_PLAN[8]}" "3" "$got"
 
 for port in 81 82 83 84; do
 	hf_sockgen c1 "big$port" connect --to 198.51.100.1 --port "$port" --count 10 ||
@@ -167,31 +193,12 @@ __held() {
 		[ "$(newest $P | grep -c ' 10$')" = 4 ]
 }
 hf_wait_for 15 __held
-check_eq "${HF_PLAN[6]}" "$want
+check_eq "${HF_PLAN[9]}" "$want
 4 flows of 10" "$got
 $(newest $P | grep -c ' 10$') flows of 10"
 hf_wait_for 10 __newest $P "$PIN" "$PIN 1"
-check_eq "${HF_PLAN[7]}" "$PIN 1" "$got"
+check_eq "${HF_PLAN[10]}" "$PIN 1" "$got"
 
-# The :90 flows come after the check of point 1: they are no larger flows there.
-__alarm() { got=$(netdata_alarm_status "$1" 2>/dev/null) && [ "$got" = "$2" ]; }
-hf_sockgen c1 q9 connect --to 198.51.100.1 --port 90 --count 9 || hf_setup_failed "9 -> :90"
-hf_wait_for 20 __alarm "$ALARM90" WARNING
-check_eq "${HF_PLAN[8]}" "WARNING" "$got"
-hf_sockgen c1 q10 connect --to 198.51.100.1 --port 90 --count 1 || hf_setup_failed "1 more -> :90"
-hf_wait_for 20 __alarm "$ALARM90" CRITICAL
-check_eq "${HF_PLAN[9]}" "CRITICAL" "$got"
-got=$(listener_charts | grep -c "_90$")
-n=$(listener_charts | wc -l)
-check_eq "${HF_PLAN[10]}" "1 of at most 10" "$got of at most $((n > 10 ? n : 10))"
-# The same address and port, empty: the same chart, its fill 0 from now on.
-# It accepts 20 connections, more than any other listener holds, so that it
-# ranks among the MaxListeners though its fill is 0 like the others'.
-hf_signal l90 USR1
-hf_wait_status l90 listeners=0 || hf_diag "the :90 listener did not close"
-hf_sockgen srv l90b listen --addr 198.51.100.1 --port 90 || hf_setup_failed "srv :90 again"
-hf_sockgen c1 q20 connect --to 198.51.100.1 --port 90 --count 20 || hf_setup_failed "20 -> :90"
-t0=$SECONDS
 hf_wait_for 30 __alarm "$ALARM90" CLEAR
 check_eq "${HF_PLAN[11]}" "CLEAR" "$got"
 hf_diag "cleared $((SECONDS - t0)) s after the queue emptied (lookup: max over 10 s)"
