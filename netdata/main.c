@@ -71,6 +71,40 @@ static uint64_t tick_wait(uint64_t every_us)
 	return deadline;
 }
 
+/*
+ * A tick that ends more than an interval after its deadline makes netdata
+ * lose points: 1.37 interpolates over two lost points at most ([db] gap
+ * when lost iterations above = 1, plus 2) and leaves a gap beyond. Say so
+ * in error.log with where the time went, at most once a minute, so that a
+ * gap in the charts has a cause to read.
+ */
+struct nd_slow {
+	uint64_t logged;    /* when the last line was written; 0: never */
+	unsigned int quiet; /* slow ticks since, not logged */
+};
+
+static void slow_tick(struct nd_slow *sl, uint64_t deadline, uint64_t woke, uint64_t collected,
+		      uint64_t charted, uint64_t end, unsigned int every)
+{
+	uint64_t every_us = (uint64_t)every * ND_USEC, late = end - deadline;
+
+	if (end < deadline || late <= every_us)
+		return;
+	if (sl->logged && end - sl->logged < 60 * ND_USEC) {
+		sl->quiet++;
+		return;
+	}
+	nd_log(stderr, ND_INFO,
+	       "a tick ended %.2f s after its deadline (woke %.2f s late, collection %.2f s, "
+	       "charts and name lookups %.2f s, output %.2f s; ticks of %u s): netdata leaves a "
+	       "gap where more than 2 points are lost%s",
+	       late / 1e6, (woke - deadline) / 1e6, (collected - woke) / 1e6,
+	       (charted - collected) / 1e6, (end - charted) / 1e6, every,
+	       sl->quiet ? " (more such ticks since the last line)" : "");
+	sl->logged = end;
+	sl->quiet = 0;
+}
+
 static unsigned int env_every(void)
 {
 	const char *s = getenv("NETDATA_UPDATE_EVERY");
@@ -94,6 +128,7 @@ int main(int argc, char **argv)
 	char path[4096];
 	unsigned int every, min_every, bad = 0;
 	bool failing = false, host_failing = false;
+	struct nd_slow slow = { 0, 0 };
 	int status = 1;
 	uint64_t now;
 	FILE *f;
@@ -171,8 +206,11 @@ int main(int argc, char **argv)
 		struct hf_listener *l;
 		struct hf_flow *flows;
 		size_t n, nl;
+		uint64_t woke = clock_us(CLOCK_MONOTONIC), collected, charted;
 		int ret = hf_collect(ctx, &opt.filter);
 
+		collected = clock_us(CLOCK_MONOTONIC);
+		charted = collected;
 		if (ret < 0) {
 			if (first) {
 				/* Neither netlink nor /proc (or the backend asked for) can be read. */
@@ -205,6 +243,7 @@ int main(int argc, char **argv)
 				nd_log(stderr, ND_ERROR, "out of memory");
 				break;
 			}
+			charted = clock_us(CLOCK_MONOTONIC);
 			if (nd.resolver) {
 				const char *news = hf_resolver_news(nd.resolver);
 				if (news)
@@ -219,6 +258,9 @@ int main(int argc, char **argv)
 				nd_log(stderr, ND_ERROR, "stdout: %s", strerror(errno));
 			break;
 		}
+		if (!first)
+			slow_tick(&slow, now, woke, collected, charted, clock_us(CLOCK_MONOTONIC),
+				  every);
 		now = tick_wait((uint64_t)every * ND_USEC);
 	}
 	hf_close(ctx);

@@ -37,6 +37,7 @@ HF_PLAN=(
 	"netdata protocol: a bad hostflow.conf: stderr names file, line, key and value"
 	"netdata protocol: TCP sockets unreadable: DISABLE with the reason on stderr"
 	"netdata protocol: Source conntrack: DISABLE, stderr says the plugin charts TCP sockets only"
+	"netdata protocol: a tick 3 s late (plugin stopped): one INFO line says where the time went"
 )
 hf_require_netns
 [ -x "$PLUGIN" ] || hf_setup_failed "$PLUGIN missing (make build/hostflow.plugin)"
@@ -380,4 +381,20 @@ hostflow.plugin ERROR : MAIN : $HF_TMP/etc/hostflow.conf:2: key \"Source\", valu
 hostflow.plugin ERROR : MAIN : 1 configuration error(s), disabled" \
 	"$(cat "$OUT"; echo "rc $RC"; undate <<<"$ERR")"
 rm -f "$HF_TMP/etc/hostflow.conf"
+
+# A plugin that cannot run for a while (here SIGSTOP; a loaded host, a slow
+# resolver) loses ticks, and netdata shows a gap: the plugin says so once.
+# ip netns exec and env exec the plugin: $! is its pid.
+ip netns exec "$(hf_ns srv)" env NETDATA_USER_CONFIG_DIR="$HF_TMP/etc" \
+	NETDATA_STOCK_CONFIG_DIR="$HF_TMP/stock" "$PLUGIN" 1 >/dev/null 2>"$HF_TMP/stall.err" &
+pid=$!
+sleep 1.5
+kill -STOP "$pid"
+sleep 3
+kill -CONT "$pid"
+sleep 1.5
+kill "$pid"
+wait "$pid" 2>/dev/null
+got=$(undate <"$HF_TMP/stall.err" | sed 's/[0-9][0-9]*\.[0-9][0-9] s/N s/g')
+check_eq "${HF_PLAN[16]}" "hostflow.plugin INFO  : MAIN : a tick ended N s after its deadline (woke N s late, collection N s, charts and name lookups N s, output N s; ticks of 1 s): netdata leaves a gap where more than 2 points are lost" "$got"
 hf_done
