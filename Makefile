@@ -56,7 +56,11 @@ SAN_OBJ := $(LIB_SRC:%.c=$(B)/san/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 UNIT_SAN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/san_%)
-HEADERS := $(wildcard common/*.h plugin/*.h tests/unit/*.h tests/fuzz/*.h)
+HEADERS := $(wildcard common/*.h plugin/*.h netdata/*.h tests/unit/*.h tests/fuzz/*.h)
+# hostflow.plugin: everything but main.c is also linked into its unit test.
+ND_SRC := $(filter-out netdata/main.c,$(wildcard netdata/*.c))
+ND_OBJ := $(ND_SRC:%.c=$(B)/obj/%.o)
+ND_SAN := $(ND_SRC:%.c=$(B)/san/%.o)
 
 all: $(B)/hostflow $(B)/hostflow.so $(B)/hostflow.plugin
 
@@ -93,7 +97,7 @@ $(B)/libhostflow-san.a: $(SAN_OBJ)
 $(B)/hostflow: $(B)/obj/plugin/hostflow.o $(B)/libhostflow.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(B)/hostflow.plugin: $(B)/obj/netdata/hostflow_plugin.o $(B)/libhostflow.a
+$(B)/hostflow.plugin: $(B)/obj/netdata/main.o $(ND_OBJ) $(B)/libhostflow.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(B)/obj/collectd/%.o: collectd/%.c collectd/cd.h $(HEADERS)
@@ -115,8 +119,17 @@ $(B)/tests/san_%: tests/unit/%.c $(B)/libhostflow-san.a
 	$(CC) $(HF_CFLAGS) -Itests/unit $(CPPFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) $(LDFLAGS) -o $@ $< \
 		$(B)/libhostflow-san.a $(DEP_LIBS)
 
-# The netdata plugin's unit test compiles the plugin's source itself.
-$(B)/tests/test_netdata_plugin $(B)/tests/san_test_netdata_plugin: netdata/hostflow_plugin.c
+# The netdata plugin's unit test links the plugin's objects but main.o.
+$(B)/tests/test_netdata_plugin: tests/unit/test_netdata_plugin.c $(ND_OBJ) $(B)/libhostflow.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -Itests/unit -Inetdata $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(ND_OBJ) $(B)/libhostflow.a $(DEP_LIBS)
+
+$(B)/tests/san_test_netdata_plugin: tests/unit/test_netdata_plugin.c $(ND_SAN) \
+		$(B)/libhostflow-san.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HF_CFLAGS) -Itests/unit -Inetdata $(CPPFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) $(LDFLAGS) \
+		-o $@ $< $(ND_SAN) $(B)/libhostflow-san.a $(DEP_LIBS)
 
 # The benchmark's own programs: the floor, the socket holder, the timer.
 BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure $(B)/bench/cps

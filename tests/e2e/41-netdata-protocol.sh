@@ -8,11 +8,14 @@
 #   c1 (198.51.100.11) opens 3 connections to :80, c2 (.12) opens 2,
 #   c1 opens 1 over IPv6 to [2001:db8::1]:443, srv opens 4 to c1:8080.
 # So srv holds 10 ESTABLISHED sockets: passive flows 3, 2 and 1, an active
-# flow of 4, and 2 listeners (backlog 128, nothing queued).
+# flow of 4, and 2 listeners (backlog 128, nothing queued: fill 0, the
+# backlog a chart variable of the fill chart).
 #
 # Then, each run a few ticks long: hostflow.conf with a [plugin] header
 # read from NETDATA_USER_CONFIG_DIR; command options overriding it; a bad
-# hostflow.conf and an unreadable backend, which must print DISABLE.
+# hostflow.conf, "Source conntrack" (not charted by this plugin) and an
+# unreadable backend, which must print DISABLE. stderr lines have
+# netdata's form, "DATE: hostflow.plugin LEVEL : MAIN : message".
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
 
@@ -26,13 +29,15 @@ HF_PLAN=(
 	"netdata protocol: passive flows with their connections"
 	"netdata protocol: active flows with their connections"
 	"netdata protocol: host totals per state"
-	"netdata protocol: listener charts: accept queue, backlog, half-open"
+	"netdata protocol: listener charts: accept queue, half-open, fill; the backlog a chart variable"
 	"netdata protocol: chart labels name the backend"
 	"netdata protocol: hostflow.conf ([plugin], max flows = 1): one flow per chart, the rest in other"
 	"netdata protocol: command options override hostflow.conf"
 	"netdata protocol: a bad hostflow.conf: DISABLE, exit 1"
 	"netdata protocol: a bad hostflow.conf: stderr names file, line, key and value"
 	"netdata protocol: TCP sockets unreadable: DISABLE with the reason on stderr"
+	"netdata protocol: Source conntrack: DISABLE, stderr says the plugin charts TCP sockets only"
+	"netdata protocol: a tick 3 s late (plugin stopped): one INFO line says where the time went"
 )
 hf_require_netns
 [ -x "$PLUGIN" ] || hf_setup_failed "$PLUGIN missing (make build/hostflow.plugin)"
@@ -57,7 +62,8 @@ active 198.51.100.1:many -> 198.51.100.11:8080 4 ESTABLISHED=4"
 # (words split at blanks and '=', quoted with ' or "), checks every line
 # and prints the last value of every dimension as "CHART DIMNAME VALUE",
 # then "ticks N", "micro N" (BEGINs with microseconds), "label CHART K V",
-# "chart ID CONTEXT FAMILY". Exit 1 with the reasons when the protocol is
+# "chart ID CONTEXT FAMILY", "var CHART NAME VALUE" (VARIABLE CHART, of
+# the chart of the BEGIN it is in). Exit 1 with the reasons when the protocol is
 # broken.
 cat >"$HF_TMP/ndcheck.py" <<'EOF'
 import re, sys
@@ -94,6 +100,7 @@ errors = []
 charts = {}          # id -> {"dims": {id: name}, "context":, "family":}
 values = {}          # (chart, dim id) -> last value
 labels = {}
+cvars = {}
 cur = None           # chart of the last CHART (for DIMENSION, CLABEL)
 begun = None
 ticks = micro = 0
@@ -193,6 +200,8 @@ for no, raw in enumerate(data.split(b"\n")[:-1], 1):
         else:
             try:
                 float(ww[1])
+                if len(w) > 1 and w[1] == "CHART":
+                    cvars[(begun or cur, ww[0])] = ww[1]
             except ValueError:
                 err("bad VARIABLE value")
     elif k == "DISABLE":
@@ -208,6 +217,8 @@ for cid, c in sorted(charts.items()):
             print("%s %s %d" % (cid, name, values[(cid, did)]))
 for (cid, key), v in sorted(labels.items()):
     print("label %s %s %s" % (cid, key, v))
+for (cid, key), v in sorted(cvars.items()):
+    print("var %s %s %s" % (cid, key, v))
 print("ticks %d" % ticks)
 print("micro %d" % micro)
 if errors:
@@ -227,6 +238,8 @@ run_plugin() {
 	RC=$?
 	ERR=$(cat "$HF_TMP/plugin.err")
 }
+# undate: stdin without the date that starts each of the plugin's log lines.
+undate() { sed 's/^[-0-9]* [:0-9]*: //'; }
 # checked: the checker's output for $OUT, in CHECKED (status in CHECK_RC).
 check_out() {
 	CHECKED=$("$HF_PYTHON" "$HF_TMP/ndcheck.py" <"$OUT" 2>"$HF_TMP/check.err")
@@ -257,7 +270,9 @@ else
 fi
 check_eq "${HF_PLAN[4]}" "chart hostflow.flows_active hostflow.flows_active flows
 chart hostflow.flows_passive hostflow.flows_passive flows
-chart hostflow.listen_counters hostflow.listen_counters listeners
+chart hostflow.listen hostflow.listen states
+chart hostflow.listener_fill_v4_198_51_100_1_80 hostflow.listener_fill listeners
+chart hostflow.listener_fill_v6_2001xdb8xx1_443 hostflow.listener_fill listeners
 chart hostflow.listener_v4_198_51_100_1_80 hostflow.listener_queue listeners
 chart hostflow.listener_v6_2001xdb8xx1_443 hostflow.listener_queue listeners
 chart hostflow.states hostflow.states states" "$(grep '^chart ' <<<"$CHECKED")"
@@ -267,18 +282,24 @@ hostflow.flows_passive [2001:db8::1]:443 <- [2001:db8::11]:many 1
 hostflow.flows_passive other 0" "$(grep '^hostflow.flows_passive ' <<<"$CHECKED" | LC_ALL=C sort)"
 check_eq "${HF_PLAN[6]}" "hostflow.flows_active 198.51.100.1:many -> 198.51.100.11:8080 4
 hostflow.flows_active other 0" "$(grep '^hostflow.flows_active ' <<<"$CHECKED" | LC_ALL=C sort)"
-check_eq "${HF_PLAN[7]}" "hostflow.states ESTABLISHED 10
-hostflow.states LISTEN 2" "$(grep '^hostflow.states ' <<<"$CHECKED" | grep -v ' 0$' | LC_ALL=C sort)"
-check_eq "${HF_PLAN[8]}" "hostflow.listener_v4_198_51_100_1_80 accept_queue 0
-hostflow.listener_v4_198_51_100_1_80 backlog 128
+check_eq "${HF_PLAN[7]}" "hostflow.listen listen 2
+hostflow.states established 10" "$(grep -E '^hostflow.(states|listen) ' <<<"$CHECKED" | grep -v ' 0$' | LC_ALL=C sort)"
+check_eq "${HF_PLAN[8]}" "hostflow.listener_fill_v4_198_51_100_1_80 fill 0
+hostflow.listener_fill_v6_2001xdb8xx1_443 fill 0
+hostflow.listener_v4_198_51_100_1_80 accept_queue 0
 hostflow.listener_v4_198_51_100_1_80 syn_recv 0
 hostflow.listener_v6_2001xdb8xx1_443 accept_queue 0
-hostflow.listener_v6_2001xdb8xx1_443 backlog 128
-hostflow.listener_v6_2001xdb8xx1_443 syn_recv 0" \
-	"$(grep '^hostflow.listener_' <<<"$CHECKED" | LC_ALL=C sort)"
+hostflow.listener_v6_2001xdb8xx1_443 syn_recv 0
+var hostflow.listener_fill_v4_198_51_100_1_80 backlog 128
+var hostflow.listener_fill_v6_2001xdb8xx1_443 backlog 128" \
+	"$(grep -E '^(hostflow.listener_|var )' <<<"$CHECKED" | LC_ALL=C sort)"
 check_eq "${HF_PLAN[9]}" "label hostflow.flows_active backend netlink
 label hostflow.flows_passive backend netlink
-label hostflow.listen_counters backend netlink
+label hostflow.listen backend netlink
+label hostflow.listener_fill_v4_198_51_100_1_80 backend netlink
+label hostflow.listener_fill_v4_198_51_100_1_80 listener 198.51.100.1:80
+label hostflow.listener_fill_v6_2001xdb8xx1_443 backend netlink
+label hostflow.listener_fill_v6_2001xdb8xx1_443 listener [2001:db8::1]:443
 label hostflow.listener_v4_198_51_100_1_80 backend netlink
 label hostflow.listener_v4_198_51_100_1_80 listener 198.51.100.1:80
 label hostflow.listener_v6_2001xdb8xx1_443 backend netlink
@@ -291,6 +312,7 @@ run_plugin 1.5 1
 check_out
 check_eq "${HF_PLAN[10]}" "chart hostflow.flows_active hostflow.flows_active flows
 chart hostflow.flows_passive hostflow.flows_passive flows
+chart hostflow.listen hostflow.listen states
 chart hostflow.states hostflow.states states
 hostflow.flows_active 198.51.100.1:many -> 198.51.100.11:8080 4
 hostflow.flows_active other 0
@@ -305,7 +327,7 @@ hostflow.flows_passive 198.51.100.1:80 <- 198.51.100.12:many 2
 hostflow.flows_passive other 1
 listeners 2
 rc 124 stderr ''" "$(grep '^hostflow.flows_passive ' <<<"$CHECKED" | LC_ALL=C sort
-	echo "listeners $(grep -c '^chart hostflow.listener_' <<<"$CHECKED")"
+	echo "listeners $(grep -c '^chart hostflow.listener_v' <<<"$CHECKED")"
 	echo "rc $RC stderr '$ERR'")"
 
 printf '[plugin]\nMaxFlows = 5\n\n# below: mistakes\nobsolete after = soon\nColour = blue\nExcludeNet = 198.51.100.0/40\nmaxflows = 7\n' \
@@ -313,11 +335,12 @@ printf '[plugin]\nMaxFlows = 5\n\n# below: mistakes\nobsolete after = soon\nColo
 run_plugin 5 1
 check_eq "${HF_PLAN[12]}" "DISABLE
 rc 1" "$(cat "$OUT"; echo "rc $RC")"
-want_err="hostflow.plugin: $HF_TMP/etc/hostflow.conf:5: key \"obsolete after\", value \"soon\": *is not seconds*
-hostflow.plugin: $HF_TMP/etc/hostflow.conf:6: key \"Colour\", value \"blue\": *unknown option*
-hostflow.plugin: $HF_TMP/etc/hostflow.conf:7: key \"ExcludeNet\", value \"198.51.100.0/40\": *not a network*
-hostflow.plugin: $HF_TMP/etc/hostflow.conf:8: key \"maxflows\", value \"7\": *given twice*
-hostflow.plugin: 4 configuration error(s), disabled"
+D='[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]: hostflow.plugin ERROR : MAIN :'
+want_err="$D $HF_TMP/etc/hostflow.conf:5: key \"obsolete after\", value \"soon\": *is not seconds*
+$D $HF_TMP/etc/hostflow.conf:6: key \"Colour\", value \"blue\": *unknown option*
+$D $HF_TMP/etc/hostflow.conf:7: key \"ExcludeNet\", value \"198.51.100.0/40\": *not a network*
+$D $HF_TMP/etc/hostflow.conf:8: key \"maxflows\", value \"7\": *given twice*
+$D 4 configuration error(s), disabled"
 n=0
 while IFS= read -r pat; do
 	n=$((n + 1))
@@ -346,7 +369,32 @@ else
 	ERR=$(cat "$HF_TMP/plugin.err")
 	check_eq "${HF_PLAN[14]}" "DISABLE
 rc 1
-hostflow.plugin: cannot read TCP sockets: /proc/net/tcp: No such file or directory" \
-		"$(cat "$OUT"; echo "rc $RC"; echo "$ERR")"
+hostflow.plugin ERROR : MAIN : cannot read TCP sockets: /proc/net/tcp: No such file or directory" \
+		"$(cat "$OUT"; echo "rc $RC"; undate <<<"$ERR")"
 fi
+
+printf '[plugin]\nSource = conntrack\n' >"$HF_TMP/etc/hostflow.conf"
+run_plugin 5 1
+check_eq "${HF_PLAN[15]}" "DISABLE
+rc 1
+hostflow.plugin ERROR : MAIN : $HF_TMP/etc/hostflow.conf:2: key \"Source\", value \"conntrack\": option Source: hostflow.plugin charts TCP sockets only; conntrack flows are read by the hostflow command (--source conntrack)
+hostflow.plugin ERROR : MAIN : 1 configuration error(s), disabled" \
+	"$(cat "$OUT"; echo "rc $RC"; undate <<<"$ERR")"
+rm -f "$HF_TMP/etc/hostflow.conf"
+
+# A plugin that cannot run for a while (here SIGSTOP; a loaded host, a slow
+# resolver) loses ticks, and netdata shows a gap: the plugin says so once.
+# ip netns exec and env exec the plugin: $! is its pid.
+ip netns exec "$(hf_ns srv)" env NETDATA_USER_CONFIG_DIR="$HF_TMP/etc" \
+	NETDATA_STOCK_CONFIG_DIR="$HF_TMP/stock" "$PLUGIN" 1 >/dev/null 2>"$HF_TMP/stall.err" &
+pid=$!
+sleep 1.5
+kill -STOP "$pid"
+sleep 3
+kill -CONT "$pid"
+sleep 1.5
+kill "$pid"
+wait "$pid" 2>/dev/null
+got=$(undate <"$HF_TMP/stall.err" | sed 's/[0-9][0-9]*\.[0-9][0-9] s/N s/g')
+check_eq "${HF_PLAN[16]}" "hostflow.plugin INFO  : MAIN : a tick ended N s after its deadline (woke N s late, collection N s, charts and name lookups N s, output N s; ticks of 1 s): netdata leaves a gap where more than 2 points are lost" "$got"
 hf_done

@@ -66,6 +66,6 @@ check_eq "${HF_PLAN[4]}" "status 0, stderr ''" "status $rc, stderr '$(cat "$HF_T
 # fd 1 closed before start: the first socket the plugin opens would get it.
 timeout 10 "$PLUGIN" 1 >&- 2>"$HF_TMP/err3"
 rc=$?
-check_eq "${HF_PLAN[5]}" "status 0, stderr 'hostflow.plugin: stdout is closed'" \
-	"status $rc, stderr '$(cat "$HF_TMP/err3")'"
+check_eq "${HF_PLAN[5]}" "status 0, stderr 'hostflow.plugin ERROR : MAIN : stdout is closed'" \
+	"status $rc, stderr '$(sed 's/^[-0-9]* [:0-9]*: //' "$HF_TMP/err3")'"
 hf_done

@@ -12,7 +12,9 @@
 # The kernel spreads connections over the members by a hash of the
 # addresses and ports, so a member's queue fills only when enough clients
 # land on it: 60 and 40 are far more than the queues hold. syn_recv is
-# what ss shows in the same namespace.
+# what ss shows in the same namespace. hostflow.plugin charts a group's
+# fill as its fullest member's (here 100.00 for both), with the group's
+# backlog (12, 6) as the chart variable.
 set -u
 # shellcheck source=tests/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -24,8 +26,30 @@ HF_PLAN=(
 hf_plan_backends \
 	"r: :40050 --listen --json: sockets 2, backlog 12, accept_queue 14, per_socket 5/6 and 7/8" \
 	"r: :40060 --listen --json: sockets 2, backlog 6, accept_queue 8, no per_socket"
-HF_PLAN+=("r: text --listen: 0.0.0.0:40050 12 14 N 14 2")
+HF_PLAN+=("r: text --listen: 0.0.0.0:40050 12 14 N 14 2"
+	"r: hostflow.plugin: :40050 fill 100.00 (members full), \$backlog 12"
+	"r: hostflow.plugin: :40060 fill 100.00, \$backlog 6")
 hf_require_netns
+[ -x "${HOSTFLOW_PLUGIN:-build/hostflow.plugin}" ] ||
+	hf_setup_failed "hostflow.plugin missing (make build/hostflow.plugin)"
+
+# plugin_fill NAME ID ARGS...: run hostflow.plugin ARGS (about 2 ticks of 1 s)
+# in host NAME and print "fill F backlog B" of its chart
+# hostflow.listener_fill_ID: the last SET fill (percent x 100) and VARIABLE
+# CHART backlog, "none" for what it did not send.
+PLUGIN=${HOSTFLOW_PLUGIN:-build/hostflow.plugin}
+plugin_fill() {
+	local name=$1 id=$2
+	shift 2
+	hf_in "$name" env NETDATA_USER_CONFIG_DIR="$HF_TMP" NETDATA_STOCK_CONFIG_DIR="$HF_TMP" \
+		timeout 1.5 "$PLUGIN" 1 "$@" 2>/dev/null |
+		awk -v c="BEGIN hostflow.listener_fill_$id" '
+			$0 == c || index($0, c " ") == 1 { on = 1; next }
+			on && /^VARIABLE CHART backlog/ { b = $NF }
+			on && /^SET fill / { f = $NF }
+			/^END/ { on = 0 }
+			END { print "fill " (f == "" ? "none" : f) " backlog " (b == "" ? "none" : b) }'
+}
 
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host cl 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host cl"
@@ -115,5 +139,10 @@ listener_check "$d [--proc]" 2001:db8::1 40060 "${t//@B@/null}" -n --listen --js
 listener_check "r: text --listen: 0.0.0.0:40050 12 14 N 14 2" 0.0.0.0 40050 \
 	$'Local Address:Port Backlog Accept-Queue SYN-Recv Connections Sockets\n0.0.0.0:40050 12 @Q@ @SYN@ 14 2' \
 	-n --listen
+
+check_eq "r: hostflow.plugin: :40050 fill 100.00 (members full), \$backlog 12" \
+	"fill 10000 backlog 12" "$(plugin_fill srv v4_0_0_0_0_40050)"
+check_eq "r: hostflow.plugin: :40060 fill 100.00, \$backlog 6" \
+	"fill 10000 backlog 6" "$(plugin_fill srv v6_2001xdb8xx1_40060)"
 
 hf_done

@@ -343,6 +343,14 @@ __nd_kill() {
 	ND_PID='' __nd_job=''
 }
 
+# netdata_restart [-t TIMEOUT]: stop netdata and its plugins as
+# netdata_stop does, keeping the private directory (config, database,
+# metadata), and start it again on them. Returns as netdata_start.
+netdata_restart() {
+	__nd_kill
+	netdata_start "$@"
+}
+
 # netdata_stop: stop netdata and its plugins (TERM to the process group,
 # KILL after 20 s), wait for them, and remove the private directory. Safe
 # to call twice, or when start failed; meant for an EXIT trap. Set

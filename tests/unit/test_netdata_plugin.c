@@ -1,13 +1,18 @@
 /*
  * test_netdata_plugin.c - hostflow.plugin's output logic, tick by tick,
- * on made-up collections: ids, new dimensions, "other", the grace period
- * and obsolete dimensions and charts, labels, and hostflow.conf parsing.
- * The plugin's source is compiled in without its main().
+ * on made-up collections: ids, new dimensions, held flows and "other",
+ * pins, the grace period and obsolete dimensions and charts, listener
+ * queues and fill, labels, the log form and hostflow.conf parsing. The
+ * plugin's objects but main.o are linked in (see the Makefile).
  */
-#define HF_NETDATA_NO_MAIN
-#include "../../netdata/hostflow_plugin.c"
-
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nd.h"
 
 #include "tap.h"
 
@@ -29,6 +34,7 @@ static struct hf_flow mkflow(enum hf_dir dir, const char *l, uint16_t lport, con
 
 	memset(&f, 0, sizeof(f));
 	f.dir = (uint8_t)dir;
+	f.proto = IPPROTO_TCP; /* as the sockets source keys every flow */
 	f.family = strchr(l, ':') ? AF_INET6 : AF_INET;
 	inet_pton(f.family, l, &f.laddr);
 	inet_pton(f.family, p, &f.paddr);
@@ -53,6 +59,8 @@ static struct hf_listener mklst(const char *a, uint16_t port, uint32_t q, uint32
 	l.backlog = backlog;
 	l.backlog_known = known;
 	l.nsocks = 1;
+	l.socks[0].accept_queue = q;
+	l.socks[0].backlog = backlog;
 	return l;
 }
 
@@ -241,6 +249,29 @@ static void check_word(void)
 	}
 }
 
+/* Whether a line of the output starts with @s. */
+static bool line_starts(const struct out *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	for (const char *p = o->buf; p && *p;) {
+		const char *e = strchr(p, '\n');
+		if (strncmp(p, s, n) == 0)
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+static size_t count(const struct out *o, const char *s)
+{
+	size_t n = 0;
+
+	for (const char *p = o->buf; p && (p = strstr(p, s)); p++)
+		n++;
+	return n;
+}
+
 static void check_ticks(void)
 {
 	struct hf_options opt;
@@ -251,27 +282,29 @@ static void check_ticks(void)
 		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.12", 0, 2),
 		mkflow(HF_DIR_ACTIVE, "198.51.100.1", 0, "198.51.100.11", 8080, 4),
 	};
-	struct hf_listener l[2] = {
+	struct hf_listener l[3] = {
 		mklst("0.0.0.0", 80, 11, 10, true),
-		mklst("198.51.100.1", 5432, 1, 0, false),
+		mklst("198.51.100.1", 5432, 3, 128, false),
+		mklst("127.0.0.1", 19999, 0, 4096, true),
 	};
 	const char *p11 = "p4_198_51_100_1_80_198_51_100_11_many";
 	const char *p12 = "p4_198_51_100_1_80_198_51_100_12_many";
-	char line[300];
+	char line[400];
 	uint64_t t0 = 1000 * SEC;
 
 	hf_options_init(&opt, HF_AGENT_NETDATA);
 	opt.max_flows = 1;
+	opt.hold_time = 2;
 	opt.obsolete_after = 3;
-	nd_init(&nd, NULL, &opt, 1);
 	ndecls = 0;
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init");
 
-	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 3);
 	VALID(protocol_error(&o), "tick 1: the output is valid protocol");
-	OK(has(&o, "CHART hostflow.flows_passive '' 'Passive flows: connections to services of "
-		   "this host, per peer' 'connections' 'flows' 'hostflow.flows_passive' stacked "
-		   "70001 1 '' 'hostflow.plugin' 'flows'"),
-	   "tick 1: the passive flows chart, its family and context");
+	OK(has(&o, "CHART hostflow.flows_passive '' 'TCP Connections per Passive Flow' "
+		   "'connections' 'flows' 'hostflow.flows_passive' stacked 70001 1 '' "
+		   "'hostflow.plugin' 'flows'"),
+	   "tick 1: the passive flows chart, its title, family and context");
 	OK(has(&o, "CLABEL 'backend' 'netlink' 1") && has(&o, "CLABEL_COMMIT"),
 	   "tick 1: a label names the backend");
 	snprintf(line, sizeof(line),
@@ -285,103 +318,209 @@ static void check_ticks(void)
 		   "'198.51.100.1:many -> 198.51.100.11:8080' absolute 1 1"),
 	   "tick 1: the active flow");
 	OK(has(&o, "BEGIN hostflow.flows_passive"), "tick 1: BEGIN without a duration at first");
-	OK(has(&o, "SET established = 7") && has(&o, "SET close_wait = 2") &&
-		   has(&o, "SET listen = 2"),
-	   "tick 1: host totals per state");
-	OK(has(&o, "CHART hostflow.listener_v4_0_0_0_0_80 '' 'Accept queue and backlog of "
-		   "listener 0.0.0.0:80' 'connections' 'listeners' 'hostflow.listener_queue' line "
-		   "70100 1 '' 'hostflow.plugin' 'listeners'"),
-	   "tick 1: a chart per listener, in the shared context");
+	OK(has(&o, "SET established = 7") && has(&o, "SET close_wait = 2"),
+	   "tick 1: host totals per state, lower case");
+	OK(has(&o, "CHART hostflow.listen '' 'TCP Listening Sockets' 'sockets' 'states' "
+		   "'hostflow.listen' line 70003 1 '' 'hostflow.plugin' 'states'") &&
+		   has(&o, "SET listen = 3") &&
+		   !has(&o, "DIMENSION listen 'listen' absolute 1 1\n"),
+	   "tick 1: listening sockets on a line chart of their own, not stacked with states");
+	OK(!contains(&o, "DIMENSION listen 'LISTEN'") &&
+		   contains(&o, "BEGIN hostflow.states\nSET established = 7\nSET syn_sent"),
+	   "tick 1: the states chart has no listen dimension");
+	OK(has(&o, "CHART hostflow.listener_v4_0_0_0_0_80 '' 'Listener Queues (0.0.0.0:80)' "
+		   "'connections' 'listeners' 'hostflow.listener_queue' line 70101 1 '' "
+		   "'hostflow.plugin' 'listeners'"),
+	   "tick 1: a queues chart per listener, in the shared context");
 	OK(has(&o, "CLABEL 'listener' '0.0.0.0:80' 1"), "tick 1: a label names the listener");
-	OK(has(&o, "SET accept_queue = 11") && has(&o, "SET backlog = 10"),
-	   "tick 1: accept queue and backlog");
-	OK(contains(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432\nSET accept_queue = 1\nSET "
-			"syn_recv = 0\nEND\n"),
-	   "tick 1: an unknown backlog is not set");
-	OK(has(&o, "DIMENSION listen_overflows 'ListenOverflows' incremental 1 1") &&
-		   has(&o, "SET listen_overflows = 42"),
-	   "tick 1: host counters as incremental dimensions");
+	OK(has(&o, "SET accept_queue = 11") && !contains(&o, "backlog' absolute"),
+	   "tick 1: the accept queue; the backlog is no dimension");
+	OK(has(&o,
+	       "CHART hostflow.listener_fill_v4_0_0_0_0_80 '' 'Listener Accept Queue Fill "
+	       "(0.0.0.0:80)' 'percentage' 'listeners' 'hostflow.listener_fill' line 70100 1 '' "
+	       "'hostflow.plugin' 'listeners'") &&
+		   has(&o, "DIMENSION fill 'fill' absolute 1 100"),
+	   "tick 1: a fill chart per listener, in percent with two decimals");
+	OK(contains(&o, "BEGIN hostflow.listener_fill_v4_0_0_0_0_80\nVARIABLE CHART backlog = "
+			"10\nSET fill = 10000\nEND\n"),
+	   "tick 1: queue 11 at backlog 10 is a fill of 100.00%%; the backlog a chart variable");
+	OK(contains(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432\nSET accept_queue = 3\n"
+			"SET syn_recv = 0\nEND\n"),
+	   "tick 1: a listener of unknown backlog has its queues");
+	OK(!contains(&o, "listener_fill_v4_198_51_100_1_5432"),
+	   "tick 1: but no fill chart: no alarm on an unknown backlog");
+	OK(contains(&o, "CHART hostflow.listener_fill_v4_127_0_0_1_19999 '' 'Listener Accept "
+			"Queue Fill (127.0.0.1:19999)' 'percentage' 'loopback listeners' "
+			"'hostflow.loopback_listener_fill' line"),
+	   "tick 1: a loopback listener's fill is in a context no stock alarm watches");
+	OK(!contains(&o, "listen_counters") && !contains(&o, "ListenOverflows"),
+	   "tick 1: no copy of netdata's ip.tcp_accept_queue counters");
 	OK(has(&o, "VARIABLE HOST hostflow_somaxconn = 128") &&
 		   !contains(&o, "hostflow_tcp_max_syn_backlog"),
 	   "tick 1: settings as host variables, unreadable ones left out");
 
-	tick(&nd, &o, t0 + SEC, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	l[0].backlog = l[0].socks[0].backlog = 20;
+	tick(&nd, &o, t0 + SEC, HF_BACKEND_NETLINK, flows, 3, l, 3);
 	VALID(protocol_error(&o), "tick 2: valid protocol");
-	OK(!contains(&o, "CHART") && !contains(&o, "DIMENSION") && !contains(&o, "VARIABLE"),
+	OK(!line_starts(&o, "CHART ") && !line_starts(&o, "DIMENSION ") &&
+		   !line_starts(&o, "VARIABLE HOST "),
 	   "tick 2: nothing new, nothing declared again");
 	OK(has(&o, "BEGIN hostflow.flows_passive 1000000"),
 	   "tick 2: BEGIN carries the microseconds since the last");
+	OK(contains(&o, "VARIABLE CHART backlog = 20\nSET fill = 5238\n") &&
+		   count(&o, "VARIABLE CHART") == 1,
+	   "tick 2: a new backlog is sent once, with the fill it gives (11/21)");
 
-	/* The largest passive flow closes: the other one takes its place in the top 1. */
-	tick(&nd, &o, t0 + 2 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	/* p12 grows past p11: it takes the top 1, p11 is held under its own dimension. */
+	flows[1].conns = 5;
+	tick(&nd, &o, t0 + 2 * SEC, HF_BACKEND_NETLINK, flows, 3, l, 3);
 	VALID(protocol_error(&o), "tick 3: valid protocol");
 	snprintf(line, sizeof(line),
 		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.12:many' absolute 1 1", p12);
-	OK(has(&o, line), "tick 3: a new flow in the top N: chart and dimensions sent again");
-	snprintf(line, sizeof(line),
-		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1", p11);
-	OK(has(&o, line), "tick 3: the gone flow is still declared within the grace period");
-	snprintf(line, sizeof(line), "SET %s = 0", p11);
-	OK(has(&o, line), "tick 3: the gone flow is set to 0");
-	OK(has(&o, "SET other = 0"), "tick 3: nothing in \"other\"");
-	OK(!contains(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432"),
-	   "tick 3: a gone listener gets no points within the grace period");
+	OK(has(&o, line), "tick 3: the new top flow gets a dimension");
+	snprintf(line, sizeof(line), "SET %s = 3", p11);
+	OK(has(&o, line) && has(&o, "SET other = 0"),
+	   "tick 3: the live flow pushed out keeps its dimension and its value, not in other");
 
-	tick(&nd, &o, t0 + 3 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	tick(&nd, &o, t0 + 4 * SEC, HF_BACKEND_NETLINK, flows, 3, l, 3);
+	VALID(protocol_error(&o), "tick 4: valid protocol");
 	snprintf(line, sizeof(line), "SET %s = 0", p11);
-	OK(has(&o, line) && !contains(&o, "obsolete"), "tick 4 (2 s gone): still there, at 0");
+	OK(has(&o, line) && has(&o, "SET other = 3"),
+	   "tick 4: out of the top for HoldTime (2 s): folded into other, its dimension at 0");
+	OK(!contains(&o, "obsolete"), "tick 4: not yet obsolete");
 
-	tick(&nd, &o, t0 + 4 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
+	tick(&nd, &o, t0 + 7 * SEC, HF_BACKEND_NETLINK, flows, 3, l, 3);
 	VALID(protocol_error(&o), "tick 5: valid protocol");
-	snprintf(
-		line, sizeof(line),
-		"DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1 'obsolete hidden'",
-		p11);
-	OK(has(&o, line), "tick 5 (3 s gone, ObsoleteAfter 3): the dimension is declared obsolete");
 	snprintf(line, sizeof(line),
 		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.12:many' absolute 1 1", p12);
 	OK(has(&o, line), "tick 5: with the remaining dimensions");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1 'obsolete'",
+		 p11);
+	OK(has(&o, line), "tick 5 (ObsoleteAfter 3 s at 0): declared obsolete, not hidden");
+	OK(!contains(&o, "hidden"), "tick 5: nothing is ever hidden (it would leave history)");
 	snprintf(line, sizeof(line), "SET %s", p11);
 	OK(!contains(&o, line), "tick 5: and no longer set");
-	OK(has(&o,
-	       "CHART hostflow.listener_v4_198_51_100_1_5432 '' 'Accept queue and backlog of "
-	       "listener 198.51.100.1:5432' 'connections' 'listeners' 'hostflow.listener_queue' "
-	       "line 70100 1 'obsolete' 'hostflow.plugin' 'listeners'"),
-	   "tick 5: the gone listener's chart is declared obsolete");
 
-	tick(&nd, &o, t0 + 5 * SEC, HF_BACKEND_NETLINK, flows + 1, 2, l, 1);
-	OK(!contains(&o, p11) && !contains(&o, "5432") && !contains(&o, "CHART"),
-	   "tick 6: what expired is forgotten");
+	tick(&nd, &o, t0 + 8 * SEC, HF_BACKEND_NETLINK, flows, 3, l, 3);
+	OK(!contains(&o, p11) && !line_starts(&o, "CHART "), "tick 6: what expired is forgotten");
 
-	tick(&nd, &o, t0 + 6 * SEC, HF_BACKEND_NETLINK, flows, 3, l, 2);
+	/* p12 ends: it reads 0 (not its last value) until it is obsolete. */
+	tick(&nd, &o, t0 + 9 * SEC, HF_BACKEND_NETLINK, flows + 2, 1, l, 2);
 	VALID(protocol_error(&o), "tick 7: valid protocol");
-	snprintf(line, sizeof(line),
-		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' absolute 1 1", p11);
-	OK(has(&o, line), "tick 7: a flow that comes back is declared again, not obsolete");
-	OK(contains(&o, "CHART hostflow.listener_v4_198_51_100_1_5432 '' 'Accept queue and backlog "
-			"of listener 198.51.100.1:5432' 'connections' 'listeners' "
-			"'hostflow.listener_queue' line 70100 1 ''"),
-	   "tick 7: so is a listener");
-	OK(has(&o, "BEGIN hostflow.listener_v4_198_51_100_1_5432"),
-	   "tick 7: a chart declared anew starts without a duration");
+	snprintf(line, sizeof(line), "SET %s = 0", p12);
+	OK(has(&o, line) && has(&o, "SET other = 0"), "tick 7: a gone flow reads 0");
+	OK(!contains(&o, "BEGIN hostflow.listener_fill_v4_127_0_0_1_19999"),
+	   "tick 7: a gone listener gets no points, rather than made-up ones");
 
-	tick(&nd, &o, t0 + 7 * SEC, HF_BACKEND_PROC, flows, 3, l, 2);
+	tick(&nd, &o, t0 + 13 * SEC, HF_BACKEND_NETLINK, flows + 2, 1, l, 2);
 	VALID(protocol_error(&o), "tick 8: valid protocol");
+	OK(contains(&o, "CHART hostflow.listener_v4_127_0_0_1_19999 '' 'Listener Queues "
+			"(127.0.0.1:19999)' 'connections' 'listeners' 'hostflow.listener_queue' "
+			"line 70101 1 'obsolete'") &&
+		   contains(&o,
+			    "CHART hostflow.listener_fill_v4_127_0_0_1_19999 '' 'Listener "
+			    "Accept Queue Fill (127.0.0.1:19999)' 'percentage' 'loopback "
+			    "listeners' 'hostflow.loopback_listener_fill' line 70100 1 'obsolete'"),
+	   "tick 8: a listener gone for ObsoleteAfter has both its charts made obsolete");
+
+	/* The plugin falls back to /proc: backlogs become unknown. */
+	l[0].backlog_known = false;
+	tick(&nd, &o, t0 + 14 * SEC, HF_BACKEND_PROC, flows + 2, 1, l, 1);
+	VALID(protocol_error(&o), "tick 9: valid protocol");
 	OK(has(&o, "CLABEL 'backend' 'proc' 1") && contains(&o, "CHART hostflow.flows_active") &&
 		   contains(&o, "CHART hostflow.states") &&
-		   contains(&o, "CHART hostflow.listener_v4_0_0_0_0_80") &&
-		   contains(&o, "CHART hostflow.listen_counters"),
-	   "tick 8: another backend: every chart declared again with its label");
-
-	opt.report_listeners = false;
+		   contains(&o, "CHART hostflow.listener_v4_0_0_0_0_80 "),
+	   "tick 9: another backend: every chart declared again with its label");
+	OK(contains(&o, "CHART hostflow.listener_fill_v4_0_0_0_0_80 '' 'Listener Accept Queue "
+			"Fill (0.0.0.0:80)' 'percentage' 'listeners' 'hostflow.listener_fill' line "
+			"70100 1 'obsolete'") &&
+		   !contains(&o, "SET fill"),
+	   "tick 9: a fill chart whose backlog became unknown is obsolete, not 100%%");
 	nd_free(&nd);
-	nd_init(&nd, NULL, &opt, 1);
-	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 2);
-	OK(!contains(&o, "listener") && !contains(&o, "listen_counters") &&
-		   !contains(&o, "VARIABLE"),
-	   "ReportListeners false: no listener charts, counters or variables");
+
+	/* A pinned flow reads 0 before its first connection, and is never folded. */
+	hf_options_init(&opt, HF_AGENT_NETDATA);
+	opt.max_flows = 1;
+	{
+		char msg[256];
+		int ret = nd_option_set(&opt, "Pin", "passive-198.51.100.1:443-198.51.100.99:many",
+					msg, sizeof(msg));
+		EQ_INT(ret, 0, "Pin passive-198.51.100.1:443-198.51.100.99:many");
+	}
+	ndecls = 0;
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init with a pin");
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 1);
+	VALID(protocol_error(&o), "pin: valid protocol");
+	OK(contains(&o, "DIMENSION p4_198_51_100_1_443_198_51_100_99_many '198.51.100.1:443 <- "
+			"198.51.100.99:many' absolute 1 1\n") &&
+		   has(&o, "SET p4_198_51_100_1_443_198_51_100_99_many = 0"),
+	   "pin: a dimension reading 0 while it has no connection");
+	{
+		struct hf_flow more[4] = { flows[0], flows[1], flows[2],
+					   mkflow(HF_DIR_PASSIVE, "198.51.100.1", 443,
+						  "198.51.100.99", 0, 1) };
+		tick(&nd, &o, t0 + SEC, HF_BACKEND_NETLINK, more, 4, l, 1);
+	}
+	OK(has(&o, "SET p4_198_51_100_1_443_198_51_100_99_many = 1") && has(&o, "SET other = 3"),
+	   "pin: the smallest flow, pinned, keeps its dimension; the others fold as before");
+	nd_free(&nd);
+
+	/* 300 listeners on 127.0.0.1: MaxListeners of them are charted, the full one first. */
+	{
+		static struct hf_listener many[300];
+		hf_options_init(&opt, HF_AGENT_NETDATA);
+		opt.max_listeners = 5;
+		for (int i = 0; i < 300; i++)
+			many[i] = mklst("127.0.0.1", (uint16_t)(20000 + i), 0, 16, true);
+		many[250] = mklst("127.0.0.1", 20250, 17, 16, true);
+		ndecls = 0;
+		EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init, MaxListeners 5");
+		tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, many, 300);
+		VALID(protocol_error(&o), "300 listeners: valid protocol");
+		EQ_INT(count(&o, "CHART hostflow.listener_v4_"), 5,
+		       "300 listeners, MaxListeners 5: 5 queue charts");
+		EQ_INT(count(&o, "CHART hostflow.listener_fill_v4_"), 5, "... and 5 fill charts");
+		OK(contains(&o, "BEGIN hostflow.listener_fill_v4_127_0_0_1_20250\nVARIABLE CHART "
+				"backlog = 16\nSET fill = 10000\n"),
+		   "300 listeners: the full one is among them, at 100%%");
+		nd_free(&nd);
+		opt.filter.ignore_loopback = true;
+		ndecls = 0;
+		EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init, IgnoreLoopback");
+		tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, many, 300);
+		OK(!contains(&o, "listener_"), "IgnoreLoopback: no loopback listener is charted");
+		nd_free(&nd);
+	}
+
+	hf_options_init(&opt, HF_AGENT_NETDATA);
+	opt.report_listeners = false;
+	ndecls = 0;
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init, ReportListeners false");
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 3, l, 3);
+	OK(!contains(&o, "listener") && !contains(&o, "VARIABLE"),
+	   "ReportListeners false: no listener charts or variables");
 	nd_free(&nd);
 	free(o.buf);
+}
+
+static void check_log(void)
+{
+	char *buf = NULL, date[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int y, mo, d, h, mi, s, n = 0;
+
+	nd_log(f, ND_INFO, "x %d", 1);
+	nd_log(f, ND_ERROR, "y");
+	fclose(f);
+	OK(sscanf(buf, "%4d-%2d-%2d %2d:%2d:%2d: %n", &y, &mo, &d, &h, &mi, &s, &n) == 6 && n == 21,
+	   "log: a line starts with netdata's date form \"YYYY-MM-DD HH:MM:SS: \"");
+	snprintf(date, sizeof(date), "%.21s", buf);
+	OK(n == 21 && strncmp(buf + 21, "hostflow.plugin INFO  : MAIN : x 1\n", 35) == 0,
+	   "log: then the program, the level padded to 5 and the thread, as netdata's own");
+	OK(strstr(buf, "hostflow.plugin ERROR : MAIN : y\n") != NULL, "log: an error line");
+	free(buf);
 }
 
 static unsigned int conf(struct hf_options *o, const char *text, const struct nd_args *a,
@@ -435,8 +574,8 @@ static void check_config(void)
 		    "MaxFlows = 3\n",
 		    &a, &msgs),
 	       4, "a bad hostflow.conf: every bad line counted");
-	OK(strstr(msgs, "hostflow.plugin: /etc/netdata/hostflow.conf:1: key \"MaxFlows\", value "
-			"\"ten\": ") != NULL,
+	OK(strstr(msgs, "hostflow.plugin ERROR : MAIN : /etc/netdata/hostflow.conf:1: key "
+			"\"MaxFlows\", value \"ten\": ") != NULL,
 	   "a bad value is reported with file, line, key and value");
 	OK(strstr(msgs, "hostflow.conf:2: key \"Colour\", value \"blue\": unknown option") != NULL,
 	   "an unknown key is reported");
@@ -445,6 +584,41 @@ static void check_config(void)
 	OK(strstr(msgs, "hostflow.conf:4: section [global]") != NULL,
 	   "an unknown section is reported");
 	EQ_INT(o.max_flows, 3, "good lines still apply");
+
+	EQ_INT(conf(&o,
+		    "HoldTime = 30\n"
+		    "MaxListeners = 7\n"
+		    "IgnoreState = TIME_WAIT\n"
+		    "Ignore State = close_wait\n"
+		    "Pin = passive-198.51.100.1:80-198.51.100.0_24:many\n",
+		    &a, &msgs),
+	       0, "HoldTime, MaxListeners, IgnoreState (twice) and Pin are netdata options");
+	OK(o.hold_time == 30 && o.max_listeners == 7 && o.n_pins == 1 &&
+		   o.filter.ignore_states == (1u << HF_TIME_WAIT | 1u << HF_CLOSE_WAIT),
+	   "... with their values");
+	EQ_INT(conf(&o,
+		    "Source = conntrack\n"
+		    "Pin = ct-udp-active-198.51.100.1:many-198.51.100.53:53\n"
+		    "Protocol = udp\n"
+		    "ReportStates = yes\n",
+		    &a, &msgs),
+	       4, "the conntrack source and collectd's ReportStates are refused");
+	OK(strstr(msgs, "hostflow.conf:1: key \"Source\", value \"conntrack\": option Source: "
+			"hostflow.plugin charts TCP sockets only") != NULL &&
+		   o.sources == HF_SOURCES_SOCKETS,
+	   "Source conntrack: refused with a message saying so; sockets stay the source");
+	OK(strstr(msgs,
+		  "hostflow.conf:2: key \"Pin\", value "
+		  "\"ct-udp-active-198.51.100.1:many-198.51.100.53:53\": option Pin: ") != NULL &&
+		   o.n_pins == 0,
+	   "a conntrack Pin: refused, not pinned");
+	OK(strstr(msgs, "hostflow.conf:3: key \"Protocol\", value \"udp\": option Protocol "
+			"filters conntrack flows") != NULL &&
+		   o.filter.protocols == 0,
+	   "Protocol: refused");
+	OK(strstr(msgs, "hostflow.conf:4: key \"ReportStates\", value \"yes\": option "
+			"ReportStates is for the collectd plugin") != NULL,
+	   "ReportStates: refused as collectd's");
 
 	argv[0] = "hostflow.plugin";
 	argv[1] = "5";
@@ -547,6 +721,7 @@ int main(void)
 	check_ids();
 	check_word();
 	check_ticks();
+	check_log();
 	check_config();
 	check_config_path();
 	check_example();

@@ -1,0 +1,269 @@
+/*
+ * main.c - hostflow.plugin, netdata's external plugin for host flows: who
+ * this host talks to, its TCP sockets per state, and the health of its
+ * listeners, as netdata charts written on stdout in the plugins.d text
+ * protocol.
+ *
+ *   hostflow.plugin [UPDATE_EVERY] [KEY=VALUE]...
+ *
+ * netdata starts it with its update frequency as the first argument and
+ * [plugin:hostflow] "command options" after it; options also come from
+ * hostflow.conf (see man/hostflow.plugin.8).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nd.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " ND_PROG " [UPDATE_EVERY] [KEY=VALUE]...\n"
+		   "       " ND_PROG " --help | --version\n"
+		   "\n"
+		   "A netdata external plugin: host flows, TCP states and listener health as\n"
+		   "netdata charts, in the plugins.d protocol on stdout. netdata starts it with\n"
+		   "UPDATE_EVERY (seconds) and [plugin:hostflow] \"command options\"; KEY=VALUE\n"
+		   "options (MaxFlows=10, ObsoleteAfter=120, ...) override hostflow.conf,\n"
+		   "read from $NETDATA_USER_CONFIG_DIR or $NETDATA_STOCK_CONFIG_DIR.\n"
+		   "See hostflow.plugin(8).\n");
+}
+
+/* Tell netdata not to start this plugin again, and end. */
+static void disable(void)
+{
+	fputs("DISABLE\n", stdout);
+	fflush(stdout);
+	exit(1);
+}
+
+static uint64_t clock_us(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * ND_USEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Sleep until the next multiple of @every_us on the wall clock, as netdata
+ * aligns its own points, and return that moment on the monotonic clock.
+ * The sleep itself is on the monotonic clock, so a wall clock step changes
+ * one interval at most, and each deadline is computed afresh from the wall
+ * clock, so nothing drifts.
+ */
+static uint64_t tick_wait(uint64_t every_us)
+{
+	uint64_t rt = clock_us(CLOCK_REALTIME), mono = clock_us(CLOCK_MONOTONIC);
+	uint64_t deadline = mono + ((rt / every_us + 1) * every_us - rt);
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / ND_USEC),
+		.tv_nsec = (long)(deadline % ND_USEC) * 1000,
+	};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+	return deadline;
+}
+
+/*
+ * A tick that ends more than an interval after its deadline makes netdata
+ * lose points: 1.37 interpolates over two lost points at most ([db] gap
+ * when lost iterations above = 1, plus 2) and leaves a gap beyond. Say so
+ * in error.log with where the time went, at most once a minute, so that a
+ * gap in the charts has a cause to read.
+ */
+struct nd_slow {
+	uint64_t logged;    /* when the last line was written; 0: never */
+	unsigned int quiet; /* slow ticks since, not logged */
+};
+
+static void slow_tick(struct nd_slow *sl, uint64_t deadline, uint64_t woke, uint64_t collected,
+		      uint64_t charted, uint64_t end, unsigned int every)
+{
+	uint64_t every_us = (uint64_t)every * ND_USEC, late = end - deadline;
+
+	if (end < deadline || late <= every_us)
+		return;
+	if (sl->logged && end - sl->logged < 60 * ND_USEC) {
+		sl->quiet++;
+		return;
+	}
+	nd_log(stderr, ND_INFO,
+	       "a tick ended %.2f s after its deadline (woke %.2f s late, collection %.2f s, "
+	       "charts and name lookups %.2f s, output %.2f s; ticks of %u s): netdata leaves a "
+	       "gap where more than 2 points are lost%s",
+	       late / 1e6, (woke - deadline) / 1e6, (collected - woke) / 1e6,
+	       (charted - collected) / 1e6, (end - charted) / 1e6, every,
+	       sl->quiet ? " (more such ticks since the last line)" : "");
+	sl->logged = end;
+	sl->quiet = 0;
+}
+
+static unsigned int env_every(void)
+{
+	const char *s = getenv("NETDATA_UPDATE_EVERY");
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	return errno || *end || v < 1 || v > 86400 ? 0 : (unsigned int)v;
+}
+
+int main(int argc, char **argv)
+{
+	struct hf_options opt;
+	struct nd_args args;
+	struct hf_resolver *resolver = NULL;
+	struct hf_ctx *ctx;
+	struct nd nd;
+	char path[4096];
+	unsigned int every, min_every, bad = 0;
+	bool failing = false, host_failing = false;
+	struct nd_slow slow = { 0, 0 };
+	int status = 1;
+	uint64_t now;
+	FILE *f;
+
+	/*
+	 * With fd 1 closed, the netlink socket opened below would become
+	 * stdout and take the charts: nobody reads us, so end as when netdata
+	 * closes the pipe. A closed stdin or stderr gets /dev/null in its place.
+	 */
+	if (fcntl(STDOUT_FILENO, F_GETFD) < 0) {
+		nd_log(stderr, ND_ERROR, "stdout is closed");
+		return 0;
+	}
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+			return 1;
+	/* A closed stdout must show up as a write error, not kill us silently. */
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if (nd_args_parse(argc, argv, &args, stderr) < 0) {
+		usage(stderr);
+		disable();
+	}
+	if (args.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (args.version) {
+		printf(ND_PROG " %s\n", HF_VERSION);
+		return 0;
+	}
+	/* NETDATA_UPDATE_EVERY is netdata's own clock: nothing faster is of use to it. */
+	min_every = env_every();
+	every = args.every ? args.every : (min_every ? min_every : 1);
+	if (every < min_every)
+		every = min_every;
+
+	hf_options_init(&opt, HF_AGENT_NETDATA);
+	bad += nd_args_apply(&opt, &args, stderr);
+	if (nd_config_path(path, sizeof(path))) {
+		f = fopen(path, "re");
+		if (!f) {
+			nd_log(stderr, ND_ERROR, "%s: %s", path, strerror(errno));
+			bad++;
+		} else {
+			bad += nd_config_read(&opt, f, path, &args, stderr);
+			fclose(f);
+		}
+	}
+	if (bad) {
+		/* Not a guess at what was meant: a filter typo could chart what was to stay hidden. */
+		nd_log(stderr, ND_ERROR, "%u configuration error(s), disabled", bad);
+		disable();
+	}
+	if (opt.resolve_names) {
+		resolver = hf_resolver_new(ND_RESOLVE_TIMEOUT_MS);
+		if (!resolver) {
+			nd_log(stderr, ND_ERROR, "%s", strerror(errno));
+			disable();
+		}
+	}
+	if (nd_init(&nd, stdout, &opt, every, resolver) < 0) {
+		nd_log(stderr, ND_ERROR, "out of memory");
+		disable();
+	}
+	ctx = hf_open(opt.backend, "/proc");
+	if (!ctx) {
+		nd_log(stderr, ND_ERROR, "cannot open the %s collector: %s",
+		       hf_backend_name(opt.backend), strerror(errno));
+		disable();
+	}
+	now = clock_us(CLOCK_MONOTONIC);
+	for (bool first = true;; first = false) {
+		struct hf_host host, *hp = NULL;
+		struct hf_listener *l;
+		struct hf_flow *flows;
+		size_t n, nl;
+		uint64_t woke = clock_us(CLOCK_MONOTONIC), collected, charted;
+		int ret = hf_collect(ctx, &opt.filter);
+
+		collected = clock_us(CLOCK_MONOTONIC);
+		charted = collected;
+		if (ret < 0) {
+			if (first) {
+				/* Neither netlink nor /proc (or the backend asked for) can be read. */
+				nd_log(stderr, ND_ERROR, "cannot read TCP sockets: %s",
+				       hf_strerror(ctx));
+				disable();
+			}
+			if (!failing)
+				nd_log(stderr, ND_ERROR, "collection failed, charts wait: %s",
+				       hf_strerror(ctx));
+			failing = true;
+		} else {
+			if (failing)
+				nd_log(stderr, ND_INFO, "collection works again (%s)",
+				       hf_backend_name(hf_backend(ctx)));
+			failing = false;
+			if (opt.report_listeners) {
+				ret = hf_host_read("/proc", &host);
+				if (ret == 0)
+					hp = &host;
+				else if (!host_failing)
+					nd_log(stderr, ND_ERROR, "/proc/net/netstat: %s",
+					       strerror(-ret));
+				host_failing = ret < 0;
+			}
+			flows = hf_flows(ctx, &n);
+			l = hf_listeners(ctx, &nl);
+			if (nd_tick(&nd, now, hf_backend(ctx), flows, n, l, nl, hf_totals(ctx),
+				    hp) < 0) {
+				nd_log(stderr, ND_ERROR, "out of memory");
+				break;
+			}
+			charted = clock_us(CLOCK_MONOTONIC);
+			if (nd.resolver) {
+				const char *news = hf_resolver_news(nd.resolver);
+				if (news)
+					nd_log(stderr, ND_INFO, "ResolveNames: %s", news);
+			}
+		}
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			/* netdata closed the pipe: it stopped or restarts us. Nothing to report. */
+			if (errno == EPIPE)
+				status = 0;
+			else
+				nd_log(stderr, ND_ERROR, "stdout: %s", strerror(errno));
+			break;
+		}
+		if (!first)
+			slow_tick(&slow, now, woke, collected, charted, clock_us(CLOCK_MONOTONIC),
+				  every);
+		now = tick_wait((uint64_t)every * ND_USEC);
+	}
+	hf_close(ctx);
+	nd_free(&nd);
+	return status;
+}
