@@ -96,24 +96,6 @@ bool hf_options_repeats(const char *key);
 int hf_pin_parse(const char *s, struct hf_flow *out, bool *conntrack);
 
 /*
- * A flow as a plugin reports it: a flow of the collection or the "other"
- * flow of a direction (is_other), which sums the flows beyond max_flows.
- */
-struct hf_report {
-	struct hf_flow *flows; /* the reported flows, largest first, then the others */
-	size_t n;
-	struct hf_flow other[2]; /* [0] active, [1] passive; conns 0 when nothing was folded */
-	unsigned int folded[2];	 /* how many flows each "other" holds */
-};
-
-/*
- * hf_report_select - sort @flows (from hf_flows()) and keep, per direction,
- * the @max largest in place at the front of the array; the rest are summed
- * into r->other. @max 0 keeps every flow.
- */
-void hf_report_select(struct hf_flow *flows, size_t n, unsigned int max, struct hf_report *r);
-
-/*
  * hf_flow_label - the readable flow, "198.51.100.1:80 <- 198.51.100.11:many"
  * or "198.51.100.1:many -> [2001:db8::1]:443" (IPv6 in brackets), into @buf.
  * @names, if not NULL, gives a name to show instead of an address.
@@ -216,7 +198,7 @@ void hf_ct_prefix(unsigned int proto, char *buf, size_t len);
  */
 int hf_netns_host(const struct hf_netns *ns, const char *hostname, char *buf, size_t len);
 
-/* hf_other_id - "passive-other" or "active-other", the identifier of hf_report.other. */
+/* hf_other_id - "passive-other" or "active-other": the identifier of hf_select_other(). */
 const char *hf_other_id(enum hf_dir dir);
 
 /* hf_listener_id - "listen-0.0.0.0:80", "listen-[::]:443". Returns the length or -ENOSPC. */

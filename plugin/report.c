@@ -1,42 +1,11 @@
 /*
- * report.c - top-N selection with "other", and flow labels.
+ * report.c - flows and endpoints as people read them (labels, the command's cells).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plugin.h"
-
-void hf_report_select(struct hf_flow *flows, size_t n, unsigned int max, struct hf_report *r)
-{
-	unsigned int kept[2] = { 0, 0 };
-	size_t out = 0;
-
-	memset(r, 0, sizeof(*r));
-	r->other[0].dir = HF_DIR_ACTIVE;
-	r->other[1].dir = HF_DIR_PASSIVE;
-	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
-	/*
-	 * Stable partition in place: kept flows move to the front in order;
-	 * folded ones are summed first, so overwriting them loses nothing.
-	 */
-	for (size_t i = 0; i < n; i++) {
-		int d = flows[i].dir == HF_DIR_PASSIVE;
-		if (max == 0 || kept[d] < max) {
-			kept[d]++;
-			if (out != i)
-				flows[out] = flows[i];
-			out++;
-			continue;
-		}
-		r->other[d].conns += flows[i].conns;
-		for (unsigned int s = 0; s < HF_STATE_MAX; s++)
-			r->other[d].states[s] += flows[i].states[s];
-		r->folded[d]++;
-	}
-	r->flows = flows;
-	r->n = out;
-}
 
 size_t hf_endpoint_str(int family, const union hf_addr *a, unsigned int plen, uint16_t port,
 		       const char *name, char *buf, size_t len)

@@ -360,30 +360,6 @@ static void test_options(void)
 	   "hf_options_repeats");
 }
 
-static void test_report(void)
-{
-	struct hf_ctx *ctx = hf_open(HF_BACKEND_PROC, FIXTURE);
-	struct hf_report r;
-	struct hf_flow *flows;
-	size_t n;
-
-	hf_collect(ctx, NULL);
-	flows = hf_flows(ctx, &n);
-	hf_report_select(flows, n, 1, &r);
-	EQ_INT(r.n, 2, "MaxFlows 1 keeps one flow per direction");
-	EQ_INT(r.flows[0].conns, 3, "the largest passive flow is kept");
-	OK(r.flows[1].dir == HF_DIR_ACTIVE && r.flows[1].conns == 2, "the largest active flow");
-	EQ_INT(r.folded[0], 2, "two active flows folded");
-	EQ_INT(r.other[0].conns, 3, "active other sums 2 + 1");
-	EQ_INT(r.folded[1], 5, "five passive flows folded");
-	EQ_INT(r.other[1].conns, 5, "passive other sums their connections");
-	EQ_INT(r.other[1].states[HF_ESTABLISHED], 4, "passive other sums states");
-	EQ_INT(r.other[1].states[HF_SYN_RECV], 1, "passive other keeps SYN_RECV apart");
-	hf_report_select(flows, r.n, 0, &r);
-	EQ_INT(r.folded[0] + r.folded[1], 0, "MaxFlows 0 folds nothing");
-	hf_close(ctx);
-}
-
 int main(void)
 {
 	test_collect_proc();
@@ -394,6 +370,5 @@ int main(void)
 	test_host();
 	test_cidr();
 	test_options();
-	test_report();
 	return tap_failed != 0;
 }
