@@ -68,6 +68,7 @@ struct hf_cd {
 	struct hf_select *flows;     /* the reported flows, stable across reads */
 	struct hf_select *listeners; /* the reported listeners */
 	enum hf_backend used;	     /* backend of the last logged collection, AUTO before any */
+	uint64_t bpf_corrections;    /* the bpf backend's, as last logged */
 	struct cd_fail fail;
 	bool host_failing;
 	struct cd_nsmap ns; /* Namespaces */

@@ -104,10 +104,15 @@ static void resolver_log(struct hf_cd *cd)
 /* The sockets collector, with the namespaces of Namespaces. */
 static int sockets_open(struct hf_cd *cd)
 {
-	cd->ctx = hf_open(cd->opts.backend, "/proc");
+	/* A plugin is long-lived: Backend auto tries the bpf backend first (one namespace). */
+	cd->ctx = hf_open_with(&(struct hf_open_opts){ .backend = cd->opts.backend,
+						       .proc_root = "/proc",
+						       .follow = cd->opts.n_netns == 0 });
 	if (!cd->ctx)
 		return cd_failed(&cd->fail, "cannot open the %s collector: %s",
 				 hf_backend_name(cd->opts.backend), STRERROR(errno));
+	if (hf_open_note(cd->ctx)[0])
+		INFO(PLUGIN_NAME " plugin: %s", hf_open_note(cd->ctx));
 	for (unsigned int i = 0; i < cd->opts.n_netns; i++) {
 		int ret = hf_netns_select(cd->ctx, cd->opts.netns[i]);
 		if (ret < 0) {
@@ -147,6 +152,17 @@ static int sockets_read(struct hf_cd *cd, uint64_t now)
 		cd->used = hf_backend(cd->ctx);
 		INFO(PLUGIN_NAME " plugin: reading the sockets through %s",
 		     hf_backend_name(cd->used));
+	}
+	if (cd->used == HF_BACKEND_BPF) {
+		struct hf_bpf_stats b;
+		hf_bpf_stats(cd->ctx, &b);
+		/* 0 expected: each is a flow whose counts drifted from a netlink snapshot. */
+		if (b.corrections != cd->bpf_corrections)
+			WARNING(PLUGIN_NAME " plugin: bpf backend: the reconcile corrected %llu "
+					    "flows so far (%llu reconciles)",
+				(unsigned long long)b.corrections,
+				(unsigned long long)b.reconciles);
+		cd->bpf_corrections = b.corrections;
 	}
 	if (hf_netns_selected(cd->ctx) && cd_ns_update(&cd->ns, cd->ctx) < 0)
 		return cd_failed(&cd->fail, "Namespaces: %s", STRERROR(ENOMEM));

@@ -518,6 +518,9 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 
 		if (d < 0 || d >= HF_DIRS)
 			continue; /* no direction: cannot happen with flows of the core */
+		/* The bpf backend keeps flows whose connections all ended, for their counters. */
+		if (f->conns == 0 && !sel->conntrack)
+			continue;
 		top = rank[d]++ < sel->max;
 		size_t at = series_find(sel, f, NULL, &found);
 		struct hf_series *s = found ? &sel->s[at] : NULL;
