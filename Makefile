@@ -233,7 +233,7 @@ DEB_DIR := $(B)/deb
 deb: deps
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/hostflow-$(VERSION)
-	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
 		git ls-files -z --cached --others --exclude-standard | \
 			xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
 			tar --null -T - -cf - ; \
