@@ -337,6 +337,19 @@ mkdir -p "$src"
 git ls-files -z --cached --others --exclude-standard |
 	xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 	tar --null -T - -cf - | tar -xf - -C "$src"
+# First with a changelog whose upstream version is not HF_VERSION: the
+# package build must stop and say so.
+cp "$src/debian/changelog" "$tmp/changelog"
+sed -i '1s/^hostflow ([^)]*)/hostflow (9.9.9-1)/' "$src/debian/changelog"
+if out=$(make -C "$src" deb 2>&1); then
+	fail "make deb stops when debian/changelog (9.9.9) is not HF_VERSION" "it built"
+elif grep -q "debian/changelog says 9.9.9, common/hostflow.h HF_VERSION says '${version%-*}'" <<<"$out"; then
+	pass "make deb stops when debian/changelog (9.9.9) is not HF_VERSION"
+else
+	fail "make deb stops when debian/changelog (9.9.9) is not HF_VERSION" "$(tail -n 20 <<<"$out")"
+fi
+cp "$tmp/changelog" "$src/debian/changelog"
+rm -rf "$src/build"
 up_version=$version+pkgtest1
 {
 	printf 'hostflow (%s) %s; urgency=medium\n\n  * Rebuilt by tests/packages/run.sh: the upgrade test.\n\n' "$up_version" "$SUITE"
