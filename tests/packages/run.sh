@@ -12,7 +12,9 @@
 #  4. apt-get install ./build/deb/*.deb in that root; the packaged collectd
 #     snippet loads nothing until LoadPlugin is uncommented; then
 #     "collectd -T" loads and reads the plugin; hostflow.plugin runs from
-#     its packaged path as the netdata user and writes CHART lines.
+#     its packaged path as the netdata user and writes CHART lines; the
+#     packaged netdata, started as installed (in namespaces of its own),
+#     runs it and lists its charts.
 #  5. The conffiles are edited; packages rebuilt with a higher version (and
 #     changed conffiles) are installed over them with --force-confold: the
 #     edits stay, collectd and the netdata plugin still work.
@@ -110,10 +112,12 @@ inroot() {
 }
 
 # tree_of ROOT: every path of the root with type, mode and owner, less what
-# apt and dpkg keep as logs, state and caches.
+# apt and dpkg keep as logs, state and caches, and the state of the netdata
+# daemon the test ran (/var/lib/netdata).
 tree_of() {
 	(cd "$1" && find . -xdev \( -path ./proc -o -path ./build -o -path ./tmp -o -path ./var/log \
-		-o -path ./var/cache -o -path ./var/lib/dpkg -o -path ./var/lib/apt \) -prune -o \
+		-o -path ./var/cache -o -path ./var/lib/dpkg -o -path ./var/lib/apt \
+		-o -path ./var/lib/netdata \) -prune -o \
 		-printf '%p %y %m %u:%g\n' | sort)
 }
 
@@ -325,8 +329,50 @@ plugin_checks() {
 		pass "$w: hostflow.plugin reads the edited $ND_CONF without complaint"
 	fi
 }
+# netdata_checks WHEN: the packaged netdata, as installed, in a network
+# and PID namespace of its own (so its port is free, and it ends with the
+# namespace): within 30 s it has started hostflow.plugin from the packaged
+# path as the netdata user, and /api/v1/charts lists the plugin's charts.
+netdata_checks() {
+	local w=$1 charts
+	rm -f "$ROOT/tmp/netdata.charts" "$ROOT/tmp/netdata.ps"
+	out=$(unshare --mount --propagation private --net --pid --fork -- sh -c '
+		r=$1
+		# /proc of this PID namespace, for ps here and in the root
+		mount -t proc proc /proc && mount -t proc proc "$r/proc" && ip link set lo up || exit 1
+		chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DO_NOT_TRACK=1 \
+			/usr/sbin/netdata -D >"$r/tmp/netdata.out" 2>&1 &
+		i=0
+		while [ $i -lt 30 ]; do
+			c=$(curl -s --max-time 2 http://127.0.0.1:19999/api/v1/charts) &&
+				case $c in *"\"hostflow."*) break ;; esac
+			sleep 1
+			i=$((i + 1))
+		done
+		printf "%s\n" "$c" | grep -o "\"hostflow\.[a-z0-9_]*\"" | tr -d "\"" | sort -u >"$r/tmp/netdata.charts"
+		ps -eo user:20,args | grep "[h]ostflow\.plugin" >"$r/tmp/netdata.ps"
+		echo "netdata answered with hostflow charts after ${i} s"
+	' sh "$ROOT" 2>&1)
+	note "$w: $out"
+	charts=$(cat "$ROOT/tmp/netdata.charts" 2>/dev/null)
+	if grep -qx 'hostflow.flows_active' <<<"$charts" && grep -qx 'hostflow.states' <<<"$charts"; then
+		pass "$w: netdata as packaged charts hostflow.flows_active and hostflow.states"
+	else
+		fail "$w: netdata as packaged charts hostflow.flows_active and hostflow.states" \
+			"$charts" "$out" "$(tail -n 5 "$ROOT/tmp/netdata.out" 2>/dev/null)"
+	fi
+	check_eq "$w: netdata started $PLUGIN as the netdata user" "netdata $PLUGIN 1" \
+		"$(awk '{ print $1, $2, $3 }' "$ROOT/tmp/netdata.ps" 2>/dev/null)"
+	if grep -i 'hostflow' "$ROOT/var/log/netdata/error.log" 2>/dev/null | grep -qi 'error\|disable'; then
+		fail "$w: netdata's error.log has no error of hostflow.plugin" \
+			"$(grep -i hostflow "$ROOT/var/log/netdata/error.log" | tail -n 5)"
+	else
+		pass "$w: netdata's error.log has no error of hostflow.plugin"
+	fi
+}
 collectd_checks "install, LoadPlugin uncommented"
 plugin_checks "install"
+netdata_checks "install"
 phase "install and checks"
 
 # ---------------------------------------------------------------- 5. upgrade
@@ -383,6 +429,7 @@ check_eq "upgrade: hostflow.plugin is still root:netdata 0755" "root:netdata 755
 	"$(inroot stat -c '%U:%G %a' "$PLUGIN" 2>&1)"
 collectd_checks "upgrade"
 plugin_checks "upgrade"
+netdata_checks "upgrade"
 phase "upgrade and checks"
 
 # ------------------------------------------------------------------ 6. purge
@@ -392,7 +439,6 @@ if out=$(inroot apt-get purge -y -q "${PACKAGES[@]}" 2>&1); then
 else
 	fail "apt-get purge ${PACKAGES[*]}" "$(tail -n 30 <<<"$out")"
 fi
-rm -f "$ROOT/tmp/collectd.conf" "$ROOT/tmp/plugin.err"
 # dpkg-query -W exits 1 for packages it does not know: what it prints counts.
 check_eq "purge: dpkg knows none of the packages" "" \
 	"$(inroot sh -c 'dpkg-query -W -f="\${Package} \${db:Status-Abbrev}\n" "$@" 2>&1; exit 0' sh "${PACKAGES[@]}" |
