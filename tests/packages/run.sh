@@ -380,9 +380,13 @@ phase "install and checks"
 # changed, so that dpkg has a conffile conflict to settle.
 src=$tmp/src
 mkdir -p "$src"
-git ls-files -z --cached --others --exclude-standard |
-	xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
-	tar --null -T - -cf - | tar -xf - -C "$src"
+if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then
+	git ls-files -z --cached --others --exclude-standard |
+		xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+		tar --null -T - -cf -
+else
+	tar --exclude=./build --exclude=./.git -cf - .
+fi | tar -xf - -C "$src"
 # First with a changelog whose upstream version is not HF_VERSION: the
 # package build must stop and say so.
 cp "$src/debian/changelog" "$tmp/changelog"
