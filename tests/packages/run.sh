@@ -183,12 +183,15 @@ for p in "${PACKAGES[@]}"; do
 	debs+=("$f")
 done
 phase "make deb"
-lint=$(lintian --pedantic -I -E build/deb/*.deb build/deb/debug/*.deb 2>&1 | grep -v '^running with root privileges')
+# lintian exits non-zero on an error; warnings are judged from its tags.
+lint=$(lintian --pedantic -I -E build/deb/*.deb build/deb/debug/*.deb 2>&1)
+lint_rc=$?
+lint=$(grep -v '^running with root privileges' <<<"$lint")
 bad=$(grep -E '^[EW]: ' <<<"$lint")
-if [ -z "$bad" ] && [ ${PIPESTATUS[0]} -eq 0 ]; then
+if [ -z "$bad" ] && [ "$lint_rc" -eq 0 ]; then
 	pass "lintian: no error, no warning"
 else
-	fail "lintian: no error, no warning" "$bad"
+	fail "lintian: no error, no warning" "exit status $lint_rc" "$bad"
 fi
 [ -z "$lint" ] || note "lintian (info, pedantic, experimental): $(tr '\n' ' ' <<<"$lint")"
 phase "lintian"
