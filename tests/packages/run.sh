@@ -29,9 +29,6 @@ top=$PWD
 
 CACHE=${HOSTFLOW_TEST_CACHE:-/var/cache/hostflow-tests}
 SUITE=bookworm
-# What the root holds besides apt: the daemons the plugins depend on, and
-# the libraries of the packages, so that installing them needs no mirror.
-ROOT_PACKAGES=collectd-core,netdata-core,libmnl0,libyajl2
 PACKAGES=(hostflow collectd-plugin-hostflow netdata-plugin-hostflow)
 PLUGIN=/usr/lib/netdata/plugins.d/hostflow.plugin
 CD_CONF=/etc/collectd/collectd.conf.d/hostflow.conf
@@ -197,6 +194,18 @@ fi
 phase "lintian"
 
 # ---------------------------------------------------------- 3. the base root
+missing=()
+for f in "${debs[@]}"; do [ -f "$f" ] || missing+=("$f"); done
+if [ ${#missing[@]} -gt 0 ]; then
+	fail "the packages to install are built" "missing: ${missing[*]}"
+	finish
+fi
+# What the root holds besides apt: what the packages depend on (the daemons,
+# the libraries; the first of alternatives), so that installing them needs
+# no mirror. A new dependency changes the cache key below.
+ROOT_PACKAGES=$(for f in "${debs[@]}"; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
+	sed 's/|.*//; s/(.*)//; s/[[:space:]]//g' | grep -v '^$' | sort -u | paste -sd,)
+note "base root packages: $ROOT_PACKAGES"
 # The cache key: what goes into the root, and the mirrors it comes from.
 sources=()
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
