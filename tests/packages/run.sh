@@ -213,16 +213,19 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.l
 done
 key=$( (
 	echo "$SUITE $ROOT_PACKAGES"
-	cat "${sources[@]}"
+	cat "${sources[@]}" </dev/null
 ) | sha256sum | cut -c1-12)
 base=$CACHE/$SUITE-$key.tar
 # mmdebstrap picks its output format from the name: keep ".tar" last.
 building=$CACHE/.building-$SUITE-$key.tar
+mkdir -p "$CACHE"
+# One builder at a time; a second run waits for the first one's tarball.
+exec 9>"$CACHE/.lock"
+flock 9
 if [ -s "$base" ]; then
 	note "base root: cached $base"
 else
 	note "base root: building $base (mmdebstrap $SUITE from ${sources[*]})"
-	mkdir -p "$CACHE"
 	if out=$(mmdebstrap --variant=apt --include="$ROOT_PACKAGES" \
 		--aptopt='APT::Install-Recommends "false"' \
 		"$SUITE" "$building" "${sources[@]}" 2>&1) && [ -f "$building" ]; then
@@ -234,6 +237,7 @@ else
 		finish
 	fi
 fi
+flock -u 9
 mkdir -p "$ROOT"
 if out=$(tar -C "$ROOT" -xf "$base" 2>&1) && [ -x "$ROOT/usr/bin/apt-get" ] && [ -d "$ROOT/proc" ]; then
 	pass "base root: unpacked"
