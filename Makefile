@@ -240,8 +240,8 @@ deb: deps
 	else tar --exclude=./$(B) --exclude=./.git -cf - . ; fi | tar -xf - -C $(DEB_DIR)/hostflow-$(VERSION)
 	cd $(DEB_DIR)/hostflow-$(VERSION) && dpkg-buildpackage -us -uc -b
 	mkdir -p $(DEB_DIR)/debug
-	mv $(DEB_DIR)/*-dbgsym_*.deb $(DEB_DIR)/debug/
-	@ls -1 $(DEB_DIR)/*.deb $(DEB_DIR)/debug/*.deb
+	find $(DEB_DIR) -maxdepth 1 -name '*-dbgsym_*.deb' -exec mv -t $(DEB_DIR)/debug/ {} +
+	@find $(DEB_DIR) -name '*.deb' | sort
 
 # The packages built, checked by lintian, installed, upgraded and purged in
 # a throwaway Debian 12 root (needs root and Debian's mirror; the base root

@@ -181,7 +181,8 @@ for p in "${PACKAGES[@]}"; do
 done
 phase "make deb"
 # lintian exits non-zero on an error; warnings are judged from its tags.
-lint=$(lintian --pedantic -I -E build/deb/*.deb build/deb/debug/*.deb 2>&1)
+mapfile -t all_debs < <(find build/deb -name '*.deb' | sort)
+lint=$(lintian --pedantic -I -E "${all_debs[@]}" 2>&1)
 lint_rc=$?
 lint=$(grep -v '^running with root privileges' <<<"$lint")
 bad=$(grep -E '^[EW]: ' <<<"$lint")
