@@ -4,19 +4,30 @@
 #   make run        install missing packages, build, show this host's flows
 #   make test       install missing packages, build, run every test
 #   make bench      the benchmark (not part of make test)
-#   make install    PREFIX, DESTDIR, COLLECTD_PLUGINDIR, NETDATA_PLUGINSDIR ...
+#   make install    everything under PREFIX (default /usr/local), DESTDIR
+#   make uninstall  removes it again (config files only when unedited)
+#   make deb        Debian packages in build/deb/ (dpkg-buildpackage)
+#   make test-packages  the packages installed, upgraded and purged in a
+#                   throwaway Debian 12 root (not part of make test)
 #
 # CFLAGS, CPPFLAGS and LDFLAGS from the environment are honoured.
 
+# One PREFIX for everything. PREFIX=/usr gives the paths of Debian's collectd
+# and netdata (/usr/lib/collectd, /usr/lib/netdata/plugins.d, /etc/...);
+# upstream netdata packages want NETDATA_PLUGINSDIR=/usr/libexec/netdata/plugins.d.
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
 MANDIR ?= $(PREFIX)/share/man
-SYSCONFDIR ?= /etc
-COLLECTD_PLUGINDIR ?= /usr/lib/collectd
-# Debian's netdata; upstream packages use /usr/libexec/netdata/plugins.d
-NETDATA_PLUGINSDIR ?= /usr/lib/netdata/plugins.d
-NETDATA_STOCK_CONFDIR ?= /usr/lib/netdata/conf.d
+# /etc for PREFIX=/usr, PREFIX/etc otherwise
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+COLLECTD_PLUGINDIR ?= $(LIBDIR)/collectd
+COLLECTD_CONFDIR ?= $(SYSCONFDIR)/collectd/collectd.conf.d
+NETDATA_PLUGINSDIR ?= $(LIBDIR)/netdata/plugins.d
+NETDATA_STOCK_CONFDIR ?= $(LIBDIR)/netdata/conf.d
 NETDATA_USER_CONFDIR ?= $(SYSCONFDIR)/netdata
+# The one version: HF_VERSION in common/hostflow.h (debian/changelog agrees).
+VERSION := $(shell sed -n 's/^\#define HF_VERSION "\(.*\)"$$/\1/p' common/hostflow.h)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -166,24 +177,77 @@ bench: deps
 	s=0; tests/bench/run.sh || s=1; tests/bench/bpf.sh || s=1; \
 	tests/bench/conntrack.sh || s=1; tests/bench/netns.sh || s=1; exit $$s
 
-install: all
+# The collectd snippet as installed: disabled, the way Debian's collectd-core
+# ships its plugins (no config loads them); uncommenting LoadPlugin enables it.
+$(B)/collectd-hostflow.conf: collectd/hostflow.conf FORCE
+	@mkdir -p $(B)
+	sed -e 's|^LoadPlugin hostflow$$|# Installed disabled: uncomment the next line and restart collectd.\n#LoadPlugin hostflow|' \
+		-e 's|/etc/collectd/collectd.conf.d/hostflow.conf|$(COLLECTD_CONFDIR)/hostflow.conf|' $< >$@.tmp
+	grep -q '^#LoadPlugin hostflow$$' $@.tmp || { echo "$<: no 'LoadPlugin hostflow' line to disable" >&2; exit 1; }
+	mv $@.tmp $@
+
+# install_conf SRC DST: a config file is never overwritten. An existing DST
+# that differs stays; SRC goes beside it as DST.dist.
+install_conf = if [ -e $(2) ] && ! cmp -s $(1) $(2); then \
+		install -m 0644 $(1) $(2).dist && \
+		echo "install: kept $(2) (edited); the new one is $(2).dist"; \
+	else install -m 0644 $(1) $(2); fi
+# uninstall_conf SRC DST: removes DST only when it is SRC unedited.
+uninstall_conf = rm -f $(2).dist; \
+	if [ -e $(2) ] && ! cmp -s $(1) $(2); then \
+		echo "uninstall: kept $(2) (edited)"; \
+	else rm -f $(2); fi
+
+INSTALLED := $(BINDIR)/hostflow $(MANDIR)/man1/hostflow.1 \
+	$(COLLECTD_PLUGINDIR)/hostflow.so $(MANDIR)/man5/collectd-hostflow.5 \
+	$(NETDATA_PLUGINSDIR)/hostflow.plugin $(MANDIR)/man8/hostflow.plugin.8 \
+	$(NETDATA_STOCK_CONFDIR)/hostflow.conf $(NETDATA_STOCK_CONFDIR)/health.d/hostflow.conf
+
+install: all $(B)/collectd-hostflow.conf
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COLLECTD_PLUGINDIR) $(DESTDIR)$(COLLECTD_CONFDIR) \
+		$(DESTDIR)$(NETDATA_PLUGINSDIR) $(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d \
+		$(DESTDIR)$(NETDATA_USER_CONFDIR)
 	install -m 0755 $(B)/hostflow $(DESTDIR)$(BINDIR)/hostflow
 	install -m 0644 man/hostflow.1 $(DESTDIR)$(MANDIR)/man1/hostflow.1
-	install -d $(DESTDIR)$(COLLECTD_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d
 	install -m 0644 $(B)/hostflow.so $(DESTDIR)$(COLLECTD_PLUGINDIR)/hostflow.so
-	test ! -f collectd/hostflow.conf || install -m 0644 collectd/hostflow.conf \
-		$(DESTDIR)$(SYSCONFDIR)/collectd/collectd.conf.d/hostflow.conf
-	test ! -f man/collectd-hostflow.5 || install -m 0644 man/collectd-hostflow.5 \
-		$(DESTDIR)$(MANDIR)/man5/collectd-hostflow.5
-	install -d $(DESTDIR)$(NETDATA_PLUGINSDIR) $(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d
+	install -m 0644 man/collectd-hostflow.5 $(DESTDIR)$(MANDIR)/man5/collectd-hostflow.5
 	install -m 0755 $(B)/hostflow.plugin $(DESTDIR)$(NETDATA_PLUGINSDIR)/hostflow.plugin
 	install -m 0644 man/hostflow.plugin.8 $(DESTDIR)$(MANDIR)/man8/hostflow.plugin.8
-	test ! -f netdata/health.d/hostflow.conf || install -m 0644 netdata/health.d/hostflow.conf \
+	install -m 0644 netdata/hostflow.conf $(DESTDIR)$(NETDATA_STOCK_CONFDIR)/hostflow.conf
+	install -m 0644 netdata/health.d/hostflow.conf \
 		$(DESTDIR)$(NETDATA_STOCK_CONFDIR)/health.d/hostflow.conf
-	test ! -f netdata/hostflow.conf || install -m 0644 netdata/hostflow.conf \
-		$(DESTDIR)$(NETDATA_STOCK_CONFDIR)/hostflow.conf
+	@$(call install_conf,$(B)/collectd-hostflow.conf,$(DESTDIR)$(COLLECTD_CONFDIR)/hostflow.conf)
+	@$(call install_conf,netdata/hostflow.conf,$(DESTDIR)$(NETDATA_USER_CONFDIR)/hostflow.conf)
+
+uninstall: $(B)/collectd-hostflow.conf
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@$(call uninstall_conf,$(B)/collectd-hostflow.conf,$(DESTDIR)$(COLLECTD_CONFDIR)/hostflow.conf)
+	@$(call uninstall_conf,netdata/hostflow.conf,$(DESTDIR)$(NETDATA_USER_CONFDIR)/hostflow.conf)
+
+# Debian packages, built by dpkg-buildpackage in a copy of the tree
+# (build/deb/hostflow-VERSION: the tree's own build/ is left alone), which
+# leaves them in build/deb/; the debug symbols go to build/deb/debug/.
+# tools/deps.sh installs debhelper and lintian.
+DEB_DIR := $(B)/deb
+deb: deps
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/hostflow-$(VERSION)
+	if [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ]; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+			tar --null -T - -cf - ; \
+	else tar --exclude=./$(B) --exclude=./.git -cf - . ; fi | tar -xf - -C $(DEB_DIR)/hostflow-$(VERSION)
+	cd $(DEB_DIR)/hostflow-$(VERSION) && dpkg-buildpackage -us -uc -b
+	mkdir -p $(DEB_DIR)/debug
+	find $(DEB_DIR) -maxdepth 1 -name '*-dbgsym_*.deb' -exec mv -t $(DEB_DIR)/debug/ {} +
+	@find $(DEB_DIR) -name '*.deb' | sort
+
+# The packages built, checked by lintian, installed, upgraded and purged in
+# a throwaway Debian 12 root (needs root and Debian's mirror; the base root
+# is cached in /var/cache/hostflow-tests).
+test-packages: deps
+	tests/packages/run.sh
 
 # libFuzzer targets, FUZZ_SECONDS (default 45) each; not part of make test.
 fuzz: deps
@@ -195,4 +259,6 @@ format:
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps units test run bench fuzz install format clean
+FORCE:
+
+.PHONY: all deps units test run bench fuzz install uninstall deb test-packages format clean FORCE

@@ -43,6 +43,9 @@ packages=(
 	clang-format
 	# benchmark plot
 	gnuplot-nox
+	# Debian packages (make deb) and their test (make test-packages):
+	# dpkg-buildpackage and dh, lintian, a throwaway Debian 12 root
+	debhelper dpkg-dev devscripts fakeroot lintian mmdebstrap
 )
 
 prog=${0##*/}
