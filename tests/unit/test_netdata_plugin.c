@@ -600,22 +600,14 @@ static void check_config(void)
 		    "Source = conntrack\n"
 		    "Pin = ct-udp-active-198.51.100.1:many-198.51.100.53:53\n"
 		    "Protocol = udp\n"
-		    "ReportStates = yes\n",
+		    "ReportStates = yes\n"
+		    "Namespaces = all\n",
 		    &a, &msgs),
-	       4, "the conntrack source and collectd's ReportStates are refused");
-	OK(strstr(msgs, "hostflow.conf:1: key \"Source\", value \"conntrack\": option Source: "
-			"hostflow.plugin charts TCP sockets only") != NULL &&
-		   o.sources == HF_SOURCES_SOCKETS,
-	   "Source conntrack: refused with a message saying so; sockets stay the source");
-	OK(strstr(msgs,
-		  "hostflow.conf:2: key \"Pin\", value "
-		  "\"ct-udp-active-198.51.100.1:many-198.51.100.53:53\": option Pin: ") != NULL &&
-		   o.n_pins == 0,
-	   "a conntrack Pin: refused, not pinned");
-	OK(strstr(msgs, "hostflow.conf:3: key \"Protocol\", value \"udp\": option Protocol "
-			"filters conntrack flows") != NULL &&
-		   o.filter.protocols == 0,
-	   "Protocol: refused");
+	       1, "the conntrack source, its Pin, Protocol and Namespaces are netdata options");
+	OK(o.sources == HF_SOURCES_CONNTRACK && o.n_pins == 1 &&
+		   o.pin_ct[0] && o.filter.protocols == HF_PROTO_UDP && o.n_netns == 1 &&
+		   strcmp(o.netns[0], "all") == 0,
+	   "... with their values (the first Source replaces the default)");
 	OK(strstr(msgs, "hostflow.conf:4: key \"ReportStates\", value \"yes\": option "
 			"ReportStates is for the collectd plugin") != NULL,
 	   "ReportStates: refused as collectd's");
