@@ -493,14 +493,16 @@ static int flows_tick(struct nd *nd, struct hf_select *sel, int src, int k0, int
 		enum hf_dir dir = d == 0 ? HF_DIR_ACTIVE :
 				  d == 1 ? HF_DIR_PASSIVE :
 					   HF_DIR_FORWARDED;
-		const struct hf_flow *o = hf_select_other(sel, dir, NULL);
+		unsigned int folded;
+		const struct hf_flow *o = hf_select_other(sel, dir, &folded);
 
 		nd->ns[0].flows[k0 + d].other = o->conns;
 		if (tr >= 0) {
 			struct nd_flows *c = &nd->ns[0].flows[tr + d];
 			c->other_in = o->ct.bytes_received;
 			c->other_out = o->ct.bytes_sent;
-			c->other_traffic = c->other_traffic || o->ct.traffic_known;
+			/* An empty "other" says nothing of accounting. */
+			c->other_traffic = c->other_traffic || (folded && o->ct.traffic_known);
 		}
 	}
 	for (size_t i = 0; i < nd->nns; i++) {

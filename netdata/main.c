@@ -300,6 +300,8 @@ int main(int argc, char **argv)
 		/* Beside the sockets, these charts go on without conntrack's. */
 		if (!ct && !ctx)
 			disable();
+		if (!ctx)
+			nd.backend = HF_BACKEND_NETLINK; /* the backend label: ctnetlink's */
 	}
 	now = clock_us(CLOCK_MONOTONIC);
 	for (bool first = true;; first = false) {
