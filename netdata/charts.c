@@ -807,11 +807,12 @@ static void table_put(struct nd *nd, struct nd_ns *ns, int64_t count, int64_t ma
 		put_chart(nd, cid, "Conntrack Table Used", ns, "percentage", "conntrack",
 			  ND_TYPE ".conntrack_used", "line", ND_PRIO_BASE + 21, "", "conntrack");
 		put_labels(nd, ns, NULL);
-		fprintf(nd->out, "DIMENSION used 'used' absolute 1 100\n");
+		fprintf(nd->out, "DIMENSION used 'used' absolute 1 10000\n");
 		ns->used_declared = true;
 	}
 	put_begin(nd, cid, &ns->used_begin, now);
-	put_set(nd, "used", (unsigned long long)(10000.0 * (double)count / (double)max + 0.5));
+	/* Four decimals: a test table of tens of entries in 262144 still reads above 0. */
+	put_set(nd, "used", (unsigned long long)(1000000.0 * (double)count / (double)max + 0.5));
 	fprintf(nd->out, "END\n");
 }
 

@@ -582,8 +582,8 @@ static void check_conntrack(void)
 	snprintf(line, sizeof(line), "DIMENSION %s_in", t443);
 	OK(!contains(&o, line) && !contains(&o, "CHART hostflow.ct_traffic_forwarded "),
 	   "conntrack: traffic unknown (accounting off): no traffic dimension, no chart");
-	OK(has(&o, "SET entries = 50") && has(&o, "SET max = 200") && has(&o, "SET used = 2500"),
-	   "conntrack: the table chart (entries, max) and percent used (x 100, divisor 100)");
+	OK(has(&o, "SET entries = 50") && has(&o, "SET max = 200") && has(&o, "SET used = 250000"),
+	   "conntrack: the table chart (entries, max) and percent used (x 10000, divisor 10000)");
 	OK(line_starts(&o, "CHART hostflow.conntrack_used '' 'Conntrack Table Used' 'percentage' "
 			   "'conntrack' 'hostflow.conntrack_used' line"),
 	   "conntrack: the used chart, in the context the stock alarm watches");
