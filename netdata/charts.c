@@ -390,6 +390,9 @@ static void flows_put(struct nd *nd, struct nd_ns *ns, struct nd_flows *c, uint6
 	size_t kept = 0;
 	char dim[ND_ID_MAX + 8];
 
+	/* Another namespace's chart waits for its first flow: "other" is the own one's. */
+	if (ns != &nd->ns[0] && !c->declared && c->n == 0)
+		return;
 	/* Accounting off: no traffic chart until some flow has counters. */
 	if (c->traffic && !c->declared && !c->other_traffic) {
 		bool any = false;

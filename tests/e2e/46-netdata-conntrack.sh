@@ -109,11 +109,11 @@ bytes() {
 	netdata_json "api/v1/data?chart=$TRP&dimension=$1&after=$((t0 - 1))&before=$((t1 + 1))&format=json&options=abs" \
 		'"%d" % round(sum(r[1] or 0 for r in d["data"]) * 1000 / 8)'
 }
-want=$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " ");
+added=$(awk -v b="$before" -v a="$after" 'BEGIN { split(b, x, " "); split(a, y, " ");
 	printf "in %d out %d", y[3] - x[3], y[5] - x[5] }')
 got="in $(bytes "${U53}_in") out $(bytes "${U53}_out")"
 check_eq "${HF_PLAN[2]}" "in 384 out 384
-$want" "$got
+$added" "$got
 $got"
 
 kernel=$(hf_in srv cat /proc/sys/net/netfilter/nf_conntrack_count)
