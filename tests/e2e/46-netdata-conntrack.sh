@@ -17,6 +17,7 @@
 #   divided by 100000 raises on the same chart, and the test says so).
 #   Then accounting goes off and a connection to :82 comes: one line with
 #   the sysctl to turn it on, its connections charted, no traffic dimension.
+#   Last, the plugin alone without CAP_NET_ADMIN: one error line, sockets go on.
 set -u
 # shellcheck source=tests/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -35,6 +36,7 @@ HF_PLAN=(
 	"netdata conntrack: the table near full raises hostflow_conntrack_used"
 	"netdata conntrack: accounting off: the connection to :82 is charted, no traffic dimension for it"
 	"netdata conntrack: accounting off: one log line naming net.netfilter.nf_conntrack_acct"
+	"netdata conntrack: without CAP_NET_ADMIN: one error line naming it, the sockets charts go on"
 )
 hf_require_netns
 hf_ct_require
@@ -151,4 +153,27 @@ sleep 2
 check_eq "${HF_PLAN[6]}" "connections 1 traffic dimension no" \
 	"connections $(netdata_value $CTP $D82) traffic dimension $(dimension $TRP "${D82}_in" >/dev/null 2>&1 && echo yes || echo no)"
 check_eq "${HF_PLAN[7]}" "1" "$(grep -c 'hostflow.plugin.*nf_conntrack_acct' "$(netdata_error_log)")"
+# The plugin alone, without CAP_NET_ADMIN (setpriv drops it from the
+# bounding set): ctnetlink refused, one error line naming the cause, the
+# sockets charts go on.
+if ! command -v setpriv >/dev/null; then
+	skip "${HF_PLAN[8]}" "no setpriv(1) (util-linux)"
+	hf_done
+fi
+mkdir -p "$HF_TMP/etc2"
+printf '[plugin]\nSource = sockets\nSource = conntrack\n' >"$HF_TMP/etc2/hostflow.conf"
+hf_in srv env NETDATA_USER_CONFIG_DIR="$HF_TMP/etc2" NETDATA_STOCK_CONFIG_DIR="$HF_TMP/etc2" \
+	timeout -s TERM 3 setpriv --bounding-set -net_admin "$PLUGIN" 1 \
+	>"$HF_TMP/nocap.out" 2>"$HF_TMP/nocap.err"
+rc=$?
+check_eq "${HF_PLAN[8]}" "rc 124
+sockets charts yes
+conntrack charts no
+errors 1
+names CAP_NET_ADMIN 1" "rc $rc
+sockets charts $(grep -q '^CHART hostflow.flows_passive ' "$HF_TMP/nocap.out" && echo yes || echo no)
+conntrack charts $(grep -q '^CHART hostflow.ct_' "$HF_TMP/nocap.out" && echo yes || echo no)
+errors $(grep -c ERROR "$HF_TMP/nocap.err")
+names CAP_NET_ADMIN $(grep -c 'ERROR.*Source conntrack.*CAP_NET_ADMIN' "$HF_TMP/nocap.err")"
+hf_diag "$(cat "$HF_TMP/nocap.err")"
 hf_done
