@@ -10,10 +10,12 @@
  * Everything but main.c is linked into tests/unit/test_netdata_plugin.c.
  *
  * Ownership: struct nd owns its chart tables (they grow with the flows and
- * listeners reported, shrink as they expire), its two selections and the
- * resolver; the flows and listeners of a tick come from libhostflow and
- * are only read, except that nd_tick() reorders the flow array, as the
- * library allows.
+ * listeners reported and with the namespaces charted, shrink as they
+ * expire or go), its three selections (sockets flows, listeners, conntrack
+ * flows) and the resolver; the flows and listeners of a tick come from
+ * libhostflow and are only read, except that nd_tick() and nd_ct_tick()
+ * reorder the flow array, as the library allows. The names in struct
+ * nd_nsview are copied.
  */
 #ifndef HOSTFLOW_ND_H
 #define HOSTFLOW_ND_H
@@ -212,7 +214,8 @@ int nd_ns_update(struct nd *nd, enum hf_source source, const struct nd_nsview *v
  * a dimension no longer reported reads 0 and is declared obsolete, never
  * hidden, after ObsoleteAfter), host totals, and, with ReportListeners,
  * the charts of the listeners hf_select reports and the host variables
- * (@host NULL when they could not be read). Reorders @flows. Returns 0
+ * (@host NULL when they could not be read). With Namespaces, each
+ * namespace's states come from nd_ns_update, @t is not used. Reorders @flows. Returns 0
  * or -ENOMEM; write errors are left in nd->out for the caller.
  */
 int nd_tick(struct nd *nd, uint64_t now, enum hf_backend backend, struct hf_flow *flows, size_t n,
