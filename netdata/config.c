@@ -54,43 +54,11 @@ static bool key_given(const struct nd_args *a, const char *key)
 	return false;
 }
 
-/*
- * nd_option_set - hf_options_set, less what hostflow.plugin does not chart:
- * the conntrack source ("Source conntrack", a "ct-..." Pin, Protocol, which
- * only filters conntrack flows) is refused with a message that says so,
- * rather than accepted and silently not charted.
- */
+/* nd_option_set - hf_options_set: every shared option is charted (see hostflow.plugin(8)). */
 int nd_option_set(struct hf_options *o, const char *key, const char *value, char *err,
 		  size_t errlen)
 {
-	unsigned int sources = o->sources, pins = o->n_pins, protocols = o->filter.protocols;
-	int ret = hf_options_set(o, key, value, err, errlen);
-
-	if (ret < 0)
-		return ret;
-	if (o->sources & HF_SOURCES_CONNTRACK) {
-		o->sources = sources;
-		snprintf(err, errlen,
-			 "option Source: " ND_PROG " charts TCP sockets only; conntrack flows are "
-			 "read by the hostflow command (--source conntrack)");
-		return -ENOTSUP;
-	}
-	if (o->n_pins > pins && o->pin_ct[o->n_pins - 1]) {
-		o->n_pins = pins;
-		snprintf(err, errlen,
-			 "option Pin: \"%s\" is a conntrack flow; " ND_PROG " charts TCP sockets "
-			 "only",
-			 value);
-		return -ENOTSUP;
-	}
-	if (o->filter.protocols != protocols) {
-		o->filter.protocols = protocols;
-		snprintf(err, errlen,
-			 "option Protocol filters conntrack flows; " ND_PROG " charts TCP sockets "
-			 "only");
-		return -ENOTSUP;
-	}
-	return 0;
+	return hf_options_set(o, key, value, err, errlen);
 }
 
 /*

@@ -2,6 +2,7 @@
  * ids.c - dimension and chart ids of hostflow.plugin, and protocol words.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nd.h"
@@ -13,6 +14,7 @@
  *   flow      p4_10_0_1_10_3306_10_0_1_9_many     passive, IPv4: local end, peer end
  *             a6_2001xdb8xx1_many_2001xdb8xx11_443  active, IPv6
  *   listener  v4_0_0_0_0_80, v6_xx_443
+ *   conntrack udp_f4_198_51_100_2_many_198_51_100_3_53  forwarded: initiator, responder
  *
  * An IPv4 address is four '_'-separated fields, an IPv6 address a single
  * field (groups joined by 'x', "::" written "xx", never a dotted tail), a
@@ -90,13 +92,59 @@ size_t nd_flow_id(const struct hf_flow *f, char *buf, size_t len)
 	struct idbuf b = { buf, len, 0 };
 
 	buf[0] = '\0';
-	id_put(&b, "%c%c_", f->dir == HF_DIR_PASSIVE ? 'p' : 'a', f->family == AF_INET ? '4' : '6');
+	id_put(&b, "%c%c_",
+	       f->dir == HF_DIR_PASSIVE	  ? 'p' :
+	       f->dir == HF_DIR_FORWARDED ? 'f' :
+					    'a',
+	       f->family == AF_INET ? '4' : '6');
 	id_put_addr(&b, f->family, &f->laddr, 0);
 	id_put_port(&b, f->lport);
 	id_put(&b, "_");
 	id_put_addr(&b, f->family, &f->paddr, f->pplen);
 	id_put_port(&b, f->pport);
 	return b.off;
+}
+
+/* A conntrack flow's: its protocol first, "udp_a4_...", "p47_f4_..." */
+size_t nd_ct_flow_id(const struct hf_flow *f, char *buf, size_t len)
+{
+	const char *p = hf_proto_name(f->proto);
+	int w = p ? snprintf(buf, len, "%s_", p) : snprintf(buf, len, "p%u_", f->proto);
+
+	if (w < 0 || (size_t)w >= len)
+		return (size_t)(w < 0 ? 0 : w);
+	return (size_t)w + nd_flow_id(f, buf + w, len - (size_t)w);
+}
+
+/*
+ * nd_ns_part - "_ns_" and @name in lower-case letters, digits and '_'; a
+ * name longer than 40 bytes is cut to 31 and followed by '_' and 8 hex
+ * digits of its FNV-1a hash: stable, and within netdata's id lengths.
+ */
+void nd_ns_part(const char *name, char *buf, size_t len)
+{
+	size_t n = strlen(name), keep = n > 40 ? 31 : n, o = 4;
+	uint32_t h = 2166136261u;
+
+	if (len < ND_NS_PART_MAX) {
+		buf[0] = '\0';
+		return;
+	}
+	memcpy(buf, "_ns_", 4);
+	for (size_t i = 0; i < keep; i++) {
+		char c = name[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
+			c = '_';
+		buf[o++] = c;
+	}
+	if (n > 40) {
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ (unsigned char)name[i]) * 16777619u;
+		o += (size_t)snprintf(buf + o, len - o, "_%08x", h);
+	}
+	buf[o] = '\0';
 }
 
 /* The id of listener @l, "v4_0_0_0_0_80", into @buf; returns its length. */

@@ -105,6 +105,94 @@ static void slow_tick(struct nd_slow *sl, uint64_t deadline, uint64_t woke, uint
 	sl->quiet = 0;
 }
 
+/* hf_notice's lines, each logged once (the library says each thing once). */
+static void notices_log(const struct hf_ctx *ctx)
+{
+	const char *n = ctx ? hf_notice(ctx) : "";
+
+	while (*n) {
+		const char *e = strchr(n, '\n');
+		int len = e ? (int)(e - n) : (int)strlen(n);
+		if (len > 0)
+			nd_log(stderr, ND_INFO, "%.*s", len, n);
+		n += len + (e ? 1 : 0);
+	}
+}
+
+/* The namespaces @ctx collected, as nd_ns_update takes them; -ENOMEM. */
+static int ns_views(const struct hf_ctx *ctx, struct nd_nsview **v, size_t *cap, size_t *n)
+{
+	size_t count = hf_netns_count(ctx);
+
+	*n = 0;
+	if (count > *cap) {
+		struct nd_nsview *p = realloc(*v, count * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = count;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		const struct hf_netns *ns = hf_netns_get(ctx, i);
+		if (!ns || !ns->collected)
+			continue;
+		(*v)[(*n)++] = (struct nd_nsview){
+			.id = ns->id,
+			.inode = ns->inode,
+			.name = ns->name,
+			.totals = &ns->totals,
+			.ct_count = ns->ct_count,
+			.ct_max = ns->ct_max,
+		};
+	}
+	return 0;
+}
+
+/* Namespaces: each spec of @opt selected in @ctx; false after a message naming the cause. */
+static bool ns_select(struct hf_ctx *ctx, const struct hf_options *opt, const char *what)
+{
+	for (unsigned int i = 0; i < opt->n_netns; i++) {
+		int ret = hf_netns_select(ctx, opt->netns[i]);
+		if (ret < 0) {
+			nd_log(stderr, ND_ERROR, "%s: Namespaces \"%s\": %s", what, opt->netns[i],
+			       ret == -EOPNOTSUPP ? hf_strerror(ctx) : strerror(-ret));
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The conntrack collector, over ctnetlink with destroy events: flows'
+ * traffic are counters that hold the connections that ended between two
+ * ticks. NULL after one line naming the cause.
+ */
+static struct hf_ctx *ct_open(const struct hf_options *opt)
+{
+	struct hf_ctx *ct = hf_open_with(&(struct hf_open_opts){ .source = HF_SOURCE_CONNTRACK,
+								 .backend = HF_BACKEND_NETLINK,
+								 .proc_root = "/proc",
+								 .ct_flags = HF_CT_EVENTS });
+	int e = errno;
+
+	if (!ct) {
+		nd_log(stderr, ND_ERROR,
+		       "Source conntrack: cannot open the ctnetlink sockets (with destroy events): "
+		       "%s%s; no conntrack charts",
+		       strerror(e),
+		       e == EPERM || e == EACCES ? " (needs CAP_NET_ADMIN)" :
+		       e == EPROTONOSUPPORT	 ? " (no nfnetlink in this kernel: load "
+						   "nf_conntrack_netlink)" :
+						   "");
+		return NULL;
+	}
+	if (!ns_select(ct, opt, "Source conntrack")) {
+		hf_close(ct);
+		return NULL;
+	}
+	return ct;
+}
+
 static unsigned int env_every(void)
 {
 	const char *s = getenv("NETDATA_UPDATE_EVERY");
@@ -123,7 +211,10 @@ int main(int argc, char **argv)
 	struct hf_options opt;
 	struct nd_args args;
 	struct hf_resolver *resolver = NULL;
-	struct hf_ctx *ctx;
+	struct hf_ctx *ctx = NULL, *ct = NULL;
+	struct nd_nsview *views = NULL;
+	size_t capv = 0;
+	bool ct_failing = false, acct_told = false;
 	struct nd nd;
 	char path[4096];
 	unsigned int every, min_every, bad = 0;
@@ -194,24 +285,37 @@ int main(int argc, char **argv)
 		nd_log(stderr, ND_ERROR, "out of memory");
 		disable();
 	}
-	ctx = hf_open(opt.backend, "/proc");
-	if (!ctx) {
-		nd_log(stderr, ND_ERROR, "cannot open the %s collector: %s",
-		       hf_backend_name(opt.backend), strerror(errno));
-		disable();
+	if (opt.sources & HF_SOURCES_SOCKETS) {
+		ctx = hf_open(opt.backend, "/proc");
+		if (!ctx) {
+			nd_log(stderr, ND_ERROR, "cannot open the %s collector: %s",
+			       hf_backend_name(opt.backend), strerror(errno));
+			disable();
+		}
+		if (!ns_select(ctx, &opt, "Source sockets"))
+			disable();
+	}
+	if (opt.sources & HF_SOURCES_CONNTRACK) {
+		ct = ct_open(&opt);
+		/* Beside the sockets, these charts go on without conntrack's. */
+		if (!ct && !ctx)
+			disable();
+		if (!ctx)
+			nd.backend = HF_BACKEND_NETLINK; /* the backend label: ctnetlink's */
 	}
 	now = clock_us(CLOCK_MONOTONIC);
 	for (bool first = true;; first = false) {
 		struct hf_host host, *hp = NULL;
 		struct hf_listener *l;
 		struct hf_flow *flows;
-		size_t n, nl;
+		size_t n, nl, nv;
 		uint64_t woke = clock_us(CLOCK_MONOTONIC), collected, charted;
-		int ret = hf_collect(ctx, &opt.filter);
+		int ret = ctx ? hf_collect(ctx, &opt.filter) : 0;
+		int ct_ret = ct ? hf_collect(ct, &opt.filter) : 0;
 
 		collected = clock_us(CLOCK_MONOTONIC);
 		charted = collected;
-		if (ret < 0) {
+		if (ctx && ret < 0) {
 			if (first) {
 				/* Neither netlink nor /proc (or the backend asked for) can be read. */
 				nd_log(stderr, ND_ERROR, "cannot read TCP sockets: %s",
@@ -222,11 +326,12 @@ int main(int argc, char **argv)
 				nd_log(stderr, ND_ERROR, "collection failed, charts wait: %s",
 				       hf_strerror(ctx));
 			failing = true;
-		} else {
+		} else if (ctx) {
 			if (failing)
 				nd_log(stderr, ND_INFO, "collection works again (%s)",
 				       hf_backend_name(hf_backend(ctx)));
 			failing = false;
+			notices_log(ctx);
 			if (opt.report_listeners) {
 				ret = hf_host_read("/proc", &host);
 				if (ret == 0)
@@ -236,6 +341,12 @@ int main(int argc, char **argv)
 					       strerror(-ret));
 				host_failing = ret < 0;
 			}
+			if (nd.netns &&
+			    (ns_views(ctx, &views, &capv, &nv) < 0 ||
+			     nd_ns_update(&nd, HF_SOURCE_SOCKETS, views, nv, now) < 0)) {
+				nd_log(stderr, ND_ERROR, "out of memory");
+				break;
+			}
 			flows = hf_flows(ctx, &n);
 			l = hf_listeners(ctx, &nl);
 			if (nd_tick(&nd, now, hf_backend(ctx), flows, n, l, nl, hf_totals(ctx),
@@ -243,12 +354,47 @@ int main(int argc, char **argv)
 				nd_log(stderr, ND_ERROR, "out of memory");
 				break;
 			}
-			charted = clock_us(CLOCK_MONOTONIC);
-			if (nd.resolver) {
-				const char *news = hf_resolver_news(nd.resolver);
-				if (news)
-					nd_log(stderr, ND_INFO, "ResolveNames: %s", news);
+		}
+		if (ct && ct_ret < 0) {
+			/* The module absent, the table unreadable: said once, until it works. */
+			if (!ct_failing)
+				nd_log(stderr, ND_ERROR,
+				       "Source conntrack: %s; conntrack charts wait",
+				       hf_strerror(ct));
+			ct_failing = true;
+		} else if (ct) {
+			const struct hf_ct_info *ci = hf_ct_info(ct);
+
+			if (ct_failing)
+				nd_log(stderr, ND_INFO, "Source conntrack works again");
+			ct_failing = false;
+			notices_log(ct);
+			if (ci->resynced)
+				nd_log(stderr, ND_INFO,
+				       "conntrack destroy events were lost (the socket overran): "
+				       "traffic counters restart from the live entries");
+			if (ci->traffic_unknown && !acct_told) {
+				nd_log(stderr, ND_INFO, "Source conntrack: %s", hf_ct_acct_hint());
+				acct_told = true;
 			}
+			if (nd.netns &&
+			    (ns_views(ct, &views, &capv, &nv) < 0 ||
+			     nd_ns_update(&nd, HF_SOURCE_CONNTRACK, views, nv, now) < 0)) {
+				nd_log(stderr, ND_ERROR, "out of memory");
+				break;
+			}
+			flows = hf_flows(ct, &n);
+			if (nd_ct_tick(&nd, now, flows, n, ci) < 0) {
+				nd_log(stderr, ND_ERROR, "out of memory");
+				break;
+			}
+		}
+		nd_end_tick(&nd, now);
+		charted = clock_us(CLOCK_MONOTONIC);
+		if (nd.resolver) {
+			const char *news = hf_resolver_news(nd.resolver);
+			if (news)
+				nd_log(stderr, ND_INFO, "ResolveNames: %s", news);
 		}
 		if (fflush(stdout) != 0 || ferror(stdout)) {
 			/* netdata closed the pipe: it stopped or restarts us. Nothing to report. */
@@ -263,7 +409,11 @@ int main(int argc, char **argv)
 				  every);
 		now = tick_wait((uint64_t)every * ND_USEC);
 	}
-	hf_close(ctx);
+	if (ctx)
+		hf_close(ctx);
+	if (ct)
+		hf_close(ct);
+	free(views);
 	nd_free(&nd);
 	return status;
 }

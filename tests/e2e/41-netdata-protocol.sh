@@ -13,8 +13,8 @@
 #
 # Then, each run a few ticks long: hostflow.conf with a [plugin] header
 # read from NETDATA_USER_CONFIG_DIR; command options overriding it; a bad
-# hostflow.conf, "Source conntrack" (not charted by this plugin) and an
-# unreadable backend, which must print DISABLE. stderr lines have
+# hostflow.conf and an unreadable backend, which must print DISABLE;
+# "Source conntrack" alone, which charts conntrack only. stderr lines have
 # netdata's form, "DATE: hostflow.plugin LEVEL : MAIN : message".
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
@@ -36,7 +36,7 @@ HF_PLAN=(
 	"netdata protocol: a bad hostflow.conf: DISABLE, exit 1"
 	"netdata protocol: a bad hostflow.conf: stderr names file, line, key and value"
 	"netdata protocol: TCP sockets unreadable: DISABLE with the reason on stderr"
-	"netdata protocol: Source conntrack: DISABLE, stderr says the plugin charts TCP sockets only"
+	"netdata protocol: Source conntrack alone: conntrack charts (connections, table), no sockets charts, valid protocol"
 	"netdata protocol: a tick 3 s late (plugin stopped): one INFO line says where the time went"
 )
 hf_require_netns
@@ -374,12 +374,15 @@ hostflow.plugin ERROR : MAIN : cannot read TCP sockets: /proc/net/tcp: No such f
 fi
 
 printf '[plugin]\nSource = conntrack\n' >"$HF_TMP/etc/hostflow.conf"
-run_plugin 5 1
-check_eq "${HF_PLAN[15]}" "DISABLE
-rc 1
-hostflow.plugin ERROR : MAIN : $HF_TMP/etc/hostflow.conf:2: key \"Source\", value \"conntrack\": option Source: hostflow.plugin charts TCP sockets only; conntrack flows are read by the hostflow command (--source conntrack)
-hostflow.plugin ERROR : MAIN : 1 configuration error(s), disabled" \
-	"$(cat "$OUT"; echo "rc $RC"; undate <<<"$ERR")"
+run_plugin 3 1
+check_out
+check_eq "${HF_PLAN[15]}" "ct_flows_passive yes
+conntrack_table yes
+flows_passive no
+rc 124
+checker 0" "$(for c in ct_flows_passive conntrack_table flows_passive; do
+	grep -q "^CHART hostflow\.$c " "$OUT" && echo "$c yes" || echo "$c no"
+done; echo "rc $RC"; echo "checker $CHECK_RC")"
 rm -f "$HF_TMP/etc/hostflow.conf"
 
 # A plugin that cannot run for a while (here SIGSTOP; a loaded host, a slow

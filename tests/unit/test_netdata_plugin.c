@@ -504,6 +504,202 @@ static void check_ticks(void)
 	free(o.buf);
 }
 
+/* A tick of the conntrack source into @o. */
+static void ct_tick(struct nd *nd, struct out *o, uint64_t now, const struct hf_flow *flows,
+		    size_t n, const struct hf_ct_info *ci)
+{
+	struct hf_flow copy[16];
+
+	memcpy(copy, flows, n * sizeof(*flows));
+	free(o->buf);
+	o->buf = NULL;
+	o->f = open_memstream(&o->buf, &o->len);
+	nd->out = o->f;
+	OK(nd_ct_tick(nd, now, copy, n, ci) == 0, "conntrack tick at %llus",
+	   (unsigned long long)(now / SEC));
+	nd_end_tick(nd, now);
+	fclose(o->f);
+}
+
+static void check_conntrack(void)
+{
+	struct hf_options opt;
+	struct nd nd;
+	struct out o = { 0 };
+	struct hf_ct_info ci = { .count = 50, .max = 200, .acct = 1 };
+	struct hf_flow f[2] = {
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 53, "198.51.100.2", 0, 3),
+		mkflow(HF_DIR_FORWARDED, "198.51.100.2", 0, "198.51.100.3", 443, 1),
+	};
+	const char *u53 = "udp_p4_198_51_100_1_53_198_51_100_2_many";
+	const char *t443 = "tcp_f4_198_51_100_2_many_198_51_100_3_443";
+	char line[400];
+	uint64_t t0 = 2000 * SEC;
+
+	f[0].proto = IPPROTO_UDP;
+	f[0].ct.traffic_known = true;
+	f[0].ct.bytes_received = 384;
+	f[0].ct.bytes_sent = 300;
+	f[1].ct.traffic_known = false; /* accounting was off when its entry began */
+	hf_options_init(&opt, HF_AGENT_NETDATA);
+	opt.sources = HF_SOURCES_CONNTRACK;
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init, Source conntrack");
+	ndecls = 0;
+	ct_tick(&nd, &o, t0, f, 2, &ci);
+	VALID(protocol_error(&o), "conntrack: the first tick is valid protocol");
+	OK(line_starts(&o, "CHART hostflow.ct_flows_passive '' 'Conntrack Connections per "
+			   "Passive Flow' 'connections' 'flows' 'hostflow.ct_flows_passive' "
+			   "stacked"),
+	   "conntrack: a connections chart per direction");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s 'udp 198.51.100.1:53 <- 198.51.100.2:many' "
+		 "absolute 1 1",
+		 u53);
+	OK(has(&o, line), "conntrack: a UDP flow's dimension, its id and name carry the protocol");
+	snprintf(line, sizeof(line), "SET %s = 3", u53);
+	OK(has(&o, line), "conntrack: its connections");
+	OK(line_starts(&o, "CHART hostflow.ct_traffic_passive '' 'Conntrack Traffic per Passive "
+			   "Flow' 'kilobits/s' 'traffic' 'hostflow.ct_traffic_passive' area"),
+	   "conntrack: a traffic chart in kilobits/s");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s_in 'udp 198.51.100.1:53 <- 198.51.100.2:many "
+		 "in' incremental 8 1000",
+		 u53);
+	OK(has(&o, line), "conntrack: traffic received: incremental, bytes x 8 / 1000");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s_out 'udp 198.51.100.1:53 <- 198.51.100.2:many "
+		 "out' incremental -8 1000",
+		 u53);
+	OK(has(&o, line), "conntrack: traffic sent: negative, as netdata's net charts");
+	snprintf(line, sizeof(line), "SET %s_in = 384", u53);
+	OK(has(&o, line), "conntrack: the counter received is set as is");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s 'tcp 198.51.100.2:many -> 198.51.100.3:443' "
+		 "absolute 1 1",
+		 t443);
+	OK(has(&o, line) && line_starts(&o, "CHART hostflow.ct_flows_forwarded "),
+	   "conntrack: a forwarded flow, both ends shown");
+	snprintf(line, sizeof(line), "DIMENSION %s_in", t443);
+	OK(!contains(&o, line) && !contains(&o, "CHART hostflow.ct_traffic_forwarded "),
+	   "conntrack: traffic unknown (accounting off): no traffic dimension, no chart");
+	OK(has(&o, "SET entries = 50") && has(&o, "SET max = 200") && has(&o, "SET used = 250000"),
+	   "conntrack: the table chart (entries, max) and percent used (x 10000, divisor 10000)");
+	OK(line_starts(&o, "CHART hostflow.conntrack_used '' 'Conntrack Table Used' 'percentage' "
+			   "'conntrack' 'hostflow.conntrack_used' line"),
+	   "conntrack: the used chart, in the context the stock alarm watches");
+	OK(!contains(&o, "CHART hostflow.flows_passive") && !contains(&o, "CHART hostflow.states"),
+	   "conntrack alone: no sockets charts");
+
+	f[0].ct.bytes_received = 584;
+	ct_tick(&nd, &o, t0 + SEC, f, 2, &ci);
+	VALID(protocol_error(&o), "conntrack: the second tick is valid protocol");
+	snprintf(line, sizeof(line), "SET %s_in = 584", u53);
+	OK(has(&o, line), "conntrack: the counter grows");
+	/* The flow's entries went and came back: its counters restart. */
+	f[0].ct.bytes_received = 100;
+	ct_tick(&nd, &o, t0 + 2 * SEC, f, 2, &ci);
+	snprintf(line, sizeof(line), "SET %s_in = 684", u53);
+	OK(has(&o, line), "conntrack: a counter that restarts is added on: the dimension stays "
+			  "monotonic");
+	nd_free(&nd);
+	free(o.buf);
+}
+
+static void check_netns(void)
+{
+	struct hf_options opt;
+	struct nd nd;
+	struct out o = { 0 };
+	struct hf_totals th, tn;
+	struct hf_flow f[2] = {
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.11", 0, 3),
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.12", 0, 2),
+	};
+	struct hf_listener l[1] = { mklst("198.51.100.1", 80, 1, 128, true) };
+	struct nd_nsview v[2] = {
+		{ .id = 0, .inode = 4026531840u, .name = "host", .totals = &th },
+		{ .id = 2, .inode = 4026532999u, .name = "hf-Test.1", .totals = &tn },
+	};
+	char part[ND_NS_PART_MAX], line[400];
+	const char *p12 = "p4_198_51_100_1_80_198_51_100_12_many";
+	uint64_t t0 = 3000 * SEC;
+
+	nd_ns_part("hf-Test.1", part, sizeof(part));
+	EQ_STR(part, "_ns_hf_test_1", "nd_ns_part: lower case, '_' for the rest");
+	nd_ns_part("docker-0123456789abcdef0123456789abcdef0123456789", part, sizeof(part));
+	OK(strlen(part) == 4 + 31 + 9 &&
+		   strncmp(part, "_ns_docker_0123456789abcdef01234567_", 36) == 0,
+	   "nd_ns_part: a long name is cut and hashed (%s)", part);
+	memset(&th, 0, sizeof(th));
+	memset(&tn, 0, sizeof(tn));
+	tn.states[HF_ESTABLISHED] = 2;
+	f[1].netns = 2;
+	l[0].netns = 2;
+	hf_options_init(&opt, HF_AGENT_NETDATA);
+	opt.n_netns = 1;
+	snprintf(opt.netns[0], sizeof(opt.netns[0]), "all");
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init, Namespaces all");
+	ndecls = 0;
+	free(o.buf);
+	o.buf = NULL;
+	o.f = open_memstream(&o.buf, &o.len);
+	nd.out = o.f;
+	EQ_INT(nd_ns_update(&nd, HF_SOURCE_SOCKETS, v, 2, t0), 0, "nd_ns_update");
+	fclose(o.f);
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, f, 2, l, 1);
+	VALID(protocol_error(&o), "netns: valid protocol");
+	OK(line_starts(&o, "CHART hostflow.flows_passive '' 'TCP Connections per Passive Flow' "),
+	   "netns: the own namespace keeps the chart ids of old");
+	OK(line_starts(&o, "CHART hostflow.flows_passive_ns_hf_test_1 '' 'TCP Connections per "
+			   "Passive Flow (netns hf-Test.1)' 'connections' 'flows' "
+			   "'hostflow.flows_passive' "),
+	   "netns: another namespace's flows chart: its part in the id, its name in the title, "
+	   "the same context");
+	snprintf(line, sizeof(line), "SET %s = 2", p12);
+	OK(has(&o, line), "netns: the namespace's flow in its chart");
+	OK(has(&o, "CLABEL 'netns' 'hf-Test.1' 1") && has(&o, "CLABEL 'netns' 'host' 1"),
+	   "netns: the netns chart label, on every namespace's charts");
+	OK(line_starts(&o, "CHART hostflow.states_ns_hf_test_1 ") &&
+		   line_starts(&o, "CHART hostflow.listener_fill_v4_198_51_100_1_80_ns_hf_test_1 "),
+	   "netns: states and listener fill per namespace");
+	OK(line_starts(&o, "CHART hostflow.listener_fill_v4_198_51_100_1_80_ns_hf_test_1 '' "
+			   "'Listener Accept Queue Fill (198.51.100.1:80) (netns hf-Test.1)' "
+			   "'percentage' 'listeners' 'hostflow.listener_fill' "),
+	   "netns: a namespace's listener fill in the context the stock alarm watches");
+	/* The namespace is gone. */
+	free(o.buf);
+	o.buf = NULL;
+	o.f = open_memstream(&o.buf, &o.len);
+	nd.out = o.f;
+	EQ_INT(nd_ns_update(&nd, HF_SOURCE_SOCKETS, v, 1, t0 + SEC), 0, "nd_ns_update, one gone");
+	fclose(o.f);
+	tick(&nd, &o, t0 + SEC, HF_BACKEND_NETLINK, f, 1, NULL, 0);
+	{
+		char *keep = o.buf;
+		size_t klen = o.len;
+		o.buf = NULL;
+		o.f = open_memstream(&o.buf, &o.len);
+		nd.out = o.f;
+		nd_end_tick(&nd, t0 + SEC);
+		fclose(o.f);
+		OK(contains(&o, "CHART hostflow.flows_passive_ns_hf_test_1 ") &&
+			   contains(&o, "'obsolete'") &&
+			   contains(&o, "CHART hostflow.states_ns_hf_test_1 ") &&
+			   contains(&o,
+				    "CHART hostflow.listener_fill_v4_198_51_100_1_80_ns_hf_test_1 "),
+		   "netns: gone: its flows, states and listener charts are declared obsolete");
+		OK(!contains(&o, "CHART hostflow.flows_passive '") &&
+			   !(keep && strstr(keep, "_ns_hf_test_1 ") &&
+			     strstr(keep, "BEGIN hostflow.flows_passive_ns")),
+		   "netns: the own namespace's charts stay; the gone one gets no points");
+		free(keep);
+		(void)klen;
+	}
+	EQ_INT((int)nd.nns, 1, "netns: the gone namespace is forgotten");
+	nd_free(&nd);
+	free(o.buf);
+}
+
 static void check_log(void)
 {
 	char *buf = NULL, date[32];
@@ -600,22 +796,14 @@ static void check_config(void)
 		    "Source = conntrack\n"
 		    "Pin = ct-udp-active-198.51.100.1:many-198.51.100.53:53\n"
 		    "Protocol = udp\n"
-		    "ReportStates = yes\n",
+		    "ReportStates = yes\n"
+		    "Namespaces = all\n",
 		    &a, &msgs),
-	       4, "the conntrack source and collectd's ReportStates are refused");
-	OK(strstr(msgs, "hostflow.conf:1: key \"Source\", value \"conntrack\": option Source: "
-			"hostflow.plugin charts TCP sockets only") != NULL &&
-		   o.sources == HF_SOURCES_SOCKETS,
-	   "Source conntrack: refused with a message saying so; sockets stay the source");
-	OK(strstr(msgs,
-		  "hostflow.conf:2: key \"Pin\", value "
-		  "\"ct-udp-active-198.51.100.1:many-198.51.100.53:53\": option Pin: ") != NULL &&
-		   o.n_pins == 0,
-	   "a conntrack Pin: refused, not pinned");
-	OK(strstr(msgs, "hostflow.conf:3: key \"Protocol\", value \"udp\": option Protocol "
-			"filters conntrack flows") != NULL &&
-		   o.filter.protocols == 0,
-	   "Protocol: refused");
+	       1, "the conntrack source, its Pin, Protocol and Namespaces are netdata options");
+	OK(o.sources == HF_SOURCES_CONNTRACK && o.n_pins == 1 && o.pin_ct[0] &&
+		   o.filter.protocols == HF_PROTO_UDP && o.n_netns == 1 &&
+		   strcmp(o.netns[0], "all") == 0,
+	   "... with their values (the first Source replaces the default)");
 	OK(strstr(msgs, "hostflow.conf:4: key \"ReportStates\", value \"yes\": option "
 			"ReportStates is for the collectd plugin") != NULL,
 	   "ReportStates: refused as collectd's");
@@ -721,6 +909,8 @@ int main(void)
 	check_ids();
 	check_word();
 	check_ticks();
+	check_conntrack();
+	check_netns();
 	check_log();
 	check_config();
 	check_config_path();
