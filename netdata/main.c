@@ -105,6 +105,32 @@ static void slow_tick(struct nd_slow *sl, uint64_t deadline, uint64_t woke, uint
 	sl->quiet = 0;
 }
 
+/*
+ * The backend read when it changes after the first collection, and with the
+ * bpf backend the flows its reconcile corrected (0 expected), when that
+ * number grows.
+ */
+static void backend_log(const struct hf_ctx *ctx, enum hf_backend *used, uint64_t *corrections)
+{
+	struct hf_bpf_stats b;
+
+	/* The first is in the charts' backend label; a change (a fallback) is logged too. */
+	if (hf_backend(ctx) != *used) {
+		if (*used != HF_BACKEND_AUTO)
+			nd_log(stderr, ND_INFO, "reading the sockets through %s",
+			       hf_backend_name(hf_backend(ctx)));
+		*used = hf_backend(ctx);
+	}
+	if (*used != HF_BACKEND_BPF)
+		return;
+	hf_bpf_stats(ctx, &b);
+	if (b.corrections != *corrections)
+		nd_log(stderr, ND_ERROR,
+		       "bpf backend: the reconcile corrected %llu flows so far (%llu reconciles)",
+		       (unsigned long long)b.corrections, (unsigned long long)b.reconciles);
+	*corrections = b.corrections;
+}
+
 /* hf_notice's lines, each logged once (the library says each thing once). */
 static void notices_log(const struct hf_ctx *ctx)
 {
@@ -221,7 +247,8 @@ int main(int argc, char **argv)
 	bool failing = false, host_failing = false;
 	struct nd_slow slow = { 0, 0 };
 	int status = 1;
-	uint64_t now;
+	uint64_t now, bpf_corrections = 0;
+	enum hf_backend used = HF_BACKEND_AUTO;
 	FILE *f;
 
 	/*
@@ -286,12 +313,16 @@ int main(int argc, char **argv)
 		disable();
 	}
 	if (opt.sources & HF_SOURCES_SOCKETS) {
-		ctx = hf_open(opt.backend, "/proc");
+		/* A plugin is long-lived: Backend auto tries the bpf backend first (one namespace). */
+		ctx = hf_open_with(&(struct hf_open_opts){
+			.backend = opt.backend, .proc_root = "/proc", .follow = opt.n_netns == 0 });
 		if (!ctx) {
 			nd_log(stderr, ND_ERROR, "cannot open the %s collector: %s",
 			       hf_backend_name(opt.backend), strerror(errno));
 			disable();
 		}
+		if (hf_open_note(ctx)[0])
+			nd_log(stderr, ND_INFO, "%s", hf_open_note(ctx));
 		if (!ns_select(ctx, &opt, "Source sockets"))
 			disable();
 	}
@@ -332,6 +363,7 @@ int main(int argc, char **argv)
 				       hf_backend_name(hf_backend(ctx)));
 			failing = false;
 			notices_log(ctx);
+			backend_log(ctx, &used, &bpf_corrections);
 			if (opt.report_listeners) {
 				ret = hf_host_read("/proc", &host);
 				if (ret == 0)

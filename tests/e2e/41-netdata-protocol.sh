@@ -293,18 +293,20 @@ hostflow.listener_v6_2001xdb8xx1_443 syn_recv 0
 var hostflow.listener_fill_v4_198_51_100_1_80 backlog 128
 var hostflow.listener_fill_v6_2001xdb8xx1_443 backlog 128" \
 	"$(grep -E '^(hostflow.listener_|var )' <<<"$CHECKED" | LC_ALL=C sort)"
-check_eq "${HF_PLAN[9]}" "label hostflow.flows_active backend netlink
-label hostflow.flows_passive backend netlink
-label hostflow.listen backend netlink
-label hostflow.listener_fill_v4_198_51_100_1_80 backend netlink
+# A plugin is long-lived: Backend auto reads through bpf where it loads.
+BACKEND=$(hf_follow_backend)
+check_eq "${HF_PLAN[9]}" "label hostflow.flows_active backend $BACKEND
+label hostflow.flows_passive backend $BACKEND
+label hostflow.listen backend $BACKEND
+label hostflow.listener_fill_v4_198_51_100_1_80 backend $BACKEND
 label hostflow.listener_fill_v4_198_51_100_1_80 listener 198.51.100.1:80
-label hostflow.listener_fill_v6_2001xdb8xx1_443 backend netlink
+label hostflow.listener_fill_v6_2001xdb8xx1_443 backend $BACKEND
 label hostflow.listener_fill_v6_2001xdb8xx1_443 listener [2001:db8::1]:443
-label hostflow.listener_v4_198_51_100_1_80 backend netlink
+label hostflow.listener_v4_198_51_100_1_80 backend $BACKEND
 label hostflow.listener_v4_198_51_100_1_80 listener 198.51.100.1:80
-label hostflow.listener_v6_2001xdb8xx1_443 backend netlink
+label hostflow.listener_v6_2001xdb8xx1_443 backend $BACKEND
 label hostflow.listener_v6_2001xdb8xx1_443 listener [2001:db8::1]:443
-label hostflow.states backend netlink" "$(grep '^label ' <<<"$CHECKED")"
+label hostflow.states backend $BACKEND" "$(grep '^label ' <<<"$CHECKED")"
 
 printf '# hostflow.conf of the test\n[plugin]\n\tmax flows = 1\n\tReport Listeners = no\n' \
 	>"$HF_TMP/etc/hostflow.conf"

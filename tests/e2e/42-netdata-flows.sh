@@ -99,7 +99,7 @@ got_labels=$(netdata_json api/v1/charts '"\n".join("%s %s" % (k, v["chart_labels
 	for k, v in sorted(d["charts"].items()) if k.startswith("hostflow.")
 	and "_127_0_0_1_" not in k)')
 check_eq "${HF_PLAN[2]}" "$(cut -d' ' -f1-3 <<<"$want_charts")
-$(cut -d' ' -f1 <<<"$want_charts" | sed 's/$/ netlink/')" "$(cut -d' ' -f1-3 <<<"$got")
+$(cut -d' ' -f1 <<<"$want_charts" | sed "s/\$/ $(hf_follow_backend)/")" "$(cut -d' ' -f1-3 <<<"$got")
 $got_labels"
 
 __dims() { got=$(dims $P) && [ "$got" = "$want" ]; }

@@ -459,6 +459,13 @@ hf_check_kernel() {
 # hf_have_hostflow: true when $HOSTFLOW is an executable file.
 hf_have_hostflow() { [ -x "$HOSTFLOW" ]; }
 
+# hf_follow_backend: the backend a long-lived reader with Backend auto gets
+# here (the plugins, --watch): "bpf" where the programs load, else "netlink".
+hf_follow_backend() {
+	timeout 10 "$HOSTFLOW" -n --summary --json -w1 2>/dev/null | head -n 1 |
+		"$HF_PYTHON" -c 'import json, sys; print(json.loads(sys.stdin.readline())["backend"])'
+}
+
 # hf_run_hostflow NAME ARGS...: run `$HOSTFLOW ARGS` inside host NAME (20 s
 # limit). Sets HF_OUT (stdout), HF_ERR (stderr) and HF_RC (exit status).
 # Works for any NAME known to hf_ns; with NAME "-" it runs in the current
