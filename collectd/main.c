@@ -113,6 +113,9 @@ static int sockets_open(struct hf_cd *cd)
 				 hf_backend_name(cd->opts.backend), STRERROR(errno));
 	if (hf_open_note(cd->ctx)[0])
 		INFO(PLUGIN_NAME " plugin: %s", hf_open_note(cd->ctx));
+	/* The bpf backend's counts are brought back to a snapshot every minute (HF_PLUGIN_RECONCILE). */
+	if (hf_backend(cd->ctx) == HF_BACKEND_BPF)
+		hf_set_reconcile(cd->ctx, HF_PLUGIN_RECONCILE);
 	for (unsigned int i = 0; i < cd->opts.n_netns; i++) {
 		int ret = hf_netns_select(cd->ctx, cd->opts.netns[i]);
 		if (ret < 0) {

@@ -323,6 +323,9 @@ int main(int argc, char **argv)
 		}
 		if (hf_open_note(ctx)[0])
 			nd_log(stderr, ND_INFO, "%s", hf_open_note(ctx));
+		/* The bpf backend's counts are brought back to a snapshot every minute. */
+		if (hf_backend(ctx) == HF_BACKEND_BPF)
+			hf_set_reconcile(ctx, HF_PLUGIN_RECONCILE);
 		if (!ns_select(ctx, &opt, "Source sockets"))
 			disable();
 	}

@@ -51,6 +51,14 @@ struct hf_options {
 	uint64_t seen_; /* keys already set, to refuse duplicates */
 };
 
+/*
+ * Seconds between the bpf backend's reconciles in the plugins (the command's
+ * --reconcile default is 600). A reconcile costs one netlink dump, so once a
+ * minute adds 1/60 of a dump per second of collection; it bounds how long a
+ * count the programs got wrong (a state change they missed) can last.
+ */
+#define HF_PLUGIN_RECONCILE 60
+
 /* The states a connection can be in, as hf_state_parse() knows them, for messages. */
 #define HF_CONN_STATES                                                                          \
 	"ESTABLISHED, SYN_SENT, SYN_RECV, FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSE, CLOSE_WAIT, " \
