@@ -54,6 +54,10 @@ hf_sockgen c1 syn80 connect --src 198.51.100.21 --to 198.51.100.1 --port 80 --co
 # :81, TIME_WAIT on the client
 hf_sockgen c2 close81 connect --to 198.51.100.1 --port 81 --count 4 --close ||
 	hf_setup_failed "c2 :81"
+# Both ends done with :81 before anything else moves: srv accepted and
+# closed all 4, c2 holds their TIME_WAITs.
+hf_wait_status l81 accepted=4 open=0 || hf_setup_failed "srv closing :81"
+hf_wait_ss c2 4 -- state time-wait '( dport = :81 )' || hf_setup_failed "c2 TIME_WAIT on :81"
 # :82, TIME_WAIT on the server
 hf_sockgen c1 hold82 connect --to 198.51.100.1 --port 82 --count 2 || hf_setup_failed "c1 :82"
 hf_wait_status l82 accepted=2 || hf_setup_failed "accept on :82"
