@@ -54,24 +54,6 @@ hf_require_netns
 [ -x "${HOSTFLOW_PLUGIN:-build/hostflow.plugin}" ] ||
 	hf_setup_failed "hostflow.plugin missing (make build/hostflow.plugin)"
 
-# plugin_fill NAME ID ARGS...: run hostflow.plugin ARGS (about 2 ticks of 1 s)
-# in host NAME and print "fill F backlog B" of its chart
-# hostflow.listener_fill_ID: the last SET fill (percent x 100) and VARIABLE
-# CHART backlog, "none" for what it did not send.
-PLUGIN=${HOSTFLOW_PLUGIN:-build/hostflow.plugin}
-plugin_fill() {
-	local name=$1 id=$2
-	shift 2
-	hf_in "$name" env NETDATA_USER_CONFIG_DIR="$HF_TMP" NETDATA_STOCK_CONFIG_DIR="$HF_TMP" \
-		timeout 1.5 "$PLUGIN" 1 "$@" 2>/dev/null |
-		awk -v c="BEGIN hostflow.listener_fill_$id" '
-			$0 == c || index($0, c " ") == 1 { on = 1; next }
-			on && /^VARIABLE CHART backlog/ { b = $NF }
-			on && /^SET fill / { f = $NF }
-			/^END/ { on = 0 }
-			END { print "fill " (f == "" ? "none" : f) " backlog " (b == "" ? "none" : b) }'
-}
-
 hf_host sa 198.51.100.1/24 || hf_setup_failed "host sa"
 hf_host sb 198.51.100.2/24 || hf_setup_failed "host sb"
 hf_host sc 198.51.100.3/24 2001:db8::3/64 || hf_setup_failed "host sc"
@@ -261,12 +243,12 @@ else
 fi
 
 check_eq "a: hostflow.plugin: fill 100.00 at backlog + 1, \$backlog 10" \
-	"fill 10000 backlog 10" "$(plugin_fill sa v4_0_0_0_0_40010)"
+	"fill 10000 backlog 10" "$(hf_plugin_fill sa v4_0_0_0_0_40010)"
 check_eq "b: hostflow.plugin: fill 99.01 with one slot free, \$backlog 100" \
-	"fill 9901 backlog 100" "$(plugin_fill sb v4_198_51_100_2_40020)"
+	"fill 9901 backlog 100" "$(hf_plugin_fill sb v4_198_51_100_2_40020)"
 check_eq "c: hostflow.plugin: fill 100.00, \$backlog 128 (somaxconn)" \
-	"fill 10000 backlog 128" "$(plugin_fill sc v6_2001xdb8xx3_40030)"
+	"fill 10000 backlog 128" "$(hf_plugin_fill sc v6_2001xdb8xx3_40030)"
 check_eq "c: hostflow.plugin Backend=proc: no fill chart (backlog unknown)" \
-	"fill none backlog none" "$(plugin_fill sc v6_2001xdb8xx3_40030 Backend=proc)"
+	"fill none backlog none" "$(hf_plugin_fill sc v6_2001xdb8xx3_40030 Backend=proc)"
 
 hf_done

@@ -33,24 +33,6 @@ hf_require_netns
 [ -x "${HOSTFLOW_PLUGIN:-build/hostflow.plugin}" ] ||
 	hf_setup_failed "hostflow.plugin missing (make build/hostflow.plugin)"
 
-# plugin_fill NAME ID ARGS...: run hostflow.plugin ARGS (about 2 ticks of 1 s)
-# in host NAME and print "fill F backlog B" of its chart
-# hostflow.listener_fill_ID: the last SET fill (percent x 100) and VARIABLE
-# CHART backlog, "none" for what it did not send.
-PLUGIN=${HOSTFLOW_PLUGIN:-build/hostflow.plugin}
-plugin_fill() {
-	local name=$1 id=$2
-	shift 2
-	hf_in "$name" env NETDATA_USER_CONFIG_DIR="$HF_TMP" NETDATA_STOCK_CONFIG_DIR="$HF_TMP" \
-		timeout 1.5 "$PLUGIN" 1 "$@" 2>/dev/null |
-		awk -v c="BEGIN hostflow.listener_fill_$id" '
-			$0 == c || index($0, c " ") == 1 { on = 1; next }
-			on && /^VARIABLE CHART backlog/ { b = $NF }
-			on && /^SET fill / { f = $NF }
-			/^END/ { on = 0 }
-			END { print "fill " (f == "" ? "none" : f) " backlog " (b == "" ? "none" : b) }'
-}
-
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host cl 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host cl"
 
@@ -141,8 +123,8 @@ listener_check "r: text --listen: 0.0.0.0:40050 12 14 N 14 2" 0.0.0.0 40050 \
 	-n --listen
 
 check_eq "r: hostflow.plugin: :40050 fill 100.00 (members full), \$backlog 12" \
-	"fill 10000 backlog 12" "$(plugin_fill srv v4_0_0_0_0_40050)"
+	"fill 10000 backlog 12" "$(hf_plugin_fill srv v4_0_0_0_0_40050)"
 check_eq "r: hostflow.plugin: :40060 fill 100.00, \$backlog 6" \
-	"fill 10000 backlog 6" "$(plugin_fill srv v6_2001xdb8xx1_40060)"
+	"fill 10000 backlog 6" "$(hf_plugin_fill srv v6_2001xdb8xx1_40060)"
 
 hf_done

@@ -459,6 +459,23 @@ hf_check_kernel() {
 # hf_have_hostflow: true when $HOSTFLOW is an executable file.
 hf_have_hostflow() { [ -x "$HOSTFLOW" ]; }
 
+# hf_plugin_fill NAME ID ARGS...: run hostflow.plugin ARGS (about 2 ticks of 1 s)
+# in host NAME and print "fill F backlog B" of its chart
+# hostflow.listener_fill_ID: the last SET fill (percent x 100) and VARIABLE
+# CHART backlog, "none" for what it did not send.
+hf_plugin_fill() {
+	local name=$1 id=$2
+	shift 2
+	hf_in "$name" env NETDATA_USER_CONFIG_DIR="$HF_TMP" NETDATA_STOCK_CONFIG_DIR="$HF_TMP" \
+		timeout 1.5 "${HOSTFLOW_PLUGIN:-build/hostflow.plugin}" 1 "$@" 2>/dev/null |
+		awk -v c="BEGIN hostflow.listener_fill_$id" '
+			$0 == c || index($0, c " ") == 1 { on = 1; next }
+			on && /^VARIABLE CHART backlog/ { b = $NF }
+			on && /^SET fill / { f = $NF }
+			/^END/ { on = 0 }
+			END { print "fill " (f == "" ? "none" : f) " backlog " (b == "" ? "none" : b) }'
+}
+
 # hf_follow_backend: the backend a long-lived reader with Backend auto gets
 # here (the plugins, --watch): "bpf" where the programs load, else "netlink".
 hf_follow_backend() {
