@@ -150,7 +150,14 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 				"");
 		goto out_skel;
 	}
-	ret = hostflow_bpf__attach(b->skel);
+	/* set_state_rescue must run after set_state: a tracepoint calls its programs in attach order. */
+	b->skel->links.set_state = bpf_program__attach(b->skel->progs.set_state);
+	ret = b->skel->links.set_state ? 0 : -errno;
+	if (ret == 0) {
+		b->skel->links.set_state_rescue =
+			bpf_program__attach(b->skel->progs.set_state_rescue);
+		ret = b->skel->links.set_state_rescue ? 0 : -errno;
+	}
 	if (ret < 0) {
 		snprintf(err, errlen, "bpf: cannot attach the programs: %s", strerror(-ret));
 		goto out_skel;
@@ -231,15 +238,33 @@ int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
 int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 {
 	int fd = bpf_map__fd(b->skel->maps.errors);
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
 
-	for (uint32_t i = 0; i < HF_BPF_ERR_MAX; i++) {
+	for (uint32_t i = 0; i < HF_BPF_ERR_MAP; i++) {
 		out[i] = 0;
 		if (bpf_map_lookup_elem(fd, &i, b->percpu) < 0)
 			return -errno;
 		for (int c = 0; c < b->ncpus; c++)
 			out[i] += b->percpu[c];
 	}
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(b->skel->progs.set_state), &info, &len) < 0)
+		return -errno;
+	out[HF_BPF_ERR_MISSED] = info.recursion_misses;
 	return 0;
+}
+
+int hf__bpf_reseed(struct hf__bpf *b)
+{
+	int fd = bpf_map__fd(b->skel->maps.seed_listeners);
+	uint8_t key[bpf_map__key_size(b->skel->maps.seed_listeners)];
+
+	/* The listeners of the first seed may be gone: classify by today's. */
+	while (bpf_map_get_next_key(fd, NULL, key) == 0)
+		if (bpf_map_delete_elem(fd, key) < 0)
+			return -errno;
+	return seed(b);
 }
 
 #else /* !HF_HAVE_BPF */
@@ -271,6 +296,12 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 {
 	(void)b;
 	memset(out, 0, HF_BPF_ERR_MAX * sizeof(*out));
+	return -ENOTSUP;
+}
+
+int hf__bpf_reseed(struct hf__bpf *b)
+{
+	(void)b;
 	return -ENOTSUP;
 }
 

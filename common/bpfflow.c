@@ -188,15 +188,22 @@ static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
 	return true;
 }
 
-/* Correct @key's counts from @have to @want, when the programs held still around the snapshot. */
+/*
+ * Correct @key's counts from @have to @want, when the programs held still
+ * around the snapshot; a flow that moved and differs adds to *@moving.
+ */
 static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct hf_flow *want,
-		   uint64_t *n)
+		   uint64_t *n, uint64_t *moving)
 {
 	const struct hf_flow *a = table_find(&ctx->cmp[0], key, FLOW_KEYLEN);
 	const struct hf_flow *b = table_find(&ctx->cmp[1], key, FLOW_KEYLEN);
 	struct hf_flow *fix;
 
-	if (!same_states(a, b) || same_states(a, want))
+	if (!same_states(a, b)) {
+		*moving += !same_states(a, want) && !same_states(b, want);
+		return 0;
+	}
+	if (same_states(a, want))
 		return 0;
 	fix = table_get(&ctx->fix, key, FLOW_KEYLEN);
 	if (!fix)
@@ -215,12 +222,13 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
  * is corrected to it. Corrections are kept here, not written into the
  * map, where they would race with the programs' updates.
  */
-static int reconcile(struct hf_ctx *ctx, uint64_t *n)
+static int reconcile(struct hf_ctx *ctx, uint64_t *n, uint64_t *moving)
 {
 	struct hf_flow *snap;
 	size_t ns;
 	int ret;
 
+	*moving = 0;
 	ret = read_counts(ctx, &ctx->cmp[0]);
 	if (ret == 0)
 		ret = hf_collect(ctx->snap, NULL);
@@ -233,11 +241,11 @@ static int reconcile(struct hf_ctx *ctx, uint64_t *n)
 	}
 	snap = hf_flows(ctx->snap, &ns);
 	for (size_t i = 0; i < ns && ret == 0; i++)
-		ret = correct(ctx, &snap[i], &snap[i], n);
+		ret = correct(ctx, &snap[i], &snap[i], n, moving);
 	for (size_t i = 0; i < ctx->cmp[0].n && ret == 0; i++) {
 		struct hf_flow *a = table_item(&ctx->cmp[0], i);
 		if (!table_find(&ctx->snap->flows, a, FLOW_KEYLEN))
-			ret = correct(ctx, a, NULL, n);
+			ret = correct(ctx, a, NULL, n, moving);
 	}
 	ctx->bstats.reconciles++;
 	clock_gettime(CLOCK_MONOTONIC, &ctx->next_reconcile);
@@ -254,13 +262,82 @@ static int on_unfollowed(const struct hf_sock *s, void *arg)
 	return 0;
 }
 
+/*
+ * What says a count was lost, as one figure that grows with any of them:
+ * flows without room, storage not made, counts that would go below 0,
+ * and transitions that neither set_state nor set_state_rescue made. The
+ * misses are read before the rescues: a rescue read too early only
+ * delays a loss to the next collection.
+ */
+static uint64_t losses(const uint64_t err[HF_BPF_ERR_MAX])
+{
+	uint64_t missed = err[HF_BPF_ERR_MISSED] > err[HF_BPF_ERR_RESCUED] ?
+				  err[HF_BPF_ERR_MISSED] - err[HF_BPF_ERR_RESCUED] :
+				  0;
+
+	return err[HF_BPF_ERR_FULL] + err[HF_BPF_ERR_STORAGE] + err[HF_BPF_ERR_UNDERFLOW] + missed;
+}
+
+/*
+ * TCP sockets this namespace's hashes hold, listeners and full sockets
+ * (sockstat's and sockstat6's "inuse": what the kernel counts as it
+ * hashes and unhashes them); -1 when unreadable.
+ */
+static int64_t inuse(const char *root)
+{
+	static const char *const file[2] = { "net/sockstat", "net/sockstat6" };
+	static const char *const tag[2] = { "TCP: inuse ", "TCP6: inuse " };
+	char path[320], buf[512];
+	int64_t sum = 0;
+
+	for (int i = 0; i < 2; i++) {
+		const char *p;
+
+		snprintf(path, sizeof(path), "%s/%s", root, file[i]);
+		if (hf__read_small(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, tag[i])))
+			return -1;
+		sum += strtoll(p + strlen(tag[i]), NULL, 10);
+	}
+	return sum;
+}
+
+/*
+ * The quiet check. Some losses leave no trace in any counter (a
+ * transition whose program ran and found no socket storage, with more
+ * than one user of socket storage on the host): the full sockets counted
+ * are then not the ones the kernel holds. Under churn the two are read
+ * at different moments and differ anyway; when they differ twice in a
+ * row with neither moving, nothing is in flight and a count is wrong:
+ * the next collection reseeds and reconciles. A difference a reconcile
+ * finds nothing to correct for (a child the programs wait to key, a
+ * socket no flow could hold) is taken as explained until it changes.
+ */
+static void quiet_check(struct hf_ctx *ctx, uint64_t unfollowed)
+{
+	int64_t in = inuse(ctx->proc_root);
+	int64_t counted = (int64_t)(ctx->totals.sockets - unfollowed + ctx->totals.listeners);
+
+	if (in < 0)
+		return;
+	if (in - counted != ctx->inuse_explained && in == ctx->inuse_last &&
+	    counted == ctx->counted_last)
+		ctx->suspect = true;
+	ctx->inuse_last = in;
+	ctx->counted_last = counted;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 int hf__bpfflow_collect(struct hf_ctx *ctx)
 {
-	uint64_t err[HF_BPF_ERR_MAX];
+	uint64_t err[HF_BPF_ERR_MAX], loss, moving, fixed, unfollowed;
 	uint32_t states[HF_STATE_MAX];
 	struct timespec now;
 	struct hf_sock s;
-	bool due;
+	bool due, lost;
 	int ret;
 
 	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener,
@@ -276,8 +353,10 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 	 * FIN_WAIT2 for an orphan's) and request sockets (SYN_RECV), with
 	 * the children still in SYN_RECV the programs leave to this dump.
 	 */
+	unfollowed = ctx->totals.sockets;
 	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_UNFOLLOWED, HF_FAMILY_ALL,
 			   on_unfollowed, ctx);
+	unfollowed = ctx->totals.sockets - unfollowed;
 	if (ret < 0) {
 		if (ret != -ENOMEM)
 			snprintf(ctx->err, sizeof(ctx->err), "netlink inet_diag dump: %s: %s",
@@ -290,21 +369,43 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 			 strerror(-ret));
 		return ret;
 	}
-	/* Any lost event since the last reconcile asks for one now. */
-	due = memcmp(err, ctx->berr, sizeof(err)) != 0;
+	loss = losses(err);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (ctx->reconcile_every && (now.tv_sec > ctx->next_reconcile.tv_sec ||
-				     (now.tv_sec == ctx->next_reconcile.tv_sec &&
-				      now.tv_nsec >= ctx->next_reconcile.tv_nsec)))
-		due = true;
+	/* Any lost event since the last reconcile asks for one now. */
+	lost = loss != ctx->bloss;
+	due = lost || ctx->suspect || (ctx->unsettled && !before(&now, &ctx->retry_at)) ||
+	      (ctx->reconcile_every && !before(&now, &ctx->next_reconcile));
 	if (due) {
-		ret = reconcile(ctx, &ctx->bstats.corrections);
+		/* A lost birth or transition of a live socket: the seed counts it again. */
+		if ((lost || ctx->suspect) && (ret = hf__bpf_reseed(ctx->bpf)) < 0) {
+			snprintf(ctx->err, sizeof(ctx->err), "bpf: seed (iter/tcp): %s",
+				 strerror(-ret));
+			return ret;
+		}
+		fixed = ctx->bstats.corrections;
+		ret = reconcile(ctx, &ctx->bstats.corrections, &moving);
 		if (ret < 0)
 			return ret;
-		memcpy(ctx->berr, err, sizeof(err));
+		ctx->bloss = loss;
+		if (ctx->suspect && fixed == ctx->bstats.corrections && !moving)
+			ctx->inuse_explained = ctx->inuse_last - ctx->counted_last;
+		ctx->suspect = false;
+		/*
+		 * A lost close leaves a count no socket will take back: the
+		 * reconcile corrects it once its flow holds still. While a
+		 * flow that differs keeps moving, try again, 1 s after the
+		 * loss, then twice as long each time, up to a minute.
+		 */
+		if (lost || ctx->unsettled) {
+			ctx->unsettled = moving != 0;
+			ctx->retry_gap = lost ? 1 : ctx->retry_gap < 30 ? ctx->retry_gap * 2 : 60;
+			ctx->retry_at = now;
+			ctx->retry_at.tv_sec += ctx->retry_gap;
+		}
 	}
 	ctx->bstats.map_full = err[HF_BPF_ERR_FULL];
-	ctx->bstats.lost = err[HF_BPF_ERR_STORAGE] + err[HF_BPF_ERR_UNDERFLOW];
+	ctx->bstats.lost = loss - err[HF_BPF_ERR_FULL];
+	ctx->bstats.rescued = err[HF_BPF_ERR_RESCUED];
 	ctx->gen++;
 	ret = hf__bpf_read(ctx->bpf, on_bpf_flow, ctx);
 	for (size_t i = 0; ret == 0 && i < ctx->fix.n; i++) {
@@ -317,6 +418,8 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 	if (ret < 0 && ret != -ENOMEM)
 		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
 			 strerror(-ret));
+	if (ret == 0)
+		quiet_check(ctx, unfollowed);
 	/* Flows whose connections all ended carry only counters: not flows of the snapshot. */
 	ctx->totals.flows = 0;
 	for (size_t i = 0; i < ctx->flows.n; i++)
@@ -337,6 +440,7 @@ void hf__bpfflow_close(struct hf_ctx *ctx)
 
 struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 {
+	uint64_t errs[HF_BPF_ERR_MAX], moving;
 	char buf[256];
 	struct hf_ctx *ctx;
 	uint64_t seeded = 0;
@@ -372,9 +476,10 @@ struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 	if (ret < 0)
 		goto out_close;
 	/* The seed and the transitions during it may disagree: the first reconcile settles it. */
-	ret = hf__bpf_errors(ctx->bpf, ctx->berr);
+	ret = hf__bpf_errors(ctx->bpf, errs);
+	ctx->bloss = losses(errs);
 	if (ret == 0)
-		ret = reconcile(ctx, &seeded);
+		ret = reconcile(ctx, &seeded, &moving);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", ctx->err[0] ? ctx->err : strerror(-ret));
 		goto out_close;

@@ -35,9 +35,15 @@ struct hf_ctx {
 	struct hf_ctx *snap; /* a netlink collector: the reconcile's snapshots */
 	bool full_only;	     /* snap: full sockets past SYN_RECV only, what the programs count */
 	struct table fix; /* per flow: corrections added to the programs' counts (inode: gen used) */
-	struct table cmp[2];	       /* the reconcile's reads of the programs' counts */
-	uint32_t gen;		       /* collection number, marks the corrections applied */
-	uint64_t berr[HF_BPF_ERR_MAX]; /* error counters at the last reconcile */
+	struct table cmp[2];	/* the reconcile's reads of the programs' counts */
+	uint32_t gen;		/* collection number, marks the corrections applied */
+	uint64_t bloss;		/* losses() at the last reconcile */
+	bool unsettled;		/* a reconcile after a loss left a moving flow uncorrected */
+	unsigned int retry_gap; /* seconds until the next try while unsettled */
+	struct timespec retry_at;
+	/* the quiet check: full sockets the kernel holds (sockstat) against the counts */
+	int64_t inuse_last, counted_last, inuse_explained;
+	bool suspect; /* they differed twice with nothing moving: reconcile */
 	struct hf_bpf_stats bstats;
 	unsigned int reconcile_every; /* seconds */
 	struct timespec next_reconcile;

@@ -646,7 +646,9 @@ struct hf_bpf_stats {
 	uint64_t corrections;	   /* counts they corrected, the first (the seed's) excepted */
 	uint64_t seed_corrections; /* counts the reconcile right after the seed corrected */
 	uint64_t map_full;	   /* flows the programs could not create */
-	uint64_t lost;		   /* storage failures and decrements of a count already 0 */
+	uint64_t lost;		   /* storage failures, decrements of a count already 0, and
+				      transitions no program made */
+	uint64_t rescued; /* transitions set_state_rescue made (set_state busy on the CPU) */
 };
 
 /* hf_bpf_stats - the bpf backend's figures as of the last collection. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "hostflow.h"
+#include "bpf/hostflow_bpf.h"
 
 /* Every TCP state bit but LISTEN, request sockets (SYN_RECV) included. */
 #define HF__STATES_CONN (((1u << HF_STATE_MAX) - 2u) & ~(1u << HF_LISTEN))
@@ -60,8 +61,18 @@ typedef int (*hf__bpf_flow_cb)(const struct hf_bpf_key *k, const struct hf_bpf_v
 /* hf__bpf_read - call @cb for every flow of the caller's namespace. Returns 0, -errno or @cb's return. */
 int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg);
 
-/* hf__bpf_errors - the programs' error counters (enum hf_bpf_error), summed over CPUs. */
-int hf__bpf_errors(struct hf__bpf *b, uint64_t out[4]);
+/*
+ * hf__bpf_errors - the programs' error counters (enum hf_bpf_error),
+ * summed over CPUs, and the transitions set_state missed.
+ */
+int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX]);
+
+/*
+ * hf__bpf_reseed - run the seed again: it counts the live sockets no
+ * transition tagged (their birth was lost), classified by the listeners
+ * present now. Returns 0 or -errno.
+ */
+int hf__bpf_reseed(struct hf__bpf *b);
 /*
  * hf__ct_handle - the messages of one ctnetlink read (a dump's, or events'
  * with @seq 0: any sequence), as hf__diag_handle(). Pure, for tests.

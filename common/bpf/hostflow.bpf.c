@@ -57,7 +57,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HF_BPF_ERR_MAX);
+	__uint(max_entries, HF_BPF_ERR_MAP);
 	__type(key, __u32);
 	__type(value, __u64);
 } errors SEC(".maps");
@@ -97,7 +97,7 @@ static __always_inline void error(__u32 which, __u32 netns)
 {
 	__u64 *c;
 
-	if (seeded_netns && netns != seeded_netns)
+	if (seeded_netns && netns && netns != seeded_netns)
 		return;
 	c = bpf_map_lookup_elem(&errors, &which);
 	if (c)
@@ -174,15 +174,14 @@ static __always_inline void count(struct hf_bpf_val *v, __u32 state, int delta, 
 
 /* ---- full sockets -------------------------------------------------------------------- */
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
+static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 {
 	struct sock_tag *t;
 	struct hf_bpf_val *v;
 	__u8 dir = 0;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
-		return 0;
+		return;
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
 		dir = DIR_ACTIVE;
 	else if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV)
@@ -191,13 +190,13 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 	if (!t || (dir && !t->state)) {
 		/* Untagged and not born now: it predates the programs, the seed counts it. */
 		if (!dir)
-			return 0;
+			return;
 		if (!t)
 			t = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!t) {
 			error(HF_BPF_ERR_STORAGE,
 			      BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum));
-			return 0;
+			return;
 		}
 		t->dir = dir;
 		t->state = 0;
@@ -208,30 +207,30 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 			key_of(&sk->__sk_common, dir, &t->key);
 		if (!t->keyed) {
 			t->state = TCP_SYN_RECV; /* pending: not counted anywhere yet */
-			return 0;
+			return;
 		}
 		v = flow_get(&t->key);
 		if (!v)
-			return 0;
+			return;
 		__sync_fetch_and_add(&v->opened, 1);
 		v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
 		count(v, newstate, 1, t->key.netns);
 		t->state = newstate;
-		return 0;
+		return;
 	}
 	if (!t->state)
-		return 0; /* closed and not reborn */
+		return; /* closed and not reborn */
 	if (!t->keyed) {
 		key_of(&sk->__sk_common, t->dir, &t->key);
 		t->keyed = 1;
 		v = flow_get(&t->key);
 		if (!v)
-			return 0;
+			return;
 		__sync_fetch_and_add(&v->opened, 1);
 	} else {
 		v = flow_get(&t->key);
 		if (!v)
-			return 0;
+			return;
 		count(v, t->state, -1, t->key.netns);
 	}
 	if (newstate == TCP_ESTABLISHED)
@@ -242,10 +241,67 @@ int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 		else
 			__sync_fetch_and_add(&v->failed, 1);
 		t->state = 0;
-		return 0;
+		return;
 	}
 	count(v, newstate, 1, t->key.netns);
 	t->state = newstate;
+}
+
+/*
+ * A tracepoint's BPF program does not run when it is already running on
+ * the CPU: a transition made by a softirq (a packet, a timer) that
+ * interrupts set_state in process context is skipped, and the kernel only
+ * counts it in the program's recursion_misses. set_state_rescue, attached
+ * after it, is a second program on the same tracepoint: it runs after
+ * set_state for each transition, and handles the transition itself when
+ * set_state did not mark it as handled on this CPU. Both skipped would
+ * need a transition nested inside set_state_rescue inside set_state:
+ * user space counts such a loss as set_state's misses less the rescues.
+ */
+struct handled {
+	__u64 sk;
+	__s32 oldstate;
+	__s32 newstate;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct handled);
+} last SEC(".maps");
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0;
+	struct handled *h;
+
+	follow(sk, oldstate, newstate);
+	h = bpf_map_lookup_elem(&last, &zero);
+	if (h) {
+		h->sk = (__u64)sk;
+		h->oldstate = oldstate;
+		h->newstate = newstate;
+	}
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(set_state_rescue, struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0;
+	struct handled *h = bpf_map_lookup_elem(&last, &zero);
+
+	if (!h)
+		return 0;
+	if (h->sk == (__u64)sk && h->oldstate == oldstate && h->newstate == newstate) {
+		h->sk = 0;
+		return 0;
+	}
+	/* set_state was busy on this CPU: this transition is nested in it. */
+	error(HF_BPF_ERR_RESCUED, 0); /* any namespace's: misses are counted per program */
+	follow(sk, oldstate, newstate);
 	return 0;
 }
 
@@ -319,13 +375,36 @@ int seed(struct bpf_iter__tcp *ctx)
 	if (!tp)
 		return 0;
 	sk = (struct sock *)tp;
-	if (state == TCP_CLOSE)
-		return 0;
 	/* The socket lock is held: a socket is tagged here or by its transition, never both. */
 	t = bpf_sk_storage_get(&socks, sk, 0, 0);
-	if (t)
+	if (t && t->state && t->keyed) {
+		/*
+		 * Tagged: at the first seed, by a transition since the attach.
+		 * Run again after a lost event (hf__bpf_reseed), the seed moves
+		 * the count of a socket whose last transition was lost.
+		 */
+		if (t->state == state)
+			return 0;
+		v = flow_get(&t->key);
+		if (!v)
+			return 0;
+		count(v, t->state, -1, t->key.netns);
+		if (state == TCP_CLOSE) {
+			__sync_fetch_and_add(t->established ? &v->closed : &v->failed, 1);
+			t->state = 0;
+			return 0;
+		}
+		count(v, state, 1, t->key.netns);
+		t->state = state;
+		if (state != TCP_SYN_SENT && state != TCP_SYN_RECV)
+			t->established = 1;
 		return 0;
-	t = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	}
+	if (state == TCP_CLOSE || (t && t->state))
+		return 0; /* closed, or a child not keyed yet: its next transition counts it */
+	/* Untagged, or closed and reborn without a transition seen: counted from here. */
+	if (!t)
+		t = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!t) {
 		error(HF_BPF_ERR_STORAGE, seeded_netns);
 		return 0;

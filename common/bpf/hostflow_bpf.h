@@ -47,7 +47,10 @@ enum hf_bpf_error {
 	HF_BPF_ERR_FULL = 0,	  /* a flow could not be created (map full) */
 	HF_BPF_ERR_STORAGE = 1,	  /* socket storage could not be created */
 	HF_BPF_ERR_UNDERFLOW = 2, /* a count to decrement was 0 */
-	HF_BPF_ERR_MAX = 4,
+	HF_BPF_ERR_RESCUED = 3,	  /* transitions set_state missed and set_state_rescue made */
+	HF_BPF_ERR_MAP = 4,	  /* the map's size; what follows is read by user space: */
+	HF_BPF_ERR_MISSED = 4,	  /* set_state's recursion_misses (struct bpf_prog_info) */
+	HF_BPF_ERR_MAX = 5,
 };
 
 #endif /* HOSTFLOW_BPF_H */
