@@ -29,6 +29,7 @@ HF_PLAN=(
 	"churn: memory at 60 s within 8 MiB of memory at 20 s"
 	"churn: after the churn, the next tick charts exactly the known set"
 	"churn: stdout closed: exit status 0, LeakSanitizer silent"
+	"churn: no reconcile correction logged (bpf backend)"
 )
 [ "${HOSTFLOW_SLOW:-}" = 1 ] || skip_all "slow (90 s of connection churn): run with HOSTFLOW_SLOW=1"
 hf_require_netns
@@ -50,11 +51,16 @@ PLUGIN=$HF_TMP/hostflow.plugin
 [ -f netdata/main.c ] || hf_setup_failed "netdata/main.c missing"
 srcs=(netdata/*.c common/*.c)
 for s in plugin/*.c; do [ "$s" = plugin/hostflow.c ] || srcs+=("$s"); done
+# With the bpf skeleton `make` built, the plugin's Backend auto reads through
+# the bpf backend here (root): the churn then checks its exactness too.
+bpf=()
+[ -f build/bpf/hostflow.skel.h ] && bpf=(-DHF_HAVE_BPF -Ibuild/bpf)
 # shellcheck disable=SC2046
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-fno-sanitize-recover=all -Icommon -Iplugin -Inetdata $(pkg-config --cflags libmnl yajl 2>/dev/null) \
+	-fno-sanitize-recover=all -Icommon -Iplugin -Inetdata "${bpf[@]}" \
+	$(pkg-config --cflags libmnl yajl 2>/dev/null) \
 	-o "$PLUGIN" "${srcs[@]}" $(pkg-config --libs libmnl yajl 2>/dev/null || echo -lmnl -lyajl) \
-	-pthread 2>"$HF_TMP/cc.err" || hf_setup_failed "cannot build the ASan plugin: $(cat "$HF_TMP/cc.err")"
+	${bpf:+-lbpf} -pthread 2>"$HF_TMP/cc.err" || hf_setup_failed "cannot build the ASan plugin: $(cat "$HF_TMP/cc.err")"
 mkdir -p "$HF_TMP/conf"
 
 # the churn: "serve" on srv (accept, close on EOF), "churn" on c1
@@ -164,6 +170,7 @@ for ((t = 1; t <= SECONDS_CHURN + 30; t++)); do
 	kill -0 "$churner" 2>/dev/null || break
 done
 rss60=$(rss)
+hf_diag "churn: the plugin read the sockets through $(grep -o "^CLABEL 'backend' '[a-z]*'" "$HF_TMP/nd.out" | head -n 1 | cut -d"'" -f4)"
 alive=0
 kill -0 "$plugin" 2>/dev/null && alive=1
 
@@ -238,6 +245,14 @@ if [ "$status" = 0 ] && ! sanitizer >/dev/null; then
 else
 	hf_fail "churn: stdout closed: exit status 0, LeakSanitizer silent" "status $status" \
 		"$(head -40 "$HF_TMP/nd.err")"
+fi
+
+# The bpf backend logs its reconcile's corrections (0 expected); netlink has none.
+corrections=$(grep 'reconcile corrected' "$HF_TMP/nd.err")
+if [ -z "$corrections" ]; then
+	ok "churn: no reconcile correction logged (bpf backend)"
+else
+	hf_fail "churn: no reconcile correction logged (bpf backend)" "$corrections"
 fi
 
 hf_done
