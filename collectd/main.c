@@ -104,10 +104,9 @@ static void resolver_log(struct hf_cd *cd)
 /* The sockets collector, with the namespaces of Namespaces. */
 static int sockets_open(struct hf_cd *cd)
 {
-	/* A plugin is long-lived: Backend auto tries the bpf backend first (one namespace). */
-	cd->ctx = hf_open_with(&(struct hf_open_opts){ .backend = cd->opts.backend,
-						       .proc_root = "/proc",
-						       .follow = cd->opts.n_netns == 0 });
+	/* A plugin is long-lived: Backend auto tries the bpf backend first. */
+	cd->ctx = hf_open_with(&(struct hf_open_opts){
+		.backend = cd->opts.backend, .proc_root = "/proc", .follow = true });
 	if (!cd->ctx)
 		return cd_failed(&cd->fail, "cannot open the %s collector: %s",
 				 hf_backend_name(cd->opts.backend), STRERROR(errno));

@@ -134,9 +134,9 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 		snprintf(err, errlen, "bpf: cannot open the programs: %s", strerror(-ret));
 		goto out_free;
 	}
-	b->skel->rodata->port_lo = port_lo;
-	b->skel->rodata->port_hi = port_hi;
-	b->skel->rodata->seeded_netns = b->netns;
+	b->skel->data->port_lo = port_lo;
+	b->skel->data->port_hi = port_hi;
+	b->skel->bss->seeded_netns = b->netns;
 	bpf_program__set_autoattach(b->skel->progs.seed, false);
 	ret = hostflow_bpf__load(b->skel);
 	if (ret < 0) {
@@ -195,7 +195,7 @@ static bool idle(const struct hf_bpf_val *v)
 	return true;
 }
 
-int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
+int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg)
 {
 	int fd = bpf_map__fd(b->skel->maps.flows);
 	struct hf_bpf_key k, next, last;
@@ -216,7 +216,7 @@ int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
 
 		k = next;
 		entries++;
-		mine = k.netns == b->netns;
+		mine = all || k.netns == b->netns;
 		have = (mine || gc) && bpf_map_lookup_elem(fd, &k, &v) == 0;
 		if (have && gc && idle(&v) && bpf_map_delete_elem(fd, &k) == 0) {
 			/* The walk goes on from the last key kept: a deleted key is not found. */
@@ -255,6 +255,23 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 	return 0;
 }
 
+void hf__bpf_every_netns(struct hf__bpf *b)
+{
+	b->skel->bss->seeded_netns = 0;
+}
+
+uint32_t hf__bpf_netns(const struct hf__bpf *b)
+{
+	return b->netns;
+}
+
+int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi)
+{
+	b->skel->data->port_lo = port_lo;
+	b->skel->data->port_hi = port_hi;
+	return hf__bpf_reseed(b);
+}
+
 int hf__bpf_reseed(struct hf__bpf *b)
 {
 	int fd = bpf_map__fd(b->skel->maps.seed_listeners);
@@ -284,9 +301,10 @@ void hf__bpf_close(struct hf__bpf *b)
 	(void)b;
 }
 
-int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg)
+int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg)
 {
 	(void)b;
+	(void)all;
 	(void)cb;
 	(void)arg;
 	return -ENOTSUP;
@@ -302,6 +320,25 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 int hf__bpf_reseed(struct hf__bpf *b)
 {
 	(void)b;
+	return -ENOTSUP;
+}
+
+void hf__bpf_every_netns(struct hf__bpf *b)
+{
+	(void)b;
+}
+
+uint32_t hf__bpf_netns(const struct hf__bpf *b)
+{
+	(void)b;
+	return 0;
+}
+
+int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi)
+{
+	(void)b;
+	(void)port_lo;
+	(void)port_hi;
 	return -ENOTSUP;
 }
 

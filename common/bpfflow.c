@@ -49,6 +49,7 @@ static int flow_count(struct hf_ctx *ctx, struct hf_sock *s, enum hf_dir dir,
 		l->established += states[HF_ESTABLISHED];
 	}
 	full_key(s, dir, &key);
+	key.netns = ctx->cur_ns;
 	hf__key_peer_prefix(f, &key);
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++) {
 		if (!states[st])
@@ -88,6 +89,7 @@ static int bpf_entry(struct hf_ctx *ctx, const struct hf_bpf_key *k, const struc
 	if (ret == -EBADMSG)
 		return ret;
 	full_key(s, *dir, &key);
+	key.netns = k->netns; /* corrections are kept by namespace inode */
 	fix = table_find(&ctx->fix, &key, FLOW_KEYLEN);
 	*fixp = fix;
 	if (!fix)
@@ -145,6 +147,7 @@ static int on_bpf_cmp(const struct hf_bpf_key *k, const struct hf_bpf_val *v, vo
 	if (bpf_entry(a->ctx, k, v, &s, &dir, states, &fix) < 0)
 		return 0;
 	full_key(&s, dir, &key);
+	key.netns = k->netns;
 	c = table_get(a->t, &key, FLOW_KEYLEN);
 	if (!c)
 		return -ENOMEM;
@@ -165,7 +168,7 @@ static int read_counts(struct hf_ctx *ctx, struct table *t)
 
 	table_reset(t);
 	ctx->gen++;
-	ret = hf__bpf_read(ctx->bpf, on_bpf_cmp, &a);
+	ret = hf__bpf_read(ctx->bpf, ctx->ns.active, on_bpf_cmp, &a);
 	for (size_t i = 0; ret == 0 && i < ctx->fix.n; i++) {
 		struct hf_flow *fix = table_item(&ctx->fix, i), *c;
 		if (fix->inode == ctx->gen)
@@ -216,6 +219,32 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 	return 0;
 }
 
+/* The inode of the snapshot's namespace @id (without hf_netns_select(), the own one's). */
+static uint32_t snap_inode(const struct hf_ctx *ctx, uint32_t id)
+{
+	const struct hf_netns *ns;
+
+	if (!ctx->snap->ns.active)
+		return hf__bpf_netns(ctx->bpf);
+	ns = hf_netns_find(ctx->snap, id);
+	return ns ? (uint32_t)ns->inode : 0;
+}
+
+/* Whether the snapshot read namespace @inode: flows of the others are left as they are. */
+static bool snap_has(const struct hf_ctx *ctx, uint32_t inode)
+{
+	size_t n = hf_netns_count(ctx->snap);
+
+	if (!ctx->snap->ns.active)
+		return inode == hf__bpf_netns(ctx->bpf);
+	for (size_t i = 0; i < n; i++) {
+		const struct hf_netns *ns = hf_netns_get(ctx->snap, (uint32_t)i);
+		if (ns && ns->collected && (uint32_t)ns->inode == inode)
+			return true;
+	}
+	return false;
+}
+
 /*
  * The reconcile: the programs' counts read before and after a netlink
  * snapshot; a flow whose counts held still and differ from the snapshot
@@ -239,12 +268,21 @@ static int reconcile(struct hf_ctx *ctx, uint64_t *n, uint64_t *moving)
 			 ctx->snap->err[0] ? ctx->snap->err : strerror(-ret));
 		return ret;
 	}
+	/* The snapshot's flows by namespace inode, as the programs key them. */
+	table_reset(&ctx->cmp[2]);
 	snap = hf_flows(ctx->snap, &ns);
-	for (size_t i = 0; i < ns && ret == 0; i++)
-		ret = correct(ctx, &snap[i], &snap[i], n, moving);
+	for (size_t i = 0; i < ns && ret == 0; i++) {
+		struct hf_flow f = snap[i];
+		f.netns = snap_inode(ctx, f.netns);
+		struct hf_flow *c = table_get(&ctx->cmp[2], &f, FLOW_KEYLEN);
+		if (!c)
+			return -ENOMEM;
+		*c = f;
+		ret = correct(ctx, &f, &f, n, moving);
+	}
 	for (size_t i = 0; i < ctx->cmp[0].n && ret == 0; i++) {
 		struct hf_flow *a = table_item(&ctx->cmp[0], i);
-		if (!table_find(&ctx->snap->flows, a, FLOW_KEYLEN))
+		if (snap_has(ctx, a->netns) && !table_find(&ctx->cmp[2], a, FLOW_KEYLEN))
 			ret = correct(ctx, a, NULL, n, moving);
 	}
 	ctx->bstats.reconciles++;
@@ -279,9 +317,10 @@ static uint64_t losses(const uint64_t err[HF_BPF_ERR_MAX])
 }
 
 /*
- * TCP sockets this namespace's hashes hold, listeners and full sockets
+ * TCP sockets a namespace's hashes hold, listeners and full sockets
  * (sockstat's and sockstat6's "inuse": what the kernel counts as it
- * hashes and unhashes them); -1 when unreadable.
+ * hashes and unhashes them), under @root (/proc, /proc/PID); -1 when
+ * unreadable.
  */
 static int64_t inuse(const char *root)
 {
@@ -302,28 +341,26 @@ static int64_t inuse(const char *root)
 }
 
 /*
- * The quiet check. Some losses leave no trace in any counter (a
- * transition whose program ran and found no socket storage, with more
- * than one user of socket storage on the host): the full sockets counted
- * are then not the ones the kernel holds. Under churn the two are read
- * at different moments and differ anyway; when they differ twice in a
- * row with neither moving, nothing is in flight and a count is wrong:
- * the next collection reseeds and reconciles. A difference a reconcile
- * finds nothing to correct for (a child the programs wait to key, a
- * socket no flow could hold) is taken as explained until it changes.
+ * The quiet check of one namespace. Some losses leave no trace in any
+ * counter (seen with other instances loading and unloading their
+ * programs): the full sockets counted are then not the ones the kernel
+ * holds. Under churn the two are read at different moments and differ
+ * anyway; when they differ twice in a row with neither moving, nothing
+ * is in flight and a count is wrong: the next collection reseeds and
+ * reconciles. A difference a reconcile finds nothing to correct for (a
+ * child the programs wait to key, a socket no flow could hold) is taken
+ * as explained until it changes. @counted: full sockets and listeners.
  */
-static void quiet_check(struct hf_ctx *ctx, uint64_t unfollowed)
+static void quiet_check(struct hf_ctx *ctx, struct hf__ns *e, const char *root, int64_t counted)
 {
-	int64_t in = inuse(ctx->proc_root);
-	int64_t counted = (int64_t)(ctx->totals.sockets - unfollowed + ctx->totals.listeners);
+	int64_t in = inuse(root);
 
 	if (in < 0)
 		return;
-	if (in - counted != ctx->inuse_explained && in == ctx->inuse_last &&
-	    counted == ctx->counted_last)
-		ctx->suspect = true;
-	ctx->inuse_last = in;
-	ctx->counted_last = counted;
+	if (in - counted != e->inuse_explained && in == e->inuse_last && counted == e->counted_last)
+		ctx->suspect = e->suspect = true;
+	e->inuse_last = in;
+	e->counted_last = counted;
 }
 
 static bool before(const struct timespec *a, const struct timespec *b)
@@ -331,38 +368,61 @@ static bool before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-int hf__bpfflow_collect(struct hf_ctx *ctx)
+struct seed_arg {
+	struct hf__bpf *bpf;
+	uint16_t port_lo, port_hi;
+	int ret;
+};
+
+/* From a thread inside the namespace: the iterator walks the namespace it is made in. */
+static void seed_inside(void *arg)
 {
-	uint64_t err[HF_BPF_ERR_MAX], loss, moving, fixed, unfollowed;
-	uint32_t states[HF_STATE_MAX];
+	struct seed_arg *a = arg;
+
+	a->ret = hf__bpf_seed_ports(a->bpf, a->port_lo, a->port_hi);
+}
+
+/* Run the seed in @e (the own namespace: from here). Returns 0 or -errno. */
+static int seed_ns(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	struct seed_arg a = { ctx->bpf, e->port_lo, e->port_hi, 0 };
+	int ret;
+
+	if (e->pub.self) {
+		hf_port_range_read(ctx->proc_root, &a.port_lo, &a.port_hi);
+		return hf__bpf_seed_ports(ctx->bpf, a.port_lo, a.port_hi);
+	}
+	ret = hf__ns_run(e, seed_inside, &a);
+	return ret < 0 ? ret : a.ret;
+}
+
+/* After a loss: the seed again in every namespace seeded so far. */
+static int reseed(struct hf_ctx *ctx)
+{
+	int ret;
+
+	if (!ctx->ns.active)
+		return hf__bpf_reseed(ctx->bpf);
+	for (size_t i = 0; i < ctx->ns.n; i++) {
+		struct hf__ns *e = &ctx->ns.v[i];
+		if (!e->bpf_seeded)
+			continue;
+		ret = seed_ns(ctx, e);
+		/* Gone since: its sockets went with it. */
+		if (ret < 0 && ret != -ENOENT && ret != -ESRCH)
+			return ret;
+	}
+	return 0;
+}
+
+/* The reconcile when due: on any loss, on a failed quiet check, on a new seed, or periodically. */
+static int reconcile_if_due(struct hf_ctx *ctx)
+{
+	uint64_t err[HF_BPF_ERR_MAX], loss, moving, fixed;
 	struct timespec now;
-	struct hf_sock s;
 	bool due, lost;
 	int ret;
 
-	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener,
-			   ctx);
-	if (ret < 0) {
-		if (ret != -ENOMEM)
-			snprintf(ctx->err, sizeof(ctx->err), "netlink inet_diag dump: %s: %s",
-				 hf_diag_strerror(ctx->diag), strerror(-ret));
-		return ret;
-	}
-	/*
-	 * What no tracepoint follows: time-wait sockets (TIME_WAIT, or
-	 * FIN_WAIT2 for an orphan's) and request sockets (SYN_RECV), with
-	 * the children still in SYN_RECV the programs leave to this dump.
-	 */
-	unfollowed = ctx->totals.sockets;
-	ret = hf_diag_dump(ctx->diag, ctx->mode, HF__STATES_UNFOLLOWED, HF_FAMILY_ALL,
-			   on_unfollowed, ctx);
-	unfollowed = ctx->totals.sockets - unfollowed;
-	if (ret < 0) {
-		if (ret != -ENOMEM)
-			snprintf(ctx->err, sizeof(ctx->err), "netlink inet_diag dump: %s: %s",
-				 hf_diag_strerror(ctx->diag), strerror(-ret));
-		return ret;
-	}
 	ret = hf__bpf_errors(ctx->bpf, err);
 	if (ret < 0) {
 		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the error counters: %s",
@@ -373,53 +433,235 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* Any lost event since the last reconcile asks for one now. */
 	lost = loss != ctx->bloss;
-	due = lost || ctx->suspect || (ctx->unsettled && !before(&now, &ctx->retry_at)) ||
+	due = lost || ctx->suspect || ctx->new_seed ||
+	      (ctx->unsettled && !before(&now, &ctx->retry_at)) ||
 	      (ctx->reconcile_every && !before(&now, &ctx->next_reconcile));
-	if (due) {
-		/* A lost birth or transition of a live socket: the seed counts it again. */
-		if ((lost || ctx->suspect) && (ret = hf__bpf_reseed(ctx->bpf)) < 0) {
-			snprintf(ctx->err, sizeof(ctx->err), "bpf: seed (iter/tcp): %s",
-				 strerror(-ret));
-			return ret;
-		}
-		fixed = ctx->bstats.corrections;
-		ret = reconcile(ctx, &ctx->bstats.corrections, &moving);
-		if (ret < 0)
-			return ret;
-		ctx->bloss = loss;
-		if (ctx->suspect && fixed == ctx->bstats.corrections && !moving)
-			ctx->inuse_explained = ctx->inuse_last - ctx->counted_last;
-		ctx->suspect = false;
-		/*
-		 * A lost close leaves a count no socket will take back: the
-		 * reconcile corrects it once its flow holds still. While a
-		 * flow that differs keeps moving, try again, 1 s after the
-		 * loss, then twice as long each time, up to a minute.
-		 */
-		if (lost || ctx->unsettled) {
-			ctx->unsettled = moving != 0;
-			ctx->retry_gap = lost ? 1 : ctx->retry_gap < 30 ? ctx->retry_gap * 2 : 60;
-			ctx->retry_at = now;
-			ctx->retry_at.tv_sec += ctx->retry_gap;
-		}
-	}
 	ctx->bstats.map_full = err[HF_BPF_ERR_FULL];
 	ctx->bstats.lost = loss - err[HF_BPF_ERR_FULL];
 	ctx->bstats.rescued = err[HF_BPF_ERR_RESCUED];
-	ctx->gen++;
-	ret = hf__bpf_read(ctx->bpf, on_bpf_flow, ctx);
+	if (!due)
+		return 0;
+	/* A lost birth or transition of a live socket: the seed counts it again. */
+	if ((lost || ctx->suspect) && (ret = reseed(ctx)) < 0) {
+		snprintf(ctx->err, sizeof(ctx->err), "bpf: seed (iter/tcp): %s", strerror(-ret));
+		return ret;
+	}
+	fixed = ctx->bstats.corrections;
+	ret = reconcile(ctx, &ctx->bstats.corrections, &moving);
+	if (ret < 0)
+		return ret;
+	ctx->bloss = loss;
+	ctx->new_seed = false;
+	for (size_t i = 0; i < ctx->ns.n; i++) {
+		struct hf__ns *e = &ctx->ns.v[i];
+		if (e->suspect && fixed == ctx->bstats.corrections && !moving)
+			e->inuse_explained = e->inuse_last - e->counted_last;
+		e->suspect = false;
+	}
+	ctx->suspect = false;
+	/*
+	 * A lost close leaves a count no socket will take back: the
+	 * reconcile corrects it once its flow holds still. While a flow
+	 * that differs keeps moving, try again, 1 s after the loss, then
+	 * twice as long each time, up to a minute.
+	 */
+	if (lost || ctx->unsettled) {
+		ctx->unsettled = moving != 0;
+		ctx->retry_gap = lost ? 1 : ctx->retry_gap < 30 ? ctx->retry_gap * 2 : 60;
+		ctx->retry_at = now;
+		ctx->retry_at.tv_sec += ctx->retry_gap;
+	}
+	return 0;
+}
+
+/*
+ * The listeners (a LISTEN-only dump: the kernel walks the listening hash
+ * alone), then what no tracepoint follows: time-wait sockets (TIME_WAIT,
+ * or FIN_WAIT2 for an orphan's) and request sockets (SYN_RECV), with the
+ * children still in SYN_RECV the programs leave to this dump. Sets
+ * *@unfollowed to the sockets of the second dump.
+ */
+static int dumps(struct hf_ctx *ctx, struct hf_diag *d, uint64_t *unfollowed)
+{
+	uint64_t before_ = ctx->totals.sockets;
+	int ret;
+
+	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
+	ret = hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener, ctx);
+	if (ret == 0)
+		ret = hf_diag_dump(d, ctx->mode, HF__STATES_UNFOLLOWED, HF_FAMILY_ALL,
+				   on_unfollowed, ctx);
+	*unfollowed = ctx->totals.sockets - before_;
+	if (ret < 0 && ret != -ENOMEM)
+		snprintf(ctx->err, sizeof(ctx->err), "netlink inet_diag dump: %s: %s",
+			 hf_diag_strerror(d), strerror(-ret));
+	return ret;
+}
+
+/* The corrections of namespace @inode the map had no flow for this time. */
+static int corrections_only(struct hf_ctx *ctx, uint32_t inode)
+{
+	uint32_t states[HF_STATE_MAX];
+	struct hf_sock s;
+	int ret = 0;
+
 	for (size_t i = 0; ret == 0 && i < ctx->fix.n; i++) {
 		struct hf_flow *fix = table_item(&ctx->fix, i);
-		if (fix->inode != ctx->gen) {
+		if (fix->inode != ctx->gen && fix->netns == inode) {
 			fix_sock(fix, &s, states);
 			ret = flow_count(ctx, &s, (enum hf_dir)fix->dir, states, NULL);
 		}
 	}
-	if (ret < 0 && ret != -ENOMEM)
-		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
-			 strerror(-ret));
+	return ret;
+}
+
+/* ---- every namespace: hf_netns_select() on a bpf collector ------------------------- */
+
+struct hf__bpf_ent {
+	struct hf_bpf_key k;
+	struct hf_bpf_val v;
+};
+
+static int on_bpf_keep(const struct hf_bpf_key *k, const struct hf_bpf_val *v, void *arg)
+{
+	struct hf_ctx *ctx = arg;
+
+	if (ctx->nbents == ctx->capbents) {
+		size_t cap = ctx->capbents ? 2 * ctx->capbents : 256;
+		struct hf__bpf_ent *n = realloc(ctx->bents, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		ctx->bents = n;
+		ctx->capbents = cap;
+	}
+	ctx->bents[ctx->nbents].k = *k;
+	ctx->bents[ctx->nbents++].v = *v;
+	return 0;
+}
+
+/* One namespace of the map read (ctx->bents), after its dumps through @d. */
+static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, const char *root)
+{
+	uint32_t inode = e->pub.self ? hf__bpf_netns(ctx->bpf) : (uint32_t)e->pub.inode;
+	struct hf_totals start = ctx->totals;
+	uint64_t unfollowed;
+	int ret;
+
+	ctx->used = HF_BACKEND_BPF;
+	ret = dumps(ctx, d, &unfollowed);
+	for (size_t i = 0; ret == 0 && i < ctx->nbents; i++)
+		if (ctx->bents[i].k.netns == inode)
+			ret = on_bpf_flow(&ctx->bents[i].k, &ctx->bents[i].v, ctx);
 	if (ret == 0)
-		quiet_check(ctx, unfollowed);
+		ret = corrections_only(ctx, inode);
+	if (ret == 0 && root)
+		quiet_check(ctx, e, root,
+			    (int64_t)(ctx->totals.sockets - start.sockets - unfollowed +
+				      ctx->totals.listeners - start.listeners));
+	return ret;
+}
+
+static int bpf_own(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	hf_port_range_read(ctx->proc_root, &ctx->port_lo, &ctx->port_hi);
+	return collect_ns(ctx, e, ctx->diag, ctx->proc_root);
+}
+
+/* Another namespace: entered (and seeded) once; its failures are notices, not errors. */
+static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	char root[32];
+	int ret;
+
+	if (!e->entered) {
+		if (e->told)
+			return 1;
+		ret = hf__ns_enter(e, HF_BACKEND_NETLINK);
+		if (ret == -ENOENT || ret == -ESRCH)
+			return 1;
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret < 0 || !e->diag) {
+			hf__notice_add(&ctx->ns, "cannot enter network namespace \"%s\": %s\n",
+				       e->pub.name, strerror(ret < 0 ? -ret : EPROTONOSUPPORT));
+			e->told = true;
+			return 1;
+		}
+	}
+	if (!e->bpf_seeded) {
+		/* Its sockets older than the programs: counted from here, reconciled next. */
+		ret = seed_ns(ctx, e);
+		if (ret == -ENOENT || ret == -ESRCH)
+			return 1;
+		if (ret < 0) {
+			hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: bpf seed: %s\n",
+				       e->pub.name, strerror(-ret));
+			e->told = true;
+			return 1;
+		}
+		e->bpf_seeded = true;
+		ctx->new_seed = true;
+		/* What the seed counted is in the map now, not in the read already made. */
+		ctx->nbents = 0;
+		ret = hf__bpf_read(ctx->bpf, true, on_bpf_keep, ctx);
+		if (ret < 0) {
+			snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
+				 strerror(-ret));
+			return ret == -ENOMEM ? ret : -EIO;
+		}
+	}
+	ctx->port_lo = e->port_lo;
+	ctx->port_hi = e->port_hi;
+	snprintf(root, sizeof(root), "/proc/%d", e->pub.pid);
+	ret = collect_ns(ctx, e, e->diag, e->pub.pid ? root : NULL);
+	if (ret == -ENOMEM || ret == 0)
+		return ret;
+	if (!e->told)
+		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
+			       ctx->err);
+	e->told = true;
+	ctx->err[0] = '\0';
+	return 1;
+}
+
+int hf__bpfflow_collect(struct hf_ctx *ctx)
+{
+	struct hf__ns *own = &ctx->ns.v[0];
+	uint64_t unfollowed;
+	int ret;
+
+	if (ctx->ns.active) {
+		ret = reconcile_if_due(ctx);
+		if (ret < 0)
+			return ret;
+		ctx->gen++;
+		ctx->nbents = 0;
+		ret = hf__bpf_read(ctx->bpf, true, on_bpf_keep, ctx);
+		if (ret < 0) {
+			if (ret != -ENOMEM)
+				snprintf(ctx->err, sizeof(ctx->err),
+					 "bpf: reading the flow map: %s", strerror(-ret));
+			return ret;
+		}
+		ret = hf__collect_each(ctx, bpf_own, bpf_other);
+	} else {
+		ret = dumps(ctx, ctx->diag, &unfollowed);
+		if (ret == 0)
+			ret = reconcile_if_due(ctx);
+		if (ret < 0)
+			return ret;
+		ctx->gen++;
+		ret = hf__bpf_read(ctx->bpf, false, on_bpf_flow, ctx);
+		if (ret == 0)
+			ret = corrections_only(ctx, hf__bpf_netns(ctx->bpf));
+		if (ret < 0 && ret != -ENOMEM)
+			snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
+				 strerror(-ret));
+		if (ret == 0)
+			quiet_check(ctx, own, ctx->proc_root,
+				    (int64_t)(ctx->totals.sockets - unfollowed +
+					      ctx->totals.listeners));
+	}
 	/* Flows whose connections all ended carry only counters: not flows of the snapshot. */
 	ctx->totals.flows = 0;
 	for (size_t i = 0; i < ctx->flows.n; i++)
@@ -436,6 +678,8 @@ void hf__bpfflow_close(struct hf_ctx *ctx)
 	table_free(&ctx->fix);
 	table_free(&ctx->cmp[0]);
 	table_free(&ctx->cmp[1]);
+	table_free(&ctx->cmp[2]);
+	free(ctx->bents);
 }
 
 struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
@@ -467,6 +711,8 @@ struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 		ret = table_init(&ctx->cmp[0], sizeof(struct hf_flow), FLOW_KEYLEN, 256);
 	if (ret == 0)
 		ret = table_init(&ctx->cmp[1], sizeof(struct hf_flow), FLOW_KEYLEN, 256);
+	if (ret == 0)
+		ret = table_init(&ctx->cmp[2], sizeof(struct hf_flow), FLOW_KEYLEN, 256);
 	if (ret < 0) {
 		snprintf(err, errlen, "bpf: %s", strerror(-ret));
 		goto out_close;
@@ -485,6 +731,7 @@ struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 		goto out_close;
 	}
 	ctx->bstats.seed_corrections = seeded;
+	ctx->ns.v[0].bpf_seeded = true;
 	return ctx;
 
 out_close:
@@ -494,6 +741,7 @@ out_close:
 		table_free(&ctx->fix);
 		table_free(&ctx->cmp[0]);
 		table_free(&ctx->cmp[1]);
+		table_free(&ctx->cmp[2]);
 		ctx->snap = NULL;
 	}
 	hf_close(ctx);

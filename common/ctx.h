@@ -35,15 +35,16 @@ struct hf_ctx {
 	struct hf_ctx *snap; /* a netlink collector: the reconcile's snapshots */
 	bool full_only;	     /* snap: full sockets past SYN_RECV only, what the programs count */
 	struct table fix; /* per flow: corrections added to the programs' counts (inode: gen used) */
-	struct table cmp[2];	/* the reconcile's reads of the programs' counts */
+	struct table cmp[3];	/* the reconcile's reads of the programs' counts, the snapshot's */
 	uint32_t gen;		/* collection number, marks the corrections applied */
 	uint64_t bloss;		/* losses() at the last reconcile */
 	bool unsettled;		/* a reconcile after a loss left a moving flow uncorrected */
 	unsigned int retry_gap; /* seconds until the next try while unsettled */
 	struct timespec retry_at;
-	/* the quiet check: full sockets the kernel holds (sockstat) against the counts */
-	int64_t inuse_last, counted_last, inuse_explained;
-	bool suspect; /* they differed twice with nothing moving: reconcile */
+	bool suspect;		   /* a quiet check failed: reseed and reconcile */
+	bool new_seed;		   /* a namespace was seeded: reconcile */
+	struct hf__bpf_ent *bents; /* the map, every namespace (with hf_netns_select()) */
+	size_t nbents, capbents;
 	struct hf_bpf_stats bstats;
 	unsigned int reconcile_every; /* seconds */
 	struct timespec next_reconcile;

@@ -592,11 +592,14 @@ out:
 
 int hf_netns_select(struct hf_ctx *ctx, const char *spec)
 {
-	/* The bpf backend reads the namespace it was opened in. */
+	int ret;
+
+	/* The bpf backend: its reconcile's snapshots read the same namespaces. */
 	if (ctx->bpf) {
-		snprintf(ctx->err, sizeof(ctx->err),
-			 "the bpf backend reads its own namespace only");
-		return -EOPNOTSUPP;
+		ret = hf_netns_select(ctx->snap, spec);
+		if (ret < 0)
+			return ret;
+		hf__bpf_every_netns(ctx->bpf);
 	}
 	return hf__nsset_select(&ctx->ns, spec);
 }

@@ -58,8 +58,11 @@ void hf__bpf_close(struct hf__bpf *b);
 
 typedef int (*hf__bpf_flow_cb)(const struct hf_bpf_key *k, const struct hf_bpf_val *v, void *arg);
 
-/* hf__bpf_read - call @cb for every flow of the caller's namespace. Returns 0, -errno or @cb's return. */
-int hf__bpf_read(struct hf__bpf *b, hf__bpf_flow_cb cb, void *arg);
+/*
+ * hf__bpf_read - call @cb for every flow of the caller's namespace (@all:
+ * of every namespace). Returns 0, -errno or @cb's return.
+ */
+int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg);
 
 /*
  * hf__bpf_errors - the programs' error counters (enum hf_bpf_error),
@@ -73,6 +76,18 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX]);
  * present now. Returns 0 or -errno.
  */
 int hf__bpf_reseed(struct hf__bpf *b);
+
+/*
+ * hf__bpf_seed_ports - run the seed from the calling thread's namespace,
+ * with that namespace's local port range. Returns 0 or -errno.
+ */
+int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi);
+
+/* hf__bpf_every_netns - count the programs' errors in every namespace, not the opener's alone. */
+void hf__bpf_every_netns(struct hf__bpf *b);
+
+/* hf__bpf_netns - the inode of the namespace the programs were opened from. */
+uint32_t hf__bpf_netns(const struct hf__bpf *b);
 /*
  * hf__ct_handle - the messages of one ctnetlink read (a dump's, or events'
  * with @seq 0: any sequence), as hf__diag_handle(). Pure, for tests.
@@ -103,6 +118,10 @@ struct hf__ns {
 	bool selected;	  /* to be collected */
 	bool told;	  /* a failure to enter was said once */
 	bool named_mount; /* the mount is an `ip netns` one */
+	/* the bpf backend: seeded inside it, and its quiet check (bpfflow.c) */
+	bool bpf_seeded;
+	bool suspect;
+	int64_t inuse_last, counted_last, inuse_explained;
 };
 
 /* Every namespace known, and which of them to collect. */

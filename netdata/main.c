@@ -313,9 +313,9 @@ int main(int argc, char **argv)
 		disable();
 	}
 	if (opt.sources & HF_SOURCES_SOCKETS) {
-		/* A plugin is long-lived: Backend auto tries the bpf backend first (one namespace). */
+		/* A plugin is long-lived: Backend auto tries the bpf backend first. */
 		ctx = hf_open_with(&(struct hf_open_opts){
-			.backend = opt.backend, .proc_root = "/proc", .follow = opt.n_netns == 0 });
+			.backend = opt.backend, .proc_root = "/proc", .follow = true });
 		if (!ctx) {
 			nd_log(stderr, ND_ERROR, "cannot open the %s collector: %s",
 			       hf_backend_name(opt.backend), strerror(errno));

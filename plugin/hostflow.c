@@ -888,11 +888,6 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 		fprintf(stderr, "hostflow: --backend bpf needs --source sockets\n");
 		return 2;
 	}
-	/* The bpf backend reads the namespace it runs in. */
-	if (c->nnetns && c->backend == HF_BACKEND_BPF) {
-		fprintf(stderr, "hostflow: --netns needs --backend netlink or proc\n");
-		return 2;
-	}
 	if (c->cumulative && (c->source != HF_SOURCE_CONNTRACK || c->backend == HF_BACKEND_PROC)) {
 		fprintf(stderr, "hostflow: --cumulative needs --source conntrack over netlink\n");
 		return 2;
@@ -905,17 +900,16 @@ static int parse_args(struct cmd *c, int argc, char **argv)
 }
 
 /*
- * The bpf backend when asked for, or with --watch when auto and one
- * namespace is read: loading the programs costs more than one dump, so a
- * single collection keeps netlink.
+ * The bpf backend when asked for, or with --watch when auto: loading the
+ * programs costs more than one dump, so a single collection keeps
+ * netlink.
  */
 static struct hf_ctx *open_ctx(struct cmd *c)
 {
 	char err[256];
 	struct hf_ctx *ctx;
 
-	if (c->backend == HF_BACKEND_BPF ||
-	    (c->backend == HF_BACKEND_AUTO && c->watch && !c->nnetns)) {
+	if (c->backend == HF_BACKEND_BPF || (c->backend == HF_BACKEND_AUTO && c->watch)) {
 		ctx = hf_open_bpf("/proc", err, sizeof(err));
 		if (ctx) {
 			hf_set_reconcile(ctx, c->reconcile);

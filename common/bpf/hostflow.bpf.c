@@ -42,11 +42,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* The local port range, for the seed's and the time-wait's port-range rule. */
-const volatile __u16 port_lo = 32768;
-const volatile __u16 port_hi = 60999;
-/* Errors count only in this namespace (the one user space seeded); 0: every one. */
-const volatile __u32 seeded_netns = 0;
+/*
+ * Set by user space before each run of the seed (the namespace's local
+ * port range, for the port-range rule) and when it reads more than its
+ * own namespace (errors count only in that one; 0: in every one).
+ */
+volatile __u16 port_lo = 32768;
+volatile __u16 port_hi = 60999;
+volatile __u32 seeded_netns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
