@@ -767,7 +767,8 @@ struct hf_netns {
  * "host" (pid 1's), "self" (the collector's own) or a name as
  * struct hf_netns gives it. Repeatable; the first call replaces the
  * default (the own namespace). Returns 0, -EINVAL for an empty spec,
- * -ENOMEM, -EOPNOTSUPP for the bpf backend (hf_strerror() says so). The
+ * -ENOMEM. The bpf backend reads its map once for every namespace and
+ * seeds each from inside it the first time it is read. The
  * conntrack source reads each namespace's own table over ctnetlink (the
  * own namespace also over /proc/net/nf_conntrack when ctnetlink is refused).
  */

@@ -17,8 +17,6 @@ HF_PLAN=(
 	"i: --backend bogus exits 2"
 	"i: --backend bogus complains on stderr, nothing on stdout"
 	"i: --reconcile -1 exits 2"
-	"i: --netns all with --backend bpf exits 2"
-	"i: --netns all with --backend bpf says why on stderr, nothing on stdout"
 )
 
 # usage_check DESC_STATUS DESC_OUTPUT WANT_USAGE ARGS...: run hostflow with
@@ -56,7 +54,5 @@ usage_check "i: --filter with no value exits 2" "" 0 --filter
 usage_check "i: --backend bogus exits 2" \
 	"i: --backend bogus complains on stderr, nothing on stdout" 0 -n --backend bogus
 usage_check "i: --reconcile -1 exits 2" "" 0 -n --reconcile -1
-usage_check "i: --netns all with --backend bpf exits 2" \
-	"i: --netns all with --backend bpf says why on stderr, nothing on stdout" 0 -n --netns all --backend bpf
 
 hf_done
