@@ -310,7 +310,9 @@ int hf_select_pin(struct hf_select *sel, const struct hf_flow *key);
  * new, or when one went back: the flow was deleted from the kernel's map
  * and made anew) is added to its series, or, when it has none, to its
  * direction's other; flows with no connection left count too. A series
- * starts at 0 when it is first reported (what its flow did in that
+ * starts at 0 when it is first reported (at the totals it had when it was
+ * last reported under the same identifier, if the selection still keeps
+ * them: the last hf_select_bound() series given up or ended are kept) (what its flow did in that
  * update goes to other, so that an agent, which needs two values for a
  * rate, loses none); a series given up while its flow lives gives what
  * its flow did in that update to other. So over a run the totals of

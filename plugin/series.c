@@ -23,6 +23,14 @@ struct prev_traffic {
 	uint64_t counts[HF_COUNTS]; /* opened, closed, failed */
 };
 
+/* A flow series no longer reported, its counters' totals kept for when it comes back. */
+struct retired {
+	struct hf_flow key; /* key only */
+	char id[HF_ID_MAX];
+	uint64_t counts[HF_COUNTS];
+	uint64_t seq; /* order of retirement: the oldest goes first */
+};
+
 struct hf_select {
 	bool listeners;
 	bool conntrack; /* identifiers "ct-PROTO-..." and traffic counters */
@@ -44,6 +52,9 @@ struct hf_select {
 	size_t scratch_cap;
 	char **ids; /* identifiers in use, sorted, for a new flow's uniqueness check */
 	size_t nids, ids_cap;
+	struct retired *retired; /* at most hf_select_bound() */
+	size_t nretired;
+	uint64_t retire_seq;
 };
 
 struct hf_select *hf_select_new(enum hf_select_kind kind, unsigned int max, unsigned int hold_s)
@@ -70,6 +81,7 @@ void hf_select_free(struct hf_select *sel)
 	free(sel->ids);
 	free(sel->prev);
 	free(sel->cur);
+	free(sel->retired);
 	free(sel);
 }
 
@@ -338,6 +350,53 @@ static void counts_publish(struct hf_select *sel)
 	}
 }
 
+/*
+ * A series no longer reported keeps its totals here, so that the same
+ * identifier, reported again, goes on from them: an agent that still holds
+ * the old value never sees it go down. Bounded: the oldest go first.
+ */
+static void retire(struct hf_select *sel, const struct hf_series *s, bool dropped)
+{
+	size_t bound = hf_select_bound(sel), at = sel->nretired;
+	uint64_t c[HF_COUNTS];
+
+	/* Given up in this update: what its flow did in it went to other, not to the series. */
+	for (int i = 0; i < HF_COUNTS; i++)
+		c[i] = s->counts_[i] - (dropped ? s->delta_[i] : 0);
+	if (sel->listeners || sel->conntrack || !(c[0] || c[1] || c[2]))
+		return;
+	if (!sel->retired) {
+		sel->retired = calloc(bound, sizeof(*sel->retired));
+		if (!sel->retired)
+			return; /* then it starts again from 0, a counter reset to the agent */
+	}
+	if (at == bound) {
+		at = 0;
+		for (size_t i = 1; i < sel->nretired; i++)
+			if (sel->retired[i].seq < sel->retired[at].seq)
+				at = i;
+	} else {
+		sel->nretired++;
+	}
+	memcpy(&sel->retired[at].key, &s->flow, sizeof(s->flow));
+	memcpy(sel->retired[at].id, s->id, sizeof(s->id));
+	memcpy(sel->retired[at].counts, c, sizeof(c));
+	sel->retired[at].seq = ++sel->retire_seq;
+}
+
+/* A new series of a flow retired under the same identifier goes on from its totals. */
+static void unretire(struct hf_select *sel, struct hf_series *s)
+{
+	for (size_t i = 0; i < sel->nretired; i++) {
+		struct retired *r = &sel->retired[i];
+		if (!hf_flow_key_eq(&r->key, &s->flow) || strcmp(r->id, s->id) != 0)
+			continue;
+		memcpy(s->counts_, r->counts, sizeof(s->counts_));
+		*r = sel->retired[--sel->nretired];
+		return;
+	}
+}
+
 static void other_add(struct hf_select *sel, const struct hf_flow *f)
 {
 	int d = f->dir - 1;
@@ -365,8 +424,10 @@ static void update_begin(struct hf_select *sel)
 
 	for (size_t i = 0; i < sel->n; i++) {
 		struct hf_series *s = &sel->s[i];
-		if (s->ended && !s->pinned)
+		if (s->ended && !s->pinned) {
+			retire(sel, s, false);
 			continue;
+		}
 		s->ended = false;
 		s->present = false;
 		memset(s->delta_, 0, sizeof(s->delta_));
@@ -441,8 +502,10 @@ static void update_compact(struct hf_select *sel, const bool *drop)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < sel->n; i++) {
-		if (drop[i])
+		if (drop[i]) {
+			retire(sel, &sel->s[i], true);
 			continue;
+		}
 		if (kept != i)
 			sel->s[kept] = sel->s[i];
 		kept++;
@@ -676,6 +739,8 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		memcpy(s->id, cand[k], sizeof(s->id));
 		if (sel->conntrack)
 			traffic_before(sel, f, s->before);
+		else
+			unretire(sel, s);
 	}
 	if (sel->conntrack) {
 		for (int d = 0; d < HF_DIRS; d++) {
