@@ -374,8 +374,10 @@ static int flows_add(struct nd *nd, struct nd_flows *c, const struct hf_series *
 	d = &c->dims[at];
 	d->seen = now;
 	d->value = f->conns;
-	/* hf_select's totals never go back within a series; one reported anew starts at 0 or at
-	 * its kept totals, and mono_add adds on from either. */
+	/*
+	 * hf_select's totals never go back within a series; one reported anew
+	 * starts at 0 or at its kept totals, and mono_add adds on from either.
+	 */
 	if (c->counter >= 0)
 		mono_add(&d->in, &d->raw_in, flow_counter(c, f));
 	/* Ended or pinned and idle: zeros, not counters; the last ones stand. */
