@@ -49,8 +49,24 @@ static void submit_flow(const struct hf_cd *cd, const char *host, const char *id
 					f->states[s]);
 }
 
+/*
+ * The bpf backend's counters, as hf_select keeps them: monotonic per
+ * series (a new one starts at 0), type "connections" (DERIVE, 0 to U).
+ */
+static void submit_counts(const struct hf_cd *cd, const char *host, const char *id,
+			  const struct hf_flow *f)
+{
+	cd_submit(cd, host, id, "connections", "opened",
+		  (value_t){ .derive = (derive_t)f->opened });
+	cd_submit(cd, host, id, "connections", "closed",
+		  (value_t){ .derive = (derive_t)f->closed });
+	cd_submit(cd, host, id, "connections", "failed",
+		  (value_t){ .derive = (derive_t)f->failed });
+}
+
 int cd_submit_flows(struct hf_cd *cd, uint64_t now)
 {
+	bool counts = hf_backend(cd->ctx) == HF_BACKEND_BPF;
 	const struct hf_series *ser;
 	struct hf_flow *flows;
 	size_t n;
@@ -65,8 +81,11 @@ int cd_submit_flows(struct hf_cd *cd, uint64_t now)
 	ser = hf_select_series(cd->flows, &n);
 	for (size_t i = 0; i < n; i++) {
 		const char *host = cd_ns_host(&cd->ns, cd->ctx, ser[i].flow.netns);
-		if (host)
-			submit_flow(cd, host, ser[i].id, &ser[i].flow);
+		if (!host)
+			continue;
+		submit_flow(cd, host, ser[i].id, &ser[i].flow);
+		if (counts)
+			submit_counts(cd, host, ser[i].id, &ser[i].flow);
 	}
 	/* "other" sums the flows of every namespace: under collectd's Hostname. */
 	for (enum hf_dir d = HF_DIR_ACTIVE; d <= HF_DIR_PASSIVE; d++) {
@@ -74,6 +93,9 @@ int cd_submit_flows(struct hf_cd *cd, uint64_t now)
 		const struct hf_flow *other = hf_select_other(cd->flows, d, &folded);
 		if (folded)
 			submit_flow(cd, NULL, hf_other_id(d), other);
+		/* Flows with no connection left count in other without being folded. */
+		if (counts && (folded || other->opened || other->closed || other->failed))
+			submit_counts(cd, NULL, hf_other_id(d), other);
 	}
 	return 0;
 }

@@ -31,6 +31,7 @@ static const struct {
 	const char *id, *title;
 	int prio;
 	bool traffic;
+	int counter;
 } chart_kinds[ND_CHARTS] = {
 	[ND_C_ACTIVE] = { "flows_active", "TCP Connections per Active Flow", 0, false },
 	[ND_C_PASSIVE] = { "flows_passive", "TCP Connections per Passive Flow", 1, false },
@@ -45,14 +46,29 @@ static const struct {
 			      true },
 	[ND_C_TR_FORWARDED] = { "ct_traffic_forwarded", "Conntrack Traffic per Forwarded Flow", 15,
 				true },
+	[ND_C_OPENED_ACTIVE] = { "flows_active_opened", "TCP Connections Opened per Active Flow", 4,
+				 false, 0 },
+	[ND_C_OPENED_PASSIVE] = { "flows_passive_opened", "TCP Connections Opened per Passive Flow",
+				  5, false, 0 },
+	[ND_C_CLOSED_ACTIVE] = { "flows_active_closed", "TCP Connections Closed per Active Flow", 6,
+				 false, 1 },
+	[ND_C_CLOSED_PASSIVE] = { "flows_passive_closed", "TCP Connections Closed per Passive Flow",
+				  7, false, 1 },
+	[ND_C_FAILED_ACTIVE] = { "flows_active_failed", "TCP Connections Failed per Active Flow", 8,
+				 false, 2 },
+	[ND_C_FAILED_PASSIVE] = { "flows_passive_failed", "TCP Connections Failed per Passive Flow",
+				  9, false, 2 },
 };
 
 /* Contexts are "hostflow." + the kind's: the same in every namespace, so alarms apply to all. */
 static const char *const contexts[ND_CHARTS] = {
-	ND_TYPE ".flows_active",       ND_TYPE ".flows_passive",
-	ND_TYPE ".ct_flows_active",    ND_TYPE ".ct_flows_passive",
-	ND_TYPE ".ct_flows_forwarded", ND_TYPE ".ct_traffic_active",
-	ND_TYPE ".ct_traffic_passive", ND_TYPE ".ct_traffic_forwarded",
+	ND_TYPE ".flows_active",	ND_TYPE ".flows_passive",
+	ND_TYPE ".ct_flows_active",	ND_TYPE ".ct_flows_passive",
+	ND_TYPE ".ct_flows_forwarded",	ND_TYPE ".ct_traffic_active",
+	ND_TYPE ".ct_traffic_passive",	ND_TYPE ".ct_traffic_forwarded",
+	ND_TYPE ".flows_active_opened", ND_TYPE ".flows_passive_opened",
+	ND_TYPE ".flows_active_closed", ND_TYPE ".flows_passive_closed",
+	ND_TYPE ".flows_active_failed", ND_TYPE ".flows_passive_failed",
 };
 
 static void ns_charts_init(struct nd_ns *ns)
@@ -66,6 +82,7 @@ static void ns_charts_init(struct nd_ns *ns)
 		c->context = contexts[k];
 		c->priority = ND_PRIO_BASE + chart_kinds[k].prio;
 		c->traffic = chart_kinds[k].traffic;
+		c->counter = k >= ND_C_OPENED_ACTIVE ? chart_kinds[k].counter : -1;
 	}
 }
 
@@ -274,6 +291,33 @@ static void put_set(struct nd *nd, const char *dim, unsigned long long v)
 
 /* ---- flows ----------------------------------------------------------------------------- */
 
+/* The CHART line of a flows chart. */
+static void flows_chart(struct nd *nd, const struct nd_ns *ns, const struct nd_flows *c,
+			const char *options)
+{
+	const char *units = c->traffic	    ? "kilobits/s" :
+			    c->counter >= 0 ? "connections/s" :
+					      "connections";
+	const char *family = c->traffic ? "traffic" : "flows";
+
+	put_chart(nd, c->id, c->title, ns, units, family, c->context,
+		  c->traffic ? "area" : "stacked", c->priority, options, family);
+}
+
+/* A flows chart's DIMENSION line for flow @id named @name (not traffic). */
+static void flows_dim(struct nd *nd, const struct nd_flows *c, const char *id, const char *name,
+		      const char *options)
+{
+	fprintf(nd->out, "DIMENSION %s '%s' %s 1 1%s\n", id, name,
+		c->counter >= 0 ? "incremental" : "absolute", options);
+}
+
+/* What a counter chart counts of @f: its series' opened, closed or failed total. */
+static uint64_t flow_counter(const struct nd_flows *c, const struct hf_flow *f)
+{
+	return c->counter == 0 ? f->opened : c->counter == 1 ? f->closed : f->failed;
+}
+
 static const char *name_of(int family, const union hf_addr *a, unsigned int plen, void *arg)
 {
 	return arg ? hf_resolve(arg, family, a, plen) : NULL;
@@ -323,13 +367,19 @@ static int flows_add(struct nd *nd, struct nd_flows *c, const struct hf_series *
 			nd_word(label, d->name, sizeof(d->name));
 		}
 		/* Counted from its counters at the last update; hf_select gives them. */
-		d->raw_in = s->before[1];
+		d->raw_in = c->counter >= 0 ? 0 : s->before[1];
 		d->raw_out = s->before[0];
 		c->dirty = true;
 	}
 	d = &c->dims[at];
 	d->seen = now;
 	d->value = f->conns;
+	/*
+	 * hf_select's totals never go back within a series; one reported anew
+	 * starts at 0 or at its kept totals, and mono_add adds on from either.
+	 */
+	if (c->counter >= 0)
+		mono_add(&d->in, &d->raw_in, flow_counter(c, f));
 	/* Ended or pinned and idle: zeros, not counters; the last ones stand. */
 	if (c->traffic && s->present && !s->ended) {
 		mono_add(&d->in, &d->raw_in, f->ct.bytes_received);
@@ -404,23 +454,19 @@ static void flows_put(struct nd *nd, struct nd_ns *ns, struct nd_flows *c, uint6
 		}
 	}
 	if (!c->declared || c->dirty) {
-		put_chart(nd, c->id, c->title, ns, c->traffic ? "kilobits/s" : "connections",
-			  c->traffic ? "traffic" : "flows", c->context,
-			  c->traffic ? "area" : "stacked", c->priority, "",
-			  c->traffic ? "traffic" : "flows");
+		flows_chart(nd, ns, c, "");
 		put_labels(nd, ns, NULL);
 		for (size_t i = 0; i < c->n; i++) {
 			const char *o = c->dims[i].gone ? " 'obsolete'" : "";
 			if (c->traffic)
 				traffic_dims(nd, c->dims[i].id, c->dims[i].name, o);
 			else
-				fprintf(nd->out, "DIMENSION %s '%s' absolute 1 1%s\n",
-					c->dims[i].id, c->dims[i].name, o);
+				flows_dim(nd, c, c->dims[i].id, c->dims[i].name, o);
 		}
 		if (c->traffic)
 			traffic_dims(nd, "other", "other", "");
 		else
-			fprintf(nd->out, "DIMENSION other 'other' absolute 1 1\n");
+			flows_dim(nd, c, "other", "other", "");
 		c->declared = true;
 		c->dirty = false;
 	}
@@ -435,6 +481,11 @@ static void flows_put(struct nd *nd, struct nd_ns *ns, struct nd_flows *c, uint6
 	put_begin(nd, c->id, &c->last_begin, now);
 	for (size_t i = 0; i < c->n; i++) {
 		const struct nd_dim *d = &c->dims[i];
+		/* A counter not reported keeps its last total: a rate of 0. */
+		if (c->counter >= 0) {
+			put_set(nd, d->id, d->in);
+			continue;
+		}
 		if (!c->traffic) {
 			put_set(nd, d->id, d->seen == now ? d->value : 0);
 			continue;
@@ -447,6 +498,8 @@ static void flows_put(struct nd *nd, struct nd_ns *ns, struct nd_flows *c, uint6
 	if (c->traffic) {
 		put_set(nd, "other_in", c->other_in);
 		put_set(nd, "other_out", c->other_out);
+	} else if (c->counter >= 0) {
+		put_set(nd, "other", c->other_in);
 	} else {
 		put_set(nd, "other", c->other);
 	}
@@ -469,6 +522,8 @@ static struct nd_ns *series_ns(struct nd *nd, int src, const struct hf_flow *f)
 static int flows_tick(struct nd *nd, struct hf_select *sel, int src, int k0, int ndirs, int tr,
 		      struct hf_flow *flows, size_t n, uint64_t now)
 {
+	/* The bpf backend's counters: sockets flows, one chart per counter and direction. */
+	bool counting = src == 0 && nd->backend == HF_BACKEND_BPF;
 	const struct hf_series *s;
 	size_t ns_n;
 	int ret;
@@ -489,6 +544,9 @@ static int flows_tick(struct nd *nd, struct hf_select *sel, int src, int k0, int
 		if (ret == 0 && tr >= 0)
 			ret = flows_add(nd, &ns->flows[tr + d], &s[i], src, f->ct.traffic_known,
 					now);
+		for (int k = 0; ret == 0 && counting && k < HF_COUNTS; k++)
+			ret = flows_add(nd, &ns->flows[ND_C_OPENED_ACTIVE + 2 * k + d], &s[i], src,
+					true, now);
 		if (ret < 0)
 			return ret;
 	}
@@ -507,14 +565,20 @@ static int flows_tick(struct nd *nd, struct hf_select *sel, int src, int k0, int
 			/* An empty "other" says nothing of accounting. */
 			c->other_traffic = c->other_traffic || (folded && o->ct.traffic_known);
 		}
+		for (int k = 0; counting && k < HF_COUNTS; k++) {
+			struct nd_flows *c = &nd->ns[0].flows[ND_C_OPENED_ACTIVE + 2 * k + d];
+			c->other_in = flow_counter(c, o);
+		}
 	}
 	for (size_t i = 0; i < nd->nns; i++) {
 		struct nd_ns *ns = &nd->ns[i];
 		if (!ns->in[src] && !(i == 0 && (ns->flows[k0].declared || !nd->netns)))
 			continue;
 		for (int d = 0; d < ndirs; d++) {
-			int ks[2] = { k0 + d, tr >= 0 ? tr + d : -1 };
-			for (int j = 0; j < 2; j++) {
+			int ks[2 + HF_COUNTS] = { k0 + d, tr >= 0 ? tr + d : -1, -1, -1, -1 };
+			for (int k = 0; counting && k < HF_COUNTS; k++)
+				ks[2 + k] = ND_C_OPENED_ACTIVE + 2 * k + d;
+			for (int j = 0; j < 2 + HF_COUNTS; j++) {
 				if (ks[j] < 0)
 					continue;
 				ret = flows_expire(nd, sel, &ns->flows[ks[j]], now);
@@ -748,16 +812,23 @@ int nd_tick(struct nd *nd, uint64_t now, enum hf_backend backend, struct hf_flow
 
 	if (backend != nd->backend) {
 		/* Labels name the backend: declare everything again with the new one. */
-		nd->backend = backend;
 		for (size_t i = 0; i < nd->nns; i++) {
 			struct nd_ns *ns = &nd->ns[i];
-			for (int k = 0; k < ND_CHARTS; k++)
-				ns->flows[k].declared = false;
+			for (int k = 0; k < ND_CHARTS; k++) {
+				struct nd_flows *c = &ns->flows[k];
+				/* Only the bpf backend counts: its charts end with it. */
+				if (c->counter >= 0 && c->declared && backend != HF_BACKEND_BPF) {
+					flows_chart(nd, ns, c, "obsolete");
+					c->n = 0;
+				}
+				c->declared = false;
+			}
 			ns->states_declared = ns->listen_declared = false;
 			ns->table_declared = ns->used_declared = false;
 		}
 		for (size_t i = 0; i < nd->nlst; i++)
 			nd->lst[i].declared = nd->lst[i].fill_declared = false;
+		nd->backend = backend;
 	}
 	ret = flows_tick(nd, nd->sel_flows, 0, ND_C_ACTIVE, 2, -1, flows, n, now);
 	if (ret < 0)
@@ -866,11 +937,7 @@ void nd_end_tick(struct nd *nd, uint64_t now)
 		for (int k = 0; k < ND_CHARTS; k++) {
 			struct nd_flows *c = &ns->flows[k];
 			if (c->declared)
-				put_chart(nd, c->id, c->title, ns,
-					  c->traffic ? "kilobits/s" : "connections",
-					  c->traffic ? "traffic" : "flows", c->context,
-					  c->traffic ? "area" : "stacked", c->priority, "obsolete",
-					  c->traffic ? "traffic" : "flows");
+				flows_chart(nd, ns, c, "obsolete");
 		}
 		if (ns->states_declared) {
 			snprintf(cid, sizeof(cid), "states%s", ns->part);

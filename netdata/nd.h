@@ -81,7 +81,8 @@ struct nd_dim {
 	/*
 	 * traffic: the bytes received and sent as written (monotonic: a flow's
 	 * counters that restart, when it comes back, are added to what was
-	 * written before), and the flow's counters as last read
+	 * written before), and the flow's counters as last read; a counter
+	 * chart (opened, closed, failed) uses in and raw_in alike
 	 */
 	uint64_t in, out, raw_in, raw_out;
 	bool gone; /* expired: declared obsolete once more, then dropped */
@@ -89,14 +90,20 @@ struct nd_dim {
 
 /* The charts of flows of one namespace. */
 enum nd_chart {
-	ND_C_ACTIVE,	   /* sockets: connections per active flow */
-	ND_C_PASSIVE,	   /* sockets: connections per passive flow */
-	ND_C_CT_ACTIVE,	   /* conntrack: connections per flow, per direction */
-	ND_C_CT_PASSIVE,   /* */
-	ND_C_CT_FORWARDED, /* */
-	ND_C_TR_ACTIVE,	   /* conntrack: traffic per flow, per direction */
-	ND_C_TR_PASSIVE,   /* */
-	ND_C_TR_FORWARDED, /* */
+	ND_C_ACTIVE,	     /* sockets: connections per active flow */
+	ND_C_PASSIVE,	     /* sockets: connections per passive flow */
+	ND_C_CT_ACTIVE,	     /* conntrack: connections per flow, per direction */
+	ND_C_CT_PASSIVE,     /* */
+	ND_C_CT_FORWARDED,   /* */
+	ND_C_TR_ACTIVE,	     /* conntrack: traffic per flow, per direction */
+	ND_C_TR_PASSIVE,     /* */
+	ND_C_TR_FORWARDED,   /* */
+	ND_C_OPENED_ACTIVE,  /* bpf backend: connections/s per flow, per counter and direction */
+	ND_C_OPENED_PASSIVE, /* */
+	ND_C_CLOSED_ACTIVE,  /* */
+	ND_C_CLOSED_PASSIVE, /* */
+	ND_C_FAILED_ACTIVE,  /* */
+	ND_C_FAILED_PASSIVE, /* */
 	ND_CHARTS
 };
 
@@ -108,7 +115,8 @@ struct nd_flows {
 	char id[ND_CHART_ID_MAX];
 	const char *title, *context;
 	int priority;
-	bool traffic;  /* kilobits/s from counters, two dimensions per flow */
+	bool traffic; /* kilobits/s from counters, two dimensions per flow */
+	int counter; /* -1, or 0 opened, 1 closed, 2 failed: connections/s from hf_select's totals */
 	bool declared; /* CHART sent with the current labels */
 	bool dirty;    /* a dimension came or went: send CHART and every DIMENSION again */
 	uint64_t last_begin;

@@ -249,6 +249,9 @@ int hf_flow_ids(const struct hf_flow *flows, size_t n, char (*ids)[HF_ID_MAX],
  * listening port).
  */
 
+/* The bpf backend's counters of a flow: opened, closed, failed. */
+#define HF_COUNTS 3
+
 /* One reported series: a flow or a listener with this collection's values. */
 struct hf_series {
 	struct hf_flow flow; /* flows: key, and values (zero when ended or pinned and idle) */
@@ -267,6 +270,9 @@ struct hf_series {
 	 * was counted there.
 	 */
 	uint64_t before[4];
+	/* internal: sockets flows' opened, closed, failed (see hf_select_flows) */
+	uint64_t counts_[HF_COUNTS]; /* the series' totals */
+	uint64_t delta_[HF_COUNTS];  /* what this update added to them */
 };
 
 struct hf_select;
@@ -295,6 +301,22 @@ int hf_select_pin(struct hf_select *sel, const struct hf_flow *key);
  * hf_select_flows - update with the @n flows of a collection at @now_us
  * (a monotonic clock); reorders @flows. @names gives a name for an
  * address, or NULL. Returns 0 or -ENOMEM.
+ *
+ * Counters (a sockets selection; the bpf backend's flows carry them):
+ * after the update, each series' flow.opened, closed and failed, and
+ * those of hf_select_other(), are the selection's own monotonic totals,
+ * never lower than at the update before. What a flow did since the last
+ * update (its counters less those it had then; all of them when it is
+ * new, or when one went back: the flow was deleted from the kernel's map
+ * and made anew) is added to its series, or, when it has none, to its
+ * direction's other; flows with no connection left count too. A series
+ * starts at 0 when it is first reported (at the totals it had when it was
+ * last reported under the same identifier, if the selection still keeps
+ * them: the last hf_select_bound() series given up or ended are kept) (what its flow did in that
+ * update goes to other, so that an agent, which needs two values for a
+ * rate, loses none); a series given up while its flow lives gives what
+ * its flow did in that update to other. So over a run the totals of
+ * every series and other add up to what every flow did.
  */
 int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint64_t now_us,
 		    const char *(*names)(int family, const union hf_addr *a, unsigned int plen,

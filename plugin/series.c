@@ -13,10 +13,22 @@
 
 #include "plugin.h"
 
-/* The flow counters of the last update, to add what folded flows did to other's. */
+/*
+ * The flow counters of the last update: conntrack, to add what folded flows
+ * did to other's; sockets (the bpf backend), what each flow did since.
+ */
 struct prev_traffic {
 	struct hf_flow key; /* key only */
 	uint64_t bytes[2], packets[2];
+	uint64_t counts[HF_COUNTS]; /* opened, closed, failed */
+};
+
+/* A flow series no longer reported, its counters' totals kept for when it comes back. */
+struct retired {
+	struct hf_flow key; /* key only */
+	char id[HF_ID_MAX];
+	uint64_t counts[HF_COUNTS];
+	uint64_t seq; /* order of retirement: the oldest goes first */
 };
 
 struct hf_select {
@@ -31,12 +43,18 @@ struct hf_select {
 	/* conntrack: other's traffic, kept monotonic across updates */
 	uint64_t other_bytes[HF_DIRS][2], other_packets[HF_DIRS][2];
 	bool other_unknown[HF_DIRS];
+	/* sockets: other's opened, closed, failed, kept monotonic across updates */
+	uint64_t other_counts[HF_DIRS][HF_COUNTS];
+	bool counting; /* some flow carried counters: keep them for the next update */
 	struct prev_traffic *prev, *cur; /* sorted by key */
 	size_t nprev, ncur, capprev, capcur;
 	size_t *scratch; /* flows: indices of new top flows; listeners: the rank order */
 	size_t scratch_cap;
 	char **ids; /* identifiers in use, sorted, for a new flow's uniqueness check */
 	size_t nids, ids_cap;
+	struct retired *retired; /* at most hf_select_bound() */
+	size_t nretired;
+	uint64_t retire_seq;
 };
 
 struct hf_select *hf_select_new(enum hf_select_kind kind, unsigned int max, unsigned int hold_s)
@@ -63,6 +81,7 @@ void hf_select_free(struct hf_select *sel)
 	free(sel->ids);
 	free(sel->prev);
 	free(sel->cur);
+	free(sel->retired);
 	free(sel);
 }
 
@@ -237,8 +256,8 @@ static void traffic_before(const struct hf_select *sel, const struct hf_flow *f,
 		memset(out, 0, 4 * sizeof(*out));
 }
 
-/* Keep every flow's counters for the next update's other_traffic(). */
-static int traffic_keep(struct hf_select *sel, const struct hf_flow *flows, size_t n)
+/* Keep every flow's counters for the next update's other_traffic() and counts_delta(). */
+static int prev_keep(struct hf_select *sel, const struct hf_flow *flows, size_t n)
 {
 	struct prev_traffic *t;
 
@@ -256,6 +275,9 @@ static int traffic_keep(struct hf_select *sel, const struct hf_flow *flows, size
 		t->bytes[1] = flows[i].ct.bytes_received;
 		t->packets[0] = flows[i].ct.packets_sent;
 		t->packets[1] = flows[i].ct.packets_received;
+		t->counts[0] = flows[i].opened;
+		t->counts[1] = flows[i].closed;
+		t->counts[2] = flows[i].failed;
 	}
 	if (n > 1)
 		qsort(sel->cur, n, sizeof(*sel->cur), prev_cmp);
@@ -267,6 +289,112 @@ static int traffic_keep(struct hf_select *sel, const struct hf_flow *flows, size
 	sel->capprev = sel->capcur;
 	sel->capcur = n;
 	return 0;
+}
+
+static int flow_prev_cmp(const void *key, const void *elem)
+{
+	return hf_flow_key_cmp(key, &((const struct prev_traffic *)elem)->key);
+}
+
+/* Whether some flow carries the bpf backend's counters. */
+static bool any_counts(const struct hf_flow *flows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (flows[i].opened || flows[i].closed || flows[i].failed)
+			return true;
+	return false;
+}
+
+/*
+ * What flow @f did since the last update, into @out: its counters less
+ * those it had then; all of them when it is new, or when one went back
+ * (the flow was deleted from the kernel's map and made anew, from 0).
+ */
+static void counts_delta(const struct hf_select *sel, const struct hf_flow *f, uint64_t *out)
+{
+	const struct prev_traffic *p = NULL;
+	bool back = false;
+
+	out[0] = f->opened;
+	out[1] = f->closed;
+	out[2] = f->failed;
+	if (sel->nprev)
+		p = bsearch(f, sel->prev, sel->nprev, sizeof(*sel->prev), flow_prev_cmp);
+	if (!p)
+		return;
+	for (int i = 0; i < HF_COUNTS; i++)
+		back = back || out[i] < p->counts[i];
+	for (int i = 0; !back && i < HF_COUNTS; i++)
+		out[i] -= p->counts[i];
+}
+
+static void counts_add(uint64_t *to, const uint64_t *delta)
+{
+	for (int i = 0; i < HF_COUNTS; i++)
+		to[i] += delta[i];
+}
+
+/* The totals into the flows the front ends read: each series', and other's. */
+static void counts_publish(struct hf_select *sel)
+{
+	for (size_t i = 0; i < sel->n; i++) {
+		struct hf_series *s = &sel->s[i];
+		s->flow.opened = s->counts_[0];
+		s->flow.closed = s->counts_[1];
+		s->flow.failed = s->counts_[2];
+	}
+	for (int d = 0; d < HF_DIRS; d++) {
+		sel->other[d].opened = sel->other_counts[d][0];
+		sel->other[d].closed = sel->other_counts[d][1];
+		sel->other[d].failed = sel->other_counts[d][2];
+	}
+}
+
+/*
+ * A series no longer reported keeps its totals here, so that the same
+ * identifier, reported again, goes on from them: an agent that still holds
+ * the old value never sees it go down. Bounded: the oldest go first.
+ */
+static void retire(struct hf_select *sel, const struct hf_series *s, bool dropped)
+{
+	size_t bound = hf_select_bound(sel), at = sel->nretired;
+	uint64_t c[HF_COUNTS];
+
+	/* Given up in this update: what its flow did in it went to other, not to the series. */
+	for (int i = 0; i < HF_COUNTS; i++)
+		c[i] = s->counts_[i] - (dropped ? s->delta_[i] : 0);
+	if (sel->listeners || sel->conntrack || !(c[0] || c[1] || c[2]))
+		return;
+	if (!sel->retired) {
+		sel->retired = calloc(bound, sizeof(*sel->retired));
+		if (!sel->retired)
+			return; /* then it starts again from 0, a counter reset to the agent */
+	}
+	if (at == bound) {
+		at = 0;
+		for (size_t i = 1; i < sel->nretired; i++)
+			if (sel->retired[i].seq < sel->retired[at].seq)
+				at = i;
+	} else {
+		sel->nretired++;
+	}
+	memcpy(&sel->retired[at].key, &s->flow, sizeof(s->flow));
+	memcpy(sel->retired[at].id, s->id, sizeof(s->id));
+	memcpy(sel->retired[at].counts, c, sizeof(c));
+	sel->retired[at].seq = ++sel->retire_seq;
+}
+
+/* A new series of a flow retired under the same identifier goes on from its totals. */
+static void unretire(struct hf_select *sel, struct hf_series *s)
+{
+	for (size_t i = 0; i < sel->nretired; i++) {
+		struct retired *r = &sel->retired[i];
+		if (!hf_flow_key_eq(&r->key, &s->flow) || strcmp(r->id, s->id) != 0)
+			continue;
+		memcpy(s->counts_, r->counts, sizeof(s->counts_));
+		*r = sel->retired[--sel->nretired];
+		return;
+	}
 }
 
 static void other_add(struct hf_select *sel, const struct hf_flow *f)
@@ -296,10 +424,13 @@ static void update_begin(struct hf_select *sel)
 
 	for (size_t i = 0; i < sel->n; i++) {
 		struct hf_series *s = &sel->s[i];
-		if (s->ended && !s->pinned)
+		if (s->ended && !s->pinned) {
+			retire(sel, s, false);
 			continue;
+		}
 		s->ended = false;
 		s->present = false;
+		memset(s->delta_, 0, sizeof(s->delta_));
 		series_zero(sel, s);
 		if (kept != i)
 			sel->s[kept] = *s;
@@ -357,6 +488,9 @@ static int update_bound(struct hf_select *sel, uint64_t now, bool *drop)
 			drop[i] = true;
 			if (!sel->listeners && out[k]->present)
 				other_add(sel, &out[k]->flow);
+			/* What it did in this update, not reported under its own id: other's. */
+			if (!sel->listeners)
+				counts_add(sel->other_counts[d], out[k]->delta_);
 		}
 	}
 	free(out);
@@ -368,8 +502,10 @@ static void update_compact(struct hf_select *sel, const bool *drop)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < sel->n; i++) {
-		if (drop[i])
+		if (drop[i]) {
+			retire(sel, &sel->s[i], true);
 			continue;
+		}
 		if (kept != i)
 			sel->s[kept] = sel->s[i];
 		kept++;
@@ -511,27 +647,52 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 	qsort(flows, n, sizeof(*flows), hf_flow_cmp);
 	if (scratch_reserve(sel, HF_DIRS * (size_t)sel->max + 1) < 0)
 		return -ENOMEM;
+	sel->counting = !sel->conntrack && any_counts(flows, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct hf_flow *f = &flows[i];
+		uint64_t delta[HF_COUNTS] = { 0, 0, 0 };
 		int d = f->dir - 1;
-		bool top, found;
+		bool top, found, news;
 
 		if (d < 0 || d >= HF_DIRS)
 			continue; /* no direction: cannot happen with flows of the core */
-		/* The bpf backend keeps flows whose connections all ended, for their counters. */
-		if (f->conns == 0 && !sel->conntrack)
-			continue;
-		top = rank[d]++ < sel->max;
+		if (sel->counting)
+			counts_delta(sel, f, delta);
+		news = delta[0] || delta[1] || delta[2];
 		size_t at = series_find(sel, f, NULL, &found);
 		struct hf_series *s = found ? &sel->s[at] : NULL;
 
+		/*
+		 * The bpf backend keeps flows whose connections all ended, for
+		 * their counters: they are not ranked, and count where their
+		 * flow is reported, else in other. A reported one that did
+		 * something in the interval is still there (held), with 0.
+		 */
+		if (f->conns == 0 && !sel->conntrack) {
+			if (!s) {
+				counts_add(sel->other_counts[d], delta);
+				continue;
+			}
+			counts_add(s->counts_, delta);
+			memcpy(s->delta_, delta, sizeof(delta));
+			if (news) {
+				s->flow = *f;
+				s->present = true;
+			}
+			continue;
+		}
+		top = rank[d]++ < sel->max;
 		if (!s) {
+			/* A new series starts at 0: an agent's rate needs two values. */
+			counts_add(sel->other_counts[d], delta);
 			if (top)
 				sel->scratch[nnew++] = i;
 			else
 				other_add(sel, f);
 			continue;
 		}
+		counts_add(s->counts_, delta);
+		memcpy(s->delta_, delta, sizeof(delta));
 		s->flow = *f;
 		s->present = true;
 		if (top || s->pinned)
@@ -549,6 +710,7 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		}
 		if (!s->pinned && s->top_us != now && now - s->top_us >= sel->hold_us) {
 			other_add(sel, &s->flow);
+			counts_add(sel->other_counts[s->flow.dir - 1], s->delta_);
 			drop[i] = true;
 		}
 	}
@@ -577,6 +739,8 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 		memcpy(s->id, cand[k], sizeof(s->id));
 		if (sel->conntrack)
 			traffic_before(sel, f, s->before);
+		else
+			unretire(sel, s);
 	}
 	if (sel->conntrack) {
 		for (int d = 0; d < HF_DIRS; d++) {
@@ -587,9 +751,15 @@ int hf_select_flows(struct hf_select *sel, struct hf_flow *flows, size_t n, uint
 			ct->packets_received = sel->other_packets[d][1];
 			ct->traffic_known = !sel->other_unknown[d];
 		}
-		if (traffic_keep(sel, flows, n) < 0)
-			goto out;
 	}
+	if (sel->conntrack || sel->counting) {
+		if (prev_keep(sel, flows, n) < 0)
+			goto out;
+	} else {
+		sel->nprev = 0;
+	}
+	if (!sel->conntrack)
+		counts_publish(sel);
 	ret = 0;
 out:
 	free(cand);

@@ -91,13 +91,13 @@ EOF
 pick() { grep -E "$1" <<<"$snap"; }
 __settled() {
 	snap=$(collectd_snapshot)
-	[ "$(pick '^hostflow-(passive|active)-')" = "$want_flows" ] &&
+	[ "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')" = "$want_flows" ] &&
 		[ "$(pick '^hostflow-all/(tcp_connections|count)-')" = "$want_totals" ] &&
 		[ "$(pick '^hostflow-listen-')" = "$want_listeners" ]
 }
 snap=
 hf_wait_for 15 __settled
-check_eq "${HF_PLAN[1]}" "$want_flows" "$(pick '^hostflow-(passive|active)-')"
+check_eq "${HF_PLAN[1]}" "$want_flows" "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')"
 check_eq "${HF_PLAN[2]}" "$want_totals" "$(pick '^hostflow-all/(tcp_connections|count)-')"
 check_eq "${HF_PLAN[3]}" "$want_listeners" "$(pick '^hostflow-listen-')"
 
@@ -133,14 +133,14 @@ hf_wait_ss srv 0 -- state connected '( sport = :443 )' || hf_diag "srv still hol
 want_gone=$(grep -v -F 'passive-[2001:db8::1]:443-' <<<"$want_flows")
 __gone() {
 	snap=$(collectd_snapshot)
-	[ "$(pick '^hostflow-(passive|active)-')" = "$want_gone" ] &&
+	[ "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')" = "$want_gone" ] &&
 		pick '^hostflow-listen-\[2001:db8::1\]:443/tcp_connections-ESTABLISHED 0$' >/dev/null
 }
 if hf_wait_for 10 __gone; then
 	ok "${HF_PLAN[6]}"
 else
 	not_ok "${HF_PLAN[6]}" "$(diff -u --label expected --label actual <(printf '%s\n' "$want_gone") \
-		<(pick '^hostflow-(passive|active)-'))"
+		<(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-'))"
 fi
 
 problems=$(grep -E '\[(error|warning)\]' "$COLLECTD_LOG")

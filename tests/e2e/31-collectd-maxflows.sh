@@ -70,11 +70,11 @@ want=$({
 pick() { grep -E "$1" <<<"$snap"; }
 __flows_are() {
 	snap=$(collectd_snapshot)
-	[ "$(pick '^hostflow-(passive|active)-')" = "$1" ]
+	[ "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')" = "$1" ]
 }
 snap=
 hf_wait_for 15 __flows_are "$want"
-check_eq "${HF_PLAN[1]}" "$want" "$(pick '^hostflow-(passive|active)-')"
+check_eq "${HF_PLAN[1]}" "$want" "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')"
 check_eq "${HF_PLAN[2]}" "hostflow-all/count-flows 7" "$(pick '^hostflow-all/count-')"
 all_ids=$(collectd_listval 2>&1)
 
@@ -87,7 +87,7 @@ if hf_wait_for 10 __flows_are "$want_after"; then
 	ok "${HF_PLAN[3]}"
 else
 	not_ok "${HF_PLAN[3]}" "$(diff -u --label expected --label actual \
-		<(printf '%s\n' "$want_after") <(pick '^hostflow-(passive|active)-'))"
+		<(printf '%s\n' "$want_after") <(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-'))"
 fi
 
 # LISTVAL: HOST/PLUGIN-INST/TYPE-INST, exactly two '/'

@@ -87,7 +87,7 @@ check_eq "${HF_PLAN[2]}" "$tc" "$hf"
 
 # Defaults: ReportStates false (only a total per flow), ReportListeners true.
 snap=$(collectd_snapshot hostflow)
-flows=$(grep -E '^hostflow-(passive|active)-' <<<"$snap")
+flows=$(grep -E '^hostflow-(passive|active)-[^/]*/tcp_connections-' <<<"$snap")
 want_flows=$(LC_ALL=C sort <<'EOF'
 hostflow-active-198.51.100.1:many-198.51.100.11:5000/tcp_connections-total 2
 hostflow-active-198.51.100.1:many-198.51.100.11:5001/tcp_connections-total 2

@@ -94,7 +94,7 @@ EOF
 # unixsock: the flows' identifiers and values.
 flows() {
 	local id
-	collectd_listval 2>/dev/null | grep -E '^testhost/hostflow-(passive|active)-' |
+	collectd_listval 2>/dev/null | grep -E '^testhost/hostflow-(passive|active)-[^/]*/tcp_connections-' |
 		while read -r id; do
 			printf '%s %s\n' "$id" "$(collectd_value "$id" 2>/dev/null | awk '{print $1 + 0}')"
 		done | LC_ALL=C sort

@@ -268,14 +268,27 @@ if [ "${ticks:-0}" -ge 3 ] && [ "${micro:-0}" = $((nbegin - nchart)) ]; then
 else
 	not_ok "${HF_PLAN[3]}" "ticks ${ticks:-?}, BEGINs $nbegin over $nchart charts, with microseconds ${micro:-?}"
 fi
-check_eq "${HF_PLAN[4]}" "chart hostflow.flows_active hostflow.flows_active flows
+# A plugin is long-lived: Backend auto reads through bpf where it loads.
+BACKEND=$(hf_follow_backend)
+# counter_lines FORMAT: with the bpf backend, FORMAT (printf, one %s: the
+# chart id) for each of its six counter charts.
+counter_lines() {
+	local d k
+	[ "$BACKEND" = bpf ] || return 0
+	for d in active passive; do
+		for k in opened closed failed; do printf "$1\n" "hostflow.flows_${d}_$k"; done
+	done
+}
+check_eq "${HF_PLAN[4]}" "$({ echo "chart hostflow.flows_active hostflow.flows_active flows
 chart hostflow.flows_passive hostflow.flows_passive flows
 chart hostflow.listen hostflow.listen states
 chart hostflow.listener_fill_v4_198_51_100_1_80 hostflow.listener_fill listeners
 chart hostflow.listener_fill_v6_2001xdb8xx1_443 hostflow.listener_fill listeners
 chart hostflow.listener_v4_198_51_100_1_80 hostflow.listener_queue listeners
 chart hostflow.listener_v6_2001xdb8xx1_443 hostflow.listener_queue listeners
-chart hostflow.states hostflow.states states" "$(grep '^chart ' <<<"$CHECKED")"
+chart hostflow.states hostflow.states states"
+	counter_lines 'chart %s' | awk '{ print $1, $2, $2, "flows" }'; } | LC_ALL=C sort)" \
+	"$(grep '^chart ' <<<"$CHECKED" | LC_ALL=C sort)"
 check_eq "${HF_PLAN[5]}" "hostflow.flows_passive 198.51.100.1:80 <- 198.51.100.11:many 3
 hostflow.flows_passive 198.51.100.1:80 <- 198.51.100.12:many 2
 hostflow.flows_passive [2001:db8::1]:443 <- [2001:db8::11]:many 1
@@ -293,9 +306,7 @@ hostflow.listener_v6_2001xdb8xx1_443 syn_recv 0
 var hostflow.listener_fill_v4_198_51_100_1_80 backlog 128
 var hostflow.listener_fill_v6_2001xdb8xx1_443 backlog 128" \
 	"$(grep -E '^(hostflow.listener_|var )' <<<"$CHECKED" | LC_ALL=C sort)"
-# A plugin is long-lived: Backend auto reads through bpf where it loads.
-BACKEND=$(hf_follow_backend)
-check_eq "${HF_PLAN[9]}" "label hostflow.flows_active backend $BACKEND
+check_eq "${HF_PLAN[9]}" "$({ counter_lines "label %s backend $BACKEND"; echo "label hostflow.flows_active backend $BACKEND
 label hostflow.flows_passive backend $BACKEND
 label hostflow.listen backend $BACKEND
 label hostflow.listener_fill_v4_198_51_100_1_80 backend $BACKEND
@@ -306,7 +317,7 @@ label hostflow.listener_v4_198_51_100_1_80 backend $BACKEND
 label hostflow.listener_v4_198_51_100_1_80 listener 198.51.100.1:80
 label hostflow.listener_v6_2001xdb8xx1_443 backend $BACKEND
 label hostflow.listener_v6_2001xdb8xx1_443 listener [2001:db8::1]:443
-label hostflow.states backend $BACKEND" "$(grep '^label ' <<<"$CHECKED")"
+label hostflow.states backend $BACKEND"; } | LC_ALL=C sort)" "$(grep '^label ' <<<"$CHECKED" | LC_ALL=C sort)"
 
 printf '# hostflow.conf of the test\n[plugin]\n\tmax flows = 1\n\tReport Listeners = no\n' \
 	>"$HF_TMP/etc/hostflow.conf"
@@ -320,7 +331,9 @@ hostflow.flows_active 198.51.100.1:many -> 198.51.100.11:8080 4
 hostflow.flows_active other 0
 hostflow.flows_passive 198.51.100.1:80 <- 198.51.100.11:many 3
 hostflow.flows_passive other 3
-rc 124 stderr ''" "$(grep -E '^(hostflow\.flows|chart)' <<<"$CHECKED" | LC_ALL=C sort; echo "rc $RC stderr '$ERR'")"
+rc 124 stderr ''" "$(grep -E '^(hostflow\.flows_(active|passive) |chart)' <<<"$CHECKED" |
+	grep -vE '^chart hostflow\.flows_[a-z]+_(opened|closed|failed) ' | LC_ALL=C sort
+	echo "rc $RC stderr '$ERR'")"
 
 run_plugin 1.5 1 MaxFlows=2 report_listeners=yes
 check_out

@@ -82,7 +82,9 @@ latest() {
 		for n, v in sorted(zip(d["labels"][1:], next(r for r in d["data"]
 		if None not in r)[1:])))'
 }
-want_charts="$A $A flows 2
+# With the bpf backend, six counter charts too (48-netdata-counters.sh checks them).
+BACKEND=$(hf_follow_backend)
+want_charts=$({ echo "$A $A flows 2
 $P $P flows 2
 hostflow.listen hostflow.listen states 2
 $F80 hostflow.listener_fill listeners 2
@@ -90,6 +92,13 @@ $F81 hostflow.listener_fill listeners 2
 $L80 hostflow.listener_queue listeners 2
 $L81 hostflow.listener_queue listeners 2
 hostflow.states hostflow.states states 2"
+	if [ "$BACKEND" = bpf ]; then
+		for d in active passive; do
+			for k in opened closed failed; do
+				echo "hostflow.flows_${d}_$k hostflow.flows_${d}_$k flows 2"
+			done
+		done
+	fi; } | LC_ALL=C sort)
 got=
 __charts() { got=$(charts) && [ "$got" = "$want_charts" ]; }
 hf_wait_for 20 __charts
@@ -99,7 +108,7 @@ got_labels=$(netdata_json api/v1/charts '"\n".join("%s %s" % (k, v["chart_labels
 	for k, v in sorted(d["charts"].items()) if k.startswith("hostflow.")
 	and "_127_0_0_1_" not in k)')
 check_eq "${HF_PLAN[2]}" "$(cut -d' ' -f1-3 <<<"$want_charts")
-$(cut -d' ' -f1 <<<"$want_charts" | sed "s/\$/ $(hf_follow_backend)/")" "$(cut -d' ' -f1-3 <<<"$got")
+$(cut -d' ' -f1 <<<"$want_charts" | sed "s/\$/ $BACKEND/")" "$(cut -d' ' -f1-3 <<<"$got")
 $got_labels"
 
 __dims() { got=$(dims $P) && [ "$got" = "$want" ]; }

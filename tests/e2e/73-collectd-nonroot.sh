@@ -102,12 +102,12 @@ want_totals=$({
 pick() { grep -E "$1" <<<"$snap"; }
 __settled() {
 	snap=$(collectd_snapshot)
-	[ "$(pick '^hostflow-(passive|active)-')" = "$want_flows" ] &&
+	[ "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')" = "$want_flows" ] &&
 		[ "$(pick '^hostflow-all/(tcp_connections|count)-')" = "$want_totals" ]
 }
 snap=
 hf_wait_for 15 __settled
-check_eq "${HF_PLAN[2]}" "$want_flows" "$(pick '^hostflow-(passive|active)-')" ||
+check_eq "${HF_PLAN[2]}" "$want_flows" "$(pick '^hostflow-(passive|active)-[^/]*/tcp_connections-')" ||
 	hf_diag "$(collectd_log_tail 20)"
 check_eq "${HF_PLAN[3]}" "$want_totals" "$(pick '^hostflow-all/(tcp_connections|count)-')"
 

@@ -904,12 +904,89 @@ static void check_example(void)
 	free(msgs);
 }
 
+/* The bpf backend's counters: incremental charts per counter and direction, only with bpf. */
+static void check_counters(void)
+{
+	struct hf_options opt;
+	struct nd nd;
+	struct out o = { 0 };
+	struct hf_flow flows[2] = {
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.11", 0, 3),
+		mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.12", 0, 0),
+	};
+	const char *p11 = "p4_198_51_100_1_80_198_51_100_11_many";
+	char line[400];
+	uint64_t t0 = 1000 * SEC;
+
+	hf_options_init(&opt, HF_AGENT_NETDATA);
+	opt.max_flows = 1;
+	opt.obsolete_after = 3;
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init");
+	flows[0].opened = 3;
+	flows[1].opened = flows[1].closed = 7; /* all ended within the interval */
+	flows[1].failed = 2;
+	tick(&nd, &o, t0, HF_BACKEND_NETLINK, flows, 2, NULL, 0);
+	OK(!contains(&o, "flows_passive_opened") && !contains(&o, "incremental"),
+	   "counters: no counter chart with a backend other than bpf");
+	nd_free(&nd);
+
+	EQ_INT(nd_init(&nd, NULL, &opt, 1, NULL), 0, "nd_init");
+	tick(&nd, &o, t0, HF_BACKEND_BPF, flows, 2, NULL, 0);
+	VALID(protocol_error(&o), "counters: tick 1: valid protocol");
+	OK(has(&o,
+	       "CHART hostflow.flows_passive_opened '' 'TCP Connections Opened per Passive "
+	       "Flow' 'connections/s' 'flows' 'hostflow.flows_passive_opened' stacked 70005 1 '' "
+	       "'hostflow.plugin' 'flows'"),
+	   "counters: tick 1: an opened chart per direction, in connections/s");
+	OK(contains(&o, "CHART hostflow.flows_active_failed '") &&
+		   contains(&o, "CHART hostflow.flows_passive_closed '"),
+	   "counters: closed and failed charts too");
+	snprintf(line, sizeof(line),
+		 "DIMENSION %s '198.51.100.1:80 <- 198.51.100.11:many' incremental 1 1", p11);
+	OK(has(&o, line) && has(&o, "DIMENSION other 'other' incremental 1 1"),
+	   "counters: tick 1: a flow's dimension and other's are incremental");
+	OK(contains(&o, "BEGIN hostflow.flows_passive_opened\n") &&
+		   contains(&o, "SET other = 10\nEND\n"),
+	   "counters: tick 1: a new series starts at 0; what its flow did, and a flow with "
+	   "no connection left, are other's");
+	flows[0] = mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.11", 0, 2);
+	flows[1] = mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.12", 0, 0);
+	flows[0].opened = 8;
+	flows[0].closed = 4;
+	flows[1].opened = flows[1].closed = 7;
+	flows[1].failed = 5;
+	tick(&nd, &o, t0 + SEC, HF_BACKEND_BPF, flows, 2, NULL, 0);
+	snprintf(line, sizeof(line), "BEGIN hostflow.flows_passive_opened 1000000\nSET %s = 5\n",
+		 p11);
+	OK(contains(&o, line), "counters: tick 2: the flow's opened adds what it did since");
+	snprintf(line, sizeof(line),
+		 "BEGIN hostflow.flows_passive_failed 1000000\nSET %s = 0\nSET other = 5\n", p11);
+	OK(contains(&o, line), "counters: tick 2: failed of the flow, and other's total");
+	/* The flow deleted from the map and made anew: counters from 0, never a decrease. */
+	flows[0] = mkflow(HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.11", 0, 1);
+	flows[0].opened = 1;
+	tick(&nd, &o, t0 + 2 * SEC, HF_BACKEND_BPF, flows, 1, NULL, 0);
+	snprintf(line, sizeof(line), "BEGIN hostflow.flows_passive_opened 1000000\nSET %s = 6\n",
+		 p11);
+	OK(contains(&o, line), "counters: tick 3: a recreated flow adds its new counters");
+	/* Back to netlink: the counter charts are no longer updated. */
+	tick(&nd, &o, t0 + 3 * SEC, HF_BACKEND_NETLINK, flows, 1, NULL, 0);
+	OK(!contains(&o, "BEGIN hostflow.flows_passive_opened") &&
+		   contains(&o, "CHART hostflow.flows_passive_opened '' 'TCP Connections Opened "
+				"per Passive Flow' 'connections/s' 'flows' "
+				"'hostflow.flows_passive_opened' stacked 70005 1 'obsolete'"),
+	   "counters: made obsolete once the backend is not bpf");
+	nd_free(&nd);
+	free(o.buf);
+}
+
 int main(void)
 {
 	check_ids();
 	check_word();
 	check_ticks();
 	check_conntrack();
+	check_counters();
 	check_netns();
 	check_log();
 	check_config();

@@ -641,6 +641,231 @@ static void test_netns_and_before(void)
 	hf_select_free(sel);
 }
 
+static struct hf_flow counted(uint16_t port, int peer, uint32_t conns, uint64_t opened,
+			      uint64_t closed, uint64_t failed)
+{
+	struct hf_flow f = passive(port, peer, conns);
+
+	f.opened = opened;
+	f.closed = closed;
+	f.failed = failed;
+	return f;
+}
+
+/* The bpf backend's counters: per series and other, monotonic, nothing lost. */
+static void test_counters(void)
+{
+	struct hf_select *sel = hf_select_new(HF_SELECT_FLOWS, 1, 300);
+	const char *a = "passive-198.51.100.1:80-198.51.100.11:many";
+	const struct hf_series *s;
+	const struct hf_flow *o;
+	struct hf_flow f[3];
+	size_t n;
+
+	f[0] = counted(80, 11, 5, 5, 0, 0);
+	f[1] = counted(81, 12, 1, 1, 0, 0);
+	hf_select_flows(sel, f, 2, 0, NULL, NULL);
+	s = find_id(sel, a);
+	o = hf_select_other(sel, HF_DIR_PASSIVE, NULL);
+	OK(s && s->flow.opened == 0 && s->flow.closed == 0,
+	   "a new series starts at 0 (an agent's rate needs two values)");
+	EQ_INT(o->opened, 6, "what its flow did, and the folded flow's, are other's");
+	f[0] = counted(80, 11, 4, 8, 1, 0);
+	f[1] = counted(81, 12, 0, 5, 3, 2); /* every connection of it ended in the interval */
+	hf_select_flows(sel, f, 2, SEC, NULL, NULL);
+	s = find_id(sel, a);
+	o = hf_select_other(sel, HF_DIR_PASSIVE, NULL);
+	OK(s && s->flow.opened == 3 && s->flow.closed == 1 && s->flow.failed == 0,
+	   "then the series adds what its flow did since");
+	OK(o->opened == 10 && o->closed == 3 && o->failed == 2,
+	   "a flow with no connection left still counts, in other");
+	EQ_INT(o->conns, 0, "without adding to other's connections");
+	/* :80 deleted from the map and made anew: its counters start again from 0. */
+	f[0] = counted(80, 11, 4, 2, 0, 0);
+	f[1] = counted(81, 12, 0, 5, 3, 2);
+	hf_select_flows(sel, f, 2, 2 * SEC, NULL, NULL);
+	s = find_id(sel, a);
+	o = hf_select_other(sel, HF_DIR_PASSIVE, NULL);
+	OK(s && s->flow.opened == 5 && s->flow.closed == 1,
+	   "a recreated flow (a counter went back) adds its new counters: never a decrease");
+	OK(o->opened == 10 && o->closed == 3 && o->failed == 2, "a flow that did nothing adds 0");
+	/* :80 closes everything in the interval: still there, with its news, and 0. */
+	f[0] = counted(80, 11, 0, 4, 6, 1);
+	f[1] = counted(81, 12, 0, 5, 3, 2);
+	hf_select_flows(sel, f, 2, 3 * SEC, NULL, NULL);
+	s = find_id(sel, a);
+	OK(s && !s->ended && s->present && s->flow.conns == 0 && s->flow.opened == 7 &&
+		   s->flow.closed == 7 && s->flow.failed == 1,
+	   "a series whose connections all ended within the interval is reported with them");
+	f[0] = counted(80, 11, 0, 4, 6, 1);
+	f[1] = counted(81, 12, 0, 5, 3, 2);
+	hf_select_flows(sel, f, 2, 4 * SEC, NULL, NULL);
+	s = find_id(sel, a);
+	OK(s && s->ended && s->flow.conns == 0 && s->flow.opened == 7 && s->flow.closed == 7,
+	   "with nothing new, it ends: zero connections, its totals kept (no decrease)");
+	f[0] = counted(80, 11, 0, 4, 6, 1);
+	f[1] = counted(81, 12, 0, 5, 3, 2);
+	hf_select_flows(sel, f, 2, 5 * SEC, NULL, NULL);
+	OK(find_id(sel, a) == NULL, "then it is forgotten");
+	f[0] = counted(80, 11, 0, 5, 7, 1);
+	f[1] = counted(81, 12, 0, 6, 3, 2);
+	hf_select_flows(sel, f, 2, 6 * SEC, NULL, NULL);
+	o = hf_select_other(sel, HF_DIR_PASSIVE, NULL);
+	OK(o->opened == 12 && o->closed == 4 && o->failed == 2,
+	   "a forgotten flow's news go to other, with the rest");
+	f[0] = counted(80, 11, 2, 7, 7, 1);
+	f[1] = counted(81, 12, 0, 6, 3, 2);
+	hf_select_flows(sel, f, 2, 7 * SEC, NULL, NULL);
+	s = find_id(sel, a);
+	o = hf_select_other(sel, HF_DIR_PASSIVE, NULL);
+	OK(s && s->first_us == 7 * SEC && s->flow.opened == 7 && s->flow.closed == 7 &&
+		   s->flow.failed == 1 && o->opened == 14,
+	   "reported again, it goes on from its totals (its first interval is other's)");
+	hf_select_free(sel);
+
+	/* Without counters (not the bpf backend): all zero, as before. */
+	sel = hf_select_new(HF_SELECT_FLOWS, 1, 300);
+	f[0] = passive(80, 11, 5);
+	f[1] = passive(81, 12, 1);
+	hf_select_flows(sel, f, 2, 0, NULL, NULL);
+	s = hf_select_series(sel, &n);
+	o = hf_select_other(sel, HF_DIR_PASSIVE, NULL);
+	OK(n == 1 && !s[0].flow.opened && !o->opened && !o->closed && !o->failed,
+	   "flows without counters: zeros");
+	hf_select_free(sel);
+}
+
+/*
+ * A property test of the counters: random flows of random connections,
+ * some with none left, counters that grow, flows deleted from the map and
+ * back from 0, flows made anew between two updates (a counter goes back);
+ * MaxFlows 2, HoldTime 3 s, one pin. Every update, what the series and
+ * other added equals what every flow did, and no series goes back.
+ */
+static void test_counters_property(void)
+{
+	enum {
+		NF = 12,
+		STEPS = 4000
+	};
+	struct hf_select *sel = hf_select_new(HF_SELECT_FLOWS, 2, 3);
+	struct hf_flow live[NF], g[NF], pin = passive(90, 20, 0);
+	bool in[NF];
+	uint64_t seed = 12345, bad_sum = 0, bad_mono = 0, want_total[HF_COUNTS] = { 0 };
+	uint64_t got_total[HF_COUNTS] = { 0 }, last_other[2][HF_COUNTS] = { { 0 } };
+	struct {
+		struct hf_flow key;
+		uint64_t c[HF_COUNTS];
+	} last[64];
+	size_t nlast = 0;
+	/* each flow's (and the pin's, [NF]) totals when last reported; how often one came back */
+	uint64_t ever[NF + 1][HF_COUNTS], restored = 0;
+
+	memset(ever, 0, sizeof(ever));
+	OK(hf_select_pin(sel, &pin) == 0, "pin :90");
+	for (int i = 0; i < NF; i++) {
+		live[i] = counted((uint16_t)(80 + i % 11), 11 + i, 0, 0, 0, 0);
+		live[i].dir = i % 3 ? HF_DIR_PASSIVE : HF_DIR_ACTIVE;
+		in[i] = false;
+	}
+	for (int step = 0; step < STEPS; step++) {
+		uint64_t want[HF_COUNTS] = { 0 }, got[HF_COUNTS] = { 0 };
+		size_t m = 0, n;
+		const struct hf_series *s;
+
+		for (int i = 0; i < NF; i++) {
+			uint64_t r;
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			r = seed >> 33;
+			if (!in[i] && r % 4 != 0)
+				continue;
+			if (!in[i]) {
+				/* new, or deleted from the map and back: from 0 */
+				in[i] = true;
+				live[i].opened = live[i].closed = live[i].failed = 0;
+			} else if (r % 31 == 2 && live[i].opened > 8) {
+				/* made anew between two updates: a counter goes back */
+				live[i].opened = live[i].closed = live[i].failed = 0;
+			}
+			if (r % 17 == 3) {
+				in[i] = false; /* deleted: counted where it was last seen */
+				continue;
+			}
+			{
+				uint64_t op = (r >> 4) % 5, cl = (r >> 8) % 4, fa = (r >> 12) % 3;
+				live[i].opened += op;
+				live[i].closed += cl;
+				live[i].failed += fa;
+				want[0] += op;
+				want[1] += cl;
+				want[2] += fa;
+			}
+			live[i].conns = (uint32_t)((r >> 16) % 4); /* 0: all ended */
+			live[i].states[HF_ESTABLISHED] = live[i].conns;
+			g[m++] = live[i];
+		}
+		hf_select_flows(sel, g, m, (uint64_t)step * SEC, NULL, NULL);
+		s = hf_select_series(sel, &n);
+		for (size_t k = 0; k < n; k++) {
+			const uint64_t c[HF_COUNTS] = { s[k].flow.opened, s[k].flow.closed,
+							s[k].flow.failed };
+			bool was = false;
+			for (size_t j = 0; j < nlast; j++) {
+				if (!hf_flow_key_eq(&last[j].key, &s[k].flow))
+					continue;
+				was = s[k].first_us != (uint64_t)step * SEC;
+				for (int x = 0; was && x < HF_COUNTS; x++) {
+					bad_mono += c[x] < last[j].c[x];
+					got[x] += c[x] - last[j].c[x];
+				}
+			}
+			/* New: from 0, or from its totals when last reported; it adds nothing yet. */
+			int idx = NF;
+			for (int i = 0; i < NF; i++)
+				if (hf_flow_key_eq(&live[i], &s[k].flow))
+					idx = i;
+			if (!was) {
+				bool zero = !c[0] && !c[1] && !c[2];
+				bool back = !memcmp(c, ever[idx], sizeof(c));
+				bad_mono += !zero && !back;
+				restored += back && !zero;
+			}
+			memcpy(ever[idx], c, sizeof(c));
+		}
+		for (int d = 0; d < 2; d++) {
+			const struct hf_flow *o =
+				hf_select_other(sel, d ? HF_DIR_PASSIVE : HF_DIR_ACTIVE, NULL);
+			const uint64_t c[HF_COUNTS] = { o->opened, o->closed, o->failed };
+			for (int x = 0; x < HF_COUNTS; x++) {
+				bad_mono += c[x] < last_other[d][x];
+				got[x] += c[x] - last_other[d][x];
+				last_other[d][x] = c[x];
+			}
+		}
+		nlast = 0;
+		for (size_t k = 0; k < n && nlast < 64; k++, nlast++) {
+			last[nlast].key = s[k].flow;
+			last[nlast].c[0] = s[k].flow.opened;
+			last[nlast].c[1] = s[k].flow.closed;
+			last[nlast].c[2] = s[k].flow.failed;
+		}
+		for (int x = 0; x < HF_COUNTS; x++) {
+			bad_sum += got[x] != want[x];
+			want_total[x] += want[x];
+			got_total[x] += got[x];
+		}
+	}
+	EQ_INT(bad_sum, 0, "4000 random updates: series and other add exactly what the flows did");
+	EQ_INT(bad_mono, 0,
+	       "no series and no other ever goes back; a new series starts at 0, or where it was");
+	OK(restored > 0, "a series reported again goes on from its totals (%llu times)",
+	   (unsigned long long)restored);
+	OK(want_total[0] > 10000 && got_total[0] == want_total[0] &&
+		   got_total[1] == want_total[1] && got_total[2] == want_total[2],
+	   "over the run, the totals equal what the flows did");
+	hf_select_free(sel);
+}
+
 int main(void)
 {
 	test_pin_parse();
@@ -653,5 +878,7 @@ int main(void)
 	test_property();
 	test_conntrack_other();
 	test_netns_and_before();
+	test_counters();
+	test_counters_property();
 	return tap_failed != 0;
 }
