@@ -12,7 +12,7 @@
 #                    the csv writer would cost more than the read itself, and
 #                    no writer at all makes collectd log every value
 # each as a ratio to the floor (one inet_diag dump, build/bench/floor,
-# median of RUNS) measured in the same run, and their peak RSS.
+# median of RUNS) measured in the same run, and their RSS.
 #
 # For each size it grows the generator's sockets (tests/bench/gen.sh) and
 # runs the four agents in its namespace, one at a time, interleaved with the
@@ -27,11 +27,12 @@
 # minus the CPU over the first, divided by TICKS, as tests/bench/bpf.sh makes
 # the command's figure, but within one process, so that the start-up's
 # variance (loading the programs alone costs 65-190 ms) stays out of it.
-# Peak RSS is the agent's VmHWM at the second sample. The bpf backend's
+# RSS is the agent's VmRSS at the second sample, peak RSS its VmHWM then
+# (the start-up's: libbpf reads the kernel's BTF, ~10 MiB). The bpf backend's
 # reconcile (a netlink snapshot every 60 s in the plugins) is not in the
 # window.
 #
-# Writes HF_BENCH_OUT/plugins.md (two markdown tables: CPU and peak RSS, a row
+# Writes HF_BENCH_OUT/plugins.md (two markdown tables: CPU and RSS, a row
 # per size; the RSS table ends with the growth from the smallest size to the
 # largest) and HF_BENCH_OUT/plugins.tsv (every run), and prints the tables.
 #
@@ -125,8 +126,8 @@ cpu_delta() {
 	END { for (t in a) gone = 1; if (gone || d < 0) exit 1; printf "%.0f\n", d }' \
 		<(printf '%s\n' "$1") <(printf '%s\n' "$2")
 }
-# peak_rss PID: VmHWM of PID, in KiB.
-peak_rss() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# mem PID: "rss_kib=VmRSS hwm_kib=VmHWM" of PID (KiB).
+mem() { awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 } END { printf "rss_kib=%d hwm_kib=%d", r, h }' "/proc/$1/status" 2>/dev/null; }
 
 # wait_until TIMEOUT PID CMD...: run CMD every 20 ms until it succeeds (0),
 # PID dies (1) or TIMEOUT seconds pass (2).
@@ -140,7 +141,7 @@ wait_until() {
 	done
 }
 
-# Each run sets RES to "cpu_ns=C ticks=K hwm_kib=R status=S" (S: ok, or what
+# Each run sets RES to "cpu_ns=C ticks=K rss_kib=R hwm_kib=P status=S" (S: ok, or what
 # went wrong; no subshell, so that the cleanup knows what runs). The agent's
 # output and logs stay in HF_TMP/AGENT.*.
 RES=
@@ -151,7 +152,7 @@ mkdir -p "$HF_TMP/nd-etc" "$HF_TMP/nd-stock" || die "cannot make the plugin's co
 nd_ticks() { grep -cE '^BEGIN hostflow\.states( |$)' "$1"; }
 nd_ticks_ge() { [ "$(nd_ticks "$1")" -ge "$2" ]; }
 nd_run() {
-	local id=$1 be=$2 out=$HF_TMP/$1.out pid a b n0 n1 hwm st=ok d r
+	local id=$1 be=$2 out=$HF_TMP/$1.out pid a b n0 n1 m st=ok d r
 	printf '[plugin]\nBackend = %s\n' "$be" >"$HF_TMP/nd-etc/hostflow.conf"
 	hf_bg bench env NETDATA_USER_CONFIG_DIR="$HF_TMP/nd-etc" \
 		NETDATA_STOCK_CONFIG_DIR="$HF_TMP/nd-stock" "$PLUGIN" 1 >"$out" 2>"$HF_TMP/$id.err"
@@ -162,7 +163,7 @@ nd_run() {
 		sleep 0.5
 		a=$(threads_cpu "$pid") n0=$(nd_ticks "$out")
 		sleep "$TICKS"
-		b=$(threads_cpu "$pid") n1=$(nd_ticks "$out") hwm=$(peak_rss "$pid")
+		b=$(threads_cpu "$pid") n1=$(nd_ticks "$out") m=$(mem "$pid")
 		kill -0 "$pid" 2>/dev/null || st="died"
 	else
 		st="no second collection within ${START_TIMEOUT}s"
@@ -179,7 +180,7 @@ nd_run() {
 		[ $((n1 - n0)) -ge 1 ] || st="no collection in the window"
 	fi
 	[ "$st" = ok ] || echo "${0##*/}: ${LABEL[$id]}: $st; stderr: $(tail -n 5 "$HF_TMP/$id.err")" >&2
-	RES="cpu_ns=${d:-0} ticks=$((${n1:-0} - ${n0:-0})) hwm_kib=${hwm:-0} status=${st// /_}"
+	RES="cpu_ns=${d:-0} ticks=$((${n1:-0} - ${n0:-0})) ${m:-rss_kib=0 hwm_kib=0} status=${st// /_}"
 }
 
 # ---- collectd
@@ -198,7 +199,7 @@ cd_first_read() { CD_T1=$(cd_last_read) && [ -n "$CD_T1" ]; }
 cd_next_read() { CD_T2=$(cd_last_read) && [ -n "$CD_T2" ] && [ "$CD_T2" != "$CD_T1" ]; }
 hf_on_exit collectd_stop
 cd_run() {
-	local id=$1 be=$2 pid a b ta t1 hwm st=ok d r n
+	local id=$1 be=$2 pid a b ta t1 m st=ok d r n
 	if ! collectd_start -n "$BENCH_NS" -p "$COLLECTD_SO" -c "LoadPlugin hostflow
 <Plugin hostflow>
 	Backend $be
@@ -206,7 +207,7 @@ cd_run() {
 $CD_NOWRITE" >"$HF_TMP/$id.err" 2>&1; then
 		echo "${0##*/}: ${LABEL[$id]}: collectd did not start: $(tail -n 20 "$HF_TMP/$id.err")" >&2
 		collectd_stop
-		RES="cpu_ns=0 ticks=0 hwm_kib=0 status=collectd_did_not_start"
+		RES="cpu_ns=0 ticks=0 rss_kib=0 hwm_kib=0 status=collectd_did_not_start"
 		return
 	fi
 	pid=$COLLECTD_PID
@@ -224,7 +225,7 @@ $CD_NOWRITE" >"$HF_TMP/$id.err" 2>&1; then
 		sleep "$(awk -v a="$ta" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.3f", a - now }')"
 		a=$(threads_cpu "$pid")
 		sleep "$TICKS"
-		b=$(threads_cpu "$pid") hwm=$(peak_rss "$pid")
+		b=$(threads_cpu "$pid") m=$(mem "$pid")
 		t1=$(cd_last_read)
 		kill -0 "$pid" 2>/dev/null || st="died"
 	else
@@ -244,7 +245,7 @@ $CD_NOWRITE" >"$HF_TMP/$id.err" 2>&1; then
 		n=$TICKS
 	fi
 	[ "$st" = ok ] || echo "${0##*/}: ${LABEL[$id]}: $st; log: $(tail -n 5 "$HF_TMP/$id.log" 2>/dev/null)" >&2
-	RES="cpu_ns=${d:-0} ticks=${n:-0} hwm_kib=${hwm:-0} status=${st// /_}"
+	RES="cpu_ns=${d:-0} ticks=${n:-0} ${m:-rss_kib=0 hwm_kib=0} status=${st// /_}"
 }
 
 run_agent() {
@@ -260,7 +261,7 @@ run_agent() {
 t_start=$SECONDS
 failed=0
 bench_gen_init || die "generator: cannot set up"
-printf 'size\tsockets\tagent\trun\tcpu_us_per_collection\tcollections\tpeak_rss_kib\tstatus\n' >"$OUT/plugins.tsv"
+printf 'size\tsockets\tagent\trun\tcpu_us_per_collection\tcollections\trss_kib\tpeak_rss_kib\tstatus\n' >"$OUT/plugins.tsv"
 for size in $SIZES; do
 	bench_gen_grow "$size" || die "generator: cannot hold $size sockets"
 	sockets=$(bench_count) || die "cannot count the sockets"
@@ -269,7 +270,7 @@ for size in $SIZES; do
 		line=$(bench_in "$MEASURE" -- "$BENCH_FLOOR" compat)
 		st=$(field status "$line")
 		[ "$st" = 0 ] && st=ok || { st=error; failed=1; }
-		printf '%s\t%s\tfloor\t%s\t%s\t1\t%s\t%s\n' "$size" "$sockets" "$run" \
+		printf '%s\t%s\tfloor\t%s\t%s\t1\t-\t%s\t%s\n' "$size" "$sockets" "$run" \
 			"$(field cpu_us "$line")" "$(field maxrss_kib "$line")" "$st" >>"$OUT/plugins.tsv"
 		for a in "${AGENTS[@]}"; do
 			[ -z "${NOTE[$a]:-}" ] || continue
@@ -277,9 +278,9 @@ for size in $SIZES; do
 			line=$RES
 			st=$(field status "$line") k=$(field ticks "$line")
 			[ "$st" = ok ] || failed=1
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$sockets" "$a" "$run" \
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$sockets" "$a" "$run" \
 				"$(awk -v c="$(field cpu_ns "$line")" -v k="$k" 'BEGIN { printf "%.0f", k ? c / k / 1000 : 0 }')" \
-				"$k" "$(field hwm_kib "$line")" "$st" >>"$OUT/plugins.tsv"
+				"$k" "$(field rss_kib "$line")" "$(field hwm_kib "$line")" "$st" >>"$OUT/plugins.tsv"
 			[ "$st" != ok ] || [ "$k" = "$TICKS" ] ||
 				bench_log "plugins: ${LABEL[$a]} at $sockets sockets, run $run: $k collections in the window of ${TICKS}s"
 		done
@@ -288,12 +289,12 @@ for size in $SIZES; do
 done
 
 # ---- the tables: medians of the runs that succeeded
-# med SIZE AGENT COLUMN: the median of COLUMN (5: CPU, 7: RSS) over the
+# med SIZE AGENT COLUMN: the median of COLUMN (5: CPU, 7: RSS, 8: peak) over the
 # successful runs, or nothing.
 med() {
 	local v
 	mapfile -t v < <(awk -F'\t' -v s="$1" -v a="$2" -v c="$3" \
-		'NR > 1 && $1 == s && $3 == a && $8 == "ok" { print $c }' "$OUT/plugins.tsv")
+		'NR > 1 && $1 == s && $3 == a && $9 == "ok" { print $c }' "$OUT/plugins.tsv")
 	[ ${#v[@]} -eq 0 ] || median "${v[@]}"
 }
 {
@@ -319,20 +320,22 @@ med() {
 		echo "$row"
 	done
 	echo
-	echo "| peak RSS, MiB | hostflow.plugin bpf | hostflow.plugin netlink | collectd bpf | collectd netlink |"
+	echo "| RSS (peak), MiB | hostflow.plugin bpf | hostflow.plugin netlink | collectd bpf | collectd netlink |"
 	echo "|---:|---:|---:|---:|---:|"
 	first=${SIZES%% *} last=$(awk '{ print $NF }' <<<"$SIZES")
 	for size in $SIZES; do
 		row="| $(awk -F'\t' -v s="$size" 'NR > 1 && $1 == s { print $2; exit }' "$OUT/plugins.tsv") sockets |"
 		for a in "${AGENTS[@]}"; do
-			row+=$(awk -v r="$(med "$size" "$a" 7)" 'BEGIN { if (r == "") printf " - |"; else printf " %.1f |", r / 1024 }')
+			row+=$(awk -v r="$(med "$size" "$a" 7)" -v p="$(med "$size" "$a" 8)" 'BEGIN {
+				if (r == "") printf " - |"; else printf " %.1f (%.1f) |", r / 1024, p / 1024 }')
 		done
 		echo "$row"
 	done
 	row="| growth, smallest to largest, KiB |"
 	for a in "${AGENTS[@]}"; do
-		row+=$(awk -v a="$(med "$first" "$a" 7)" -v b="$(med "$last" "$a" 7)" 'BEGIN {
-			if (a == "" || b == "") printf " - |"; else printf " %+d |", b - a }')
+		row+=$(awk -v a="$(med "$first" "$a" 7)" -v b="$(med "$last" "$a" 7)" \
+			-v pa="$(med "$first" "$a" 8)" -v pb="$(med "$last" "$a" 8)" 'BEGIN {
+			if (a == "" || b == "") printf " - |"; else printf " %+d (%+d) |", b - a, pb - pa }')
 	done
 	echo "$row"
 } >"$OUT/plugins.md"

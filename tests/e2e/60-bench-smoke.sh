@@ -131,7 +131,7 @@ else
 	not_ok "$d" "exit status $rc" "$(tail -n 40 "$plog")"
 	[ -s "$pout/plugins.tsv" ] || hf_setup_failed "plugins.sh wrote no results"
 fi
-# plugins.tsv: size sockets agent run cpu_us_per_collection collections peak_rss_kib status
+# plugins.tsv: size sockets agent run cpu_us_per_collection collections rss_kib peak_rss_kib status
 for a in nd_bpf nd_netlink cd_bpf cd_netlink; do
 	d="bench: plugins.sh measured ${AGENTS[$a]} at ${PSIZES[*]} sockets"
 	# An agent that cannot run here (no bpf, no collectd) is skipped, loudly.
@@ -141,7 +141,7 @@ for a in nd_bpf nd_netlink cd_bpf cd_netlink; do
 		continue
 	fi
 	got=$(awk -F'\t' -v a="$a" 'NR > 1 && $3 == a && $4 == 1 && $5 > 0 && $6 == 1 && $7 > 0 &&
-		$8 == "ok" { print $2 }' "$pout/plugins.tsv" | tr '\n' ' ')
+		$8 >= $7 && $9 == "ok" { print $2 }' "$pout/plugins.tsv" | tr '\n' ' ')
 	if [ "$got" = "${PSIZES[*]} " ]; then
 		ok "$d"
 	else
@@ -153,9 +153,10 @@ cpu_rows=0 rss_rows=0
 for n in "${PSIZES[@]}"; do
 	grep -qE "^\| $n \| [0-9.]+ \|( ([0-9.]+ \| [0-9.]+|- \| -) \|){4}\$" "$pout/plugins.md" &&
 		cpu_rows=$((cpu_rows + 1))
-	grep -qE "^\| $n sockets \|( ([0-9.]+|-) \|){4}\$" "$pout/plugins.md" && rss_rows=$((rss_rows + 1))
+	grep -qE "^\| $n sockets \|( ([0-9.]+ \([0-9.]+\)|-) \|){4}\$" "$pout/plugins.md" &&
+		rss_rows=$((rss_rows + 1))
 done
-grep -qE "^\| growth, smallest to largest, KiB \|( ([-+][0-9]+|-) \|){4}\$" "$pout/plugins.md" &&
+grep -qE "^\| growth, smallest to largest, KiB \|( ([-+][0-9]+ \([-+][0-9]+\)|-) \|){4}\$" "$pout/plugins.md" &&
 	rss_rows=$((rss_rows + 1))
 check_eq "bench: plugins.md has a row per size in its CPU table" "${#PSIZES[@]}" "$cpu_rows" ||
 	hf_diag "$(cat "$pout/plugins.md" 2>&1)"
