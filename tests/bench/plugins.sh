@@ -21,16 +21,18 @@
 # reconcile); 0.5 s later, mid-interval, sample its CPU (the time on CPU of
 # each of its threads, /proc/PID/task/TID/schedstat, in ns); TICKS seconds
 # later sample again, and count the collections in between (netdata: the
-# states chart's BEGIN lines; collectd: the time stamps of its hostflow
-# values, read through unixsock outside the window). CPU per collection is
-# the difference divided by that count: the CPU over 1 + TICKS collections
-# minus the CPU over the first, divided by TICKS, as tests/bench/bpf.sh makes
-# the command's figure, but within one process, so that the start-up's
-# variance (loading the programs alone costs 65-190 ms) stays out of it.
-# RSS is the agent's VmRSS at the second sample, peak RSS its VmHWM then
-# (the start-up's: libbpf reads the kernel's BTF, ~10 MiB). The bpf backend's
-# reconcile (a netlink snapshot every 60 s in the plugins) is not in the
-# window.
+# states chart's BEGIN lines; collectd reads on a fixed schedule, so its
+# window is placed half-way between two reads by the time stamps of its
+# hostflow values, read through unixsock outside the window, which also
+# show that the reads went on). CPU per collection is the difference
+# divided by that count: the CPU over 1 + TICKS collections minus the CPU
+# over the first, divided by TICKS, as tests/bench/bpf.sh makes the
+# command's figure, but within one process, so that the start-up's variance
+# (loading the programs alone costs 65-190 ms) stays out of it. RSS is the
+# agent's VmRSS at the second sample, peak RSS its VmHWM then (with bpf, the
+# start-up's: most likely libbpf reading the kernel's BTF). The bpf
+# backend's reconcile (a netlink snapshot every 60 s in the plugins) is not
+# in the window.
 #
 # Writes HF_BENCH_OUT/plugins.md (two markdown tables: CPU and RSS, a row
 # per size; the RSS table ends with the growth from the smallest size to the
@@ -141,6 +143,16 @@ wait_until() {
 	done
 }
 
+# forget_pid PID: take PID, reaped, out of the cleanup's list (HF_PIDS), so
+# that the cleanup never signals another process that got its number.
+forget_pid() {
+	local p keep=()
+	for p in "${HF_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	HF_PIDS=("${keep[@]}")
+}
+
 # Each run sets RES to "cpu_ns=C ticks=K rss_kib=R hwm_kib=P status=S" (S: ok, or what
 # went wrong; no subshell, so that the cleanup knows what runs). The agent's
 # output and logs stay in HF_TMP/AGENT.*.
@@ -171,6 +183,7 @@ nd_run() {
 	fi
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	forget_pid "$pid"
 	if [ "$st" = ok ]; then
 		d=$(cpu_delta "$a" "$b") || st="a thread ended in the window"
 		# The backend read is in every chart's label: a fallback would be seen.
