@@ -170,11 +170,12 @@ run: deps
 	@echo
 	$(B)/hostflow --listen -n
 
-# The tools against the floor, then the conntrack source, then the cost of
-# reading several namespaces; every table is printed even when one fails.
+# The tools against the floor, the bpf backend (the command, then the two
+# plugins), the conntrack source, then the cost of reading several
+# namespaces; every table is printed even when one fails.
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
-	s=0; tests/bench/run.sh || s=1; tests/bench/bpf.sh || s=1; \
+	s=0; tests/bench/run.sh || s=1; tests/bench/bpf.sh || s=1; tests/bench/plugins.sh || s=1; \
 	tests/bench/conntrack.sh || s=1; tests/bench/netns.sh || s=1; exit $$s
 
 # The collectd snippet as installed: disabled, the way Debian's collectd-core

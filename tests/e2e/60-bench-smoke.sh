@@ -3,8 +3,12 @@
 # one run, no warm-up, two plugin ticks, into a private directory, so that
 # the harness cannot rot between two `make bench`. It checks that the
 # generator held the sockets, that every tool was measured, and that the
-# table and the plot have a row and a line per tool. Timings are not judged
-# here: they belong to `make bench`, as ratios measured in one run.
+# table and the plot have a row and a line per tool. Then the plugins' table
+# (tests/bench/plugins.sh) at 2,000 and 4,000 sockets, one run of one
+# collection each: every agent measured at both sizes (or skipped, loudly,
+# when it cannot run here), and a row per size in both of its tables.
+# Timings are not judged here: they belong to `make bench`, as ratios
+# measured in one run.
 set -u
 . "$(dirname "$0")/../lib/netns.sh"
 
@@ -30,6 +34,22 @@ HF_PLAN+=(
 	"bench: table.md reports the five targets as PASS or MISS"
 	"bench: plot.png is a PNG image"
 	"bench: plot.dat has a line per measured tool"
+)
+# The plugins' table: its sizes, and its agents as plugins.sh labels them.
+PSIZES=(2000 4000)
+declare -A AGENTS=(
+	[nd_bpf]="hostflow.plugin, Backend bpf"
+	[nd_netlink]="hostflow.plugin, Backend netlink"
+	[cd_bpf]="collectd read, Backend bpf"
+	[cd_netlink]="collectd read, Backend netlink"
+)
+HF_PLAN+=("bench: plugins.sh completes at ${PSIZES[*]} sockets")
+for a in nd_bpf nd_netlink cd_bpf cd_netlink; do
+	HF_PLAN+=("bench: plugins.sh measured ${AGENTS[$a]} at ${PSIZES[*]} sockets")
+done
+HF_PLAN+=(
+	"bench: plugins.md has a row per size in its CPU table"
+	"bench: plugins.md has a row per size and the growth in its RSS table"
 )
 hf_require_netns
 
@@ -98,5 +118,49 @@ else
 fi
 check_eq "bench: plot.dat has a line per measured tool" "$measured" \
 	"$(grep -c '^# ' "$out/plot.dat" 2>/dev/null)"
+
+pout=$HF_TMP/plugins
+plog=$HF_TMP/plugins.log
+d="bench: plugins.sh completes at ${PSIZES[*]} sockets"
+HF_BENCH_SIZES="${PSIZES[*]}" HF_BENCH_PLUGINS_RUNS=1 HF_BENCH_PLUGINS_TICKS=1 HF_BENCH_OUT=$pout \
+	timeout 150 tests/bench/plugins.sh >"$plog" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then
+	ok "$d"
+else
+	not_ok "$d" "exit status $rc" "$(tail -n 40 "$plog")"
+	[ -s "$pout/plugins.tsv" ] || hf_setup_failed "plugins.sh wrote no results"
+fi
+# plugins.tsv: size sockets agent run cpu_us_per_collection collections rss_kib peak_rss_kib status
+for a in nd_bpf nd_netlink cd_bpf cd_netlink; do
+	d="bench: plugins.sh measured ${AGENTS[$a]} at ${PSIZES[*]} sockets"
+	# An agent that cannot run here (no bpf, no collectd) is skipped, loudly.
+	note=$(sed -n "s/^${AGENTS[$a]}: not measured: //p" "$pout/plugins.md" 2>/dev/null)
+	if [ -n "$note" ]; then
+		skip "$d" "$note"
+		continue
+	fi
+	got=$(awk -F'\t' -v a="$a" 'NR > 1 && $3 == a && $4 == 1 && $5 > 0 && $6 == 1 && $7 > 0 &&
+		$8 >= $7 && $9 == "ok" { print $2 }' "$pout/plugins.tsv" | tr '\n' ' ')
+	if [ "$got" = "${PSIZES[*]} " ]; then
+		ok "$d"
+	else
+		not_ok "$d" "plugins.tsv: $(awk -F'\t' -v a="$a" '$3 == a' "$pout/plugins.tsv")"
+	fi
+done
+# A measured agent's columns hold numbers: "-" only for one not measured.
+cpu_rows=0 rss_rows=0
+for n in "${PSIZES[@]}"; do
+	grep -qE "^\| $n \| [0-9.]+ \|( ([0-9.]+ \| [0-9.]+|- \| -) \|){4}\$" "$pout/plugins.md" &&
+		cpu_rows=$((cpu_rows + 1))
+	grep -qE "^\| $n sockets \|( ([0-9.]+ \([0-9.]+\)|-) \|){4}\$" "$pout/plugins.md" &&
+		rss_rows=$((rss_rows + 1))
+done
+grep -qE "^\| growth, smallest to largest, KiB \|( ([-+][0-9]+ \([-+][0-9]+\)|-) \|){4}\$" "$pout/plugins.md" &&
+	rss_rows=$((rss_rows + 1))
+check_eq "bench: plugins.md has a row per size in its CPU table" "${#PSIZES[@]}" "$cpu_rows" ||
+	hf_diag "$(cat "$pout/plugins.md" 2>&1)"
+check_eq "bench: plugins.md has a row per size and the growth in its RSS table" \
+	"$((${#PSIZES[@]} + 1))" "$rss_rows" || hf_diag "$(cat "$pout/plugins.md" 2>&1)"
 
 hf_done
