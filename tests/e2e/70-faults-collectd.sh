@@ -54,9 +54,11 @@ wrapper() {
 # values: every hostflow identifier the daemon holds with its value
 # ("testhost/hostflow-.../TYPE-INST VALUE"), sorted; nothing before the
 # first read.
+# The bpf backend's counters (connections-opened/closed/failed), which a
+# read through netlink or /proc does not have, are left out.
 values() {
 	local id
-	for id in $(collectd_listval 2>/dev/null | grep '^[^/]*/hostflow'); do
+	for id in $(collectd_listval 2>/dev/null | grep '^[^/]*/hostflow' | grep -v '/connections-'); do
 		printf '%s %s\n' "$id" "$(collectd_value "$id" 2>/dev/null)"
 	done
 }
