@@ -7,6 +7,9 @@
 # (tests/bench/plugins.sh) at 2,000 and 4,000 sockets, one run of one
 # collection each: every agent measured at both sizes (or skipped, loudly,
 # when it cannot run here), and a row per size in both of its tables.
+# Last, the namespaces' table (tests/bench/netns.sh) at 2,000 sockets over 1
+# and 2 namespaces, one run, one tick: it completes (its check of the bpf
+# watcher's count included) and has a row with figures for each command.
 # Timings are not judged here: they belong to `make bench`, as ratios
 # measured in one run.
 set -u
@@ -50,6 +53,15 @@ done
 HF_PLAN+=(
 	"bench: plugins.md has a row per size in its CPU table"
 	"bench: plugins.md has a row per size and the growth in its RSS table"
+)
+# The namespaces' table: its size and counts.
+NSIZE=2000
+NCOUNTS=(1 2)
+HF_PLAN+=(
+	"bench: netns.sh completes at $NSIZE sockets over ${NCOUNTS[*]} namespaces"
+	"bench: netns.md has a row with figures per one-shot command"
+	"bench: netns.md has a row with figures per netlink watcher"
+	"bench: netns.md has a row with figures per bpf watcher"
 )
 hf_require_netns
 
@@ -162,5 +174,48 @@ check_eq "bench: plugins.md has a row per size in its CPU table" "${#PSIZES[@]}"
 	hf_diag "$(cat "$pout/plugins.md" 2>&1)"
 check_eq "bench: plugins.md has a row per size and the growth in its RSS table" \
 	"$((${#PSIZES[@]} + 1))" "$rss_rows" || hf_diag "$(cat "$pout/plugins.md" 2>&1)"
+
+nout=$HF_TMP/netns
+nlog=$HF_TMP/netns.log
+HF_BENCH_NETNS_SIZES=$NSIZE HF_BENCH_NETNS_COUNTS="${NCOUNTS[*]}" HF_BENCH_RUNS=1 \
+	HF_BENCH_NETNS_WATCH_RUNS=1 HF_BENCH_NETNS_TICKS=1 HF_BENCH_OUT=$nout \
+	timeout 120 tests/bench/netns.sh >"$nlog" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then
+	ok "bench: netns.sh completes at $NSIZE sockets over ${NCOUNTS[*]} namespaces"
+else
+	not_ok "bench: netns.sh completes at $NSIZE sockets over ${NCOUNTS[*]} namespaces" \
+		"exit status $rc" "$(tail -n 40 "$nlog")"
+fi
+# A figure: "12.34 ms (1.2x)" (negative per collection when the start-up varied more).
+fig='-?[0-9]+\.[0-9]+ ms \(-?[0-9.]+x\)'
+rows() {
+	local n=0 label
+	for label in "$@"; do
+		grep -F "| $label | " "$nout/netns.md" 2>/dev/null | grep -qE "^\| [^|]+ \| $fig \|\$" &&
+			n=$((n + 1))
+	done
+	echo $n
+}
+labels=("floor: one inet_diag dump" "hostflow -n (default)")
+for k in "${NCOUNTS[@]}"; do labels+=("hostflow -n --netns x $k"); done
+check_eq "bench: netns.md has a row with figures per one-shot command" "${#labels[@]}" \
+	"$(rows "${labels[@]}")" || hf_diag "$(cat "$nout/netns.md" 2>&1)"
+for b in netlink bpf; do
+	d="bench: netns.md has a row with figures per $b watcher"
+	note=$(sed -n 's/^bpf: \(not measured: .*\)/\1/p' "$nout/netns.md" 2>/dev/null)
+	if [ $b = bpf ] && [ -n "$note" ]; then
+		skip "$d" "$note"
+		continue
+	fi
+	labels=()
+	for k in "${NCOUNTS[@]}"; do labels+=("hostflow --backend $b --watch --netns x $k, per collection"); done
+	n=$(rows "${labels[@]}")
+	for k in "${NCOUNTS[@]}"; do
+		grep -qE "^\| --backend $b --netns x $k \| [0-9.]+ MiB \| [0-9.]+ ms \|\$" "$nout/netns.md" &&
+			n=$((n + 1))
+	done
+	check_eq "$d" "$((2 * ${#NCOUNTS[@]}))" "$n" || hf_diag "$(cat "$nout/netns.md" 2>&1)"
+done
 
 hf_done
