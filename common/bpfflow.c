@@ -317,27 +317,32 @@ static uint64_t losses(const uint64_t err[HF_BPF_ERR_MAX])
 }
 
 /*
- * TCP sockets a namespace's hashes hold, listeners and full sockets
- * (sockstat's and sockstat6's "inuse": what the kernel counts as it
- * hashes and unhashes them), under @root (/proc, /proc/PID); -1 when
- * unreadable.
+ * A namespace's sockstat and sockstat6 under @root (/proc, /proc/PID):
+ * *@inuse, the TCP sockets its hashes hold, listeners and full sockets
+ * (what the kernel counts as it hashes and unhashes them), and *@tw, its
+ * time-wait sockets. Both -1 when unreadable.
  */
-static int64_t inuse(const char *root)
+static void sockstat(const char *root, int64_t *inuse, int64_t *tw)
 {
 	static const char *const file[2] = { "net/sockstat", "net/sockstat6" };
 	static const char *const tag[2] = { "TCP: inuse ", "TCP6: inuse " };
 	char path[320], buf[512];
-	int64_t sum = 0;
+	const char *p;
 
+	*inuse = *tw = -1;
+	if (!root)
+		return;
 	for (int i = 0; i < 2; i++) {
-		const char *p;
-
 		snprintf(path, sizeof(path), "%s/%s", root, file[i]);
-		if (hf__read_small(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, tag[i])))
-			return -1;
-		sum += strtoll(p + strlen(tag[i]), NULL, 10);
+		if (hf__read_small(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, tag[i]))) {
+			*inuse = *tw = -1;
+			return;
+		}
+		*inuse = (*inuse < 0 ? 0 : *inuse) + strtoll(p + strlen(tag[i]), NULL, 10);
+		/* One count of time-wait sockets for both families, on the TCP: line. */
+		if (i == 0 && (p = strstr(p, " tw ")))
+			*tw = strtoll(p + 4, NULL, 10);
 	}
-	return sum;
 }
 
 /*
@@ -349,12 +354,11 @@ static int64_t inuse(const char *root)
  * is in flight and a count is wrong: the next collection reseeds and
  * reconciles. A difference a reconcile finds nothing to correct for (a
  * child the programs wait to key, a socket no flow could hold) is taken
- * as explained until it changes. @counted: full sockets and listeners.
+ * as explained until it changes. @in: sockstat's inuse (-1: unknown);
+ * @counted: full sockets and listeners.
  */
-static void quiet_check(struct hf_ctx *ctx, struct hf__ns *e, const char *root, int64_t counted)
+static void quiet_check(struct hf_ctx *ctx, struct hf__ns *e, int64_t in, int64_t counted)
 {
-	int64_t in = inuse(root);
-
 	if (in < 0)
 		return;
 	if (in - counted != e->inuse_explained && in == e->inuse_last && counted == e->counted_last)
@@ -481,13 +485,23 @@ static int reconcile_if_due(struct hf_ctx *ctx)
  * children still in SYN_RECV the programs leave to this dump. Sets
  * *@unfollowed to the sockets of the second dump.
  */
-static int dumps(struct hf_ctx *ctx, struct hf_diag *d, uint64_t *unfollowed)
+static int dumps(struct hf_ctx *ctx, struct hf_diag *d, int64_t tw, uint64_t *unfollowed)
 {
-	uint64_t before_ = ctx->totals.sockets;
+	uint64_t before_ = ctx->totals.sockets, listeners = ctx->totals.listeners;
 	int ret;
 
 	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
 	ret = hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener, ctx);
+	/*
+	 * No time-wait socket (sockstat) and no listener (no request socket,
+	 * no child without one): nothing the second dump could find, and no
+	 * walk of the connection hash for it.
+	 */
+	if (ret == 0 && tw == 0 && ctx->totals.listeners == listeners) {
+		*unfollowed = 0;
+		ctx->bstats.dumps_skipped++;
+		return 0;
+	}
 	if (ret == 0)
 		ret = hf_diag_dump(d, ctx->mode, HF__STATES_UNFOLLOWED, HF_FAMILY_ALL,
 				   on_unfollowed, ctx);
@@ -545,17 +559,19 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 	uint32_t inode = e->pub.self ? hf__bpf_netns(ctx->bpf) : (uint32_t)e->pub.inode;
 	struct hf_totals start = ctx->totals;
 	uint64_t unfollowed;
+	int64_t in, tw;
 	int ret;
 
 	ctx->used = HF_BACKEND_BPF;
-	ret = dumps(ctx, d, &unfollowed);
+	sockstat(root, &in, &tw);
+	ret = dumps(ctx, d, tw, &unfollowed);
 	for (size_t i = 0; ret == 0 && i < ctx->nbents; i++)
 		if (ctx->bents[i].k.netns == inode)
 			ret = on_bpf_flow(&ctx->bents[i].k, &ctx->bents[i].v, ctx);
 	if (ret == 0)
 		ret = corrections_only(ctx, inode);
-	if (ret == 0 && root)
-		quiet_check(ctx, e, root,
+	if (ret == 0)
+		quiet_check(ctx, e, in,
 			    (int64_t)(ctx->totals.sockets - start.sockets - unfollowed +
 				      ctx->totals.listeners - start.listeners));
 	return ret;
@@ -628,6 +644,7 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 {
 	struct hf__ns *own = &ctx->ns.v[0];
 	uint64_t unfollowed;
+	int64_t in, tw;
 	int ret;
 
 	if (ctx->ns.active) {
@@ -645,7 +662,8 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 		}
 		ret = hf__collect_each(ctx, bpf_own, bpf_other);
 	} else {
-		ret = dumps(ctx, ctx->diag, &unfollowed);
+		sockstat(ctx->proc_root, &in, &tw);
+		ret = dumps(ctx, ctx->diag, tw, &unfollowed);
 		if (ret == 0)
 			ret = reconcile_if_due(ctx);
 		if (ret < 0)
@@ -658,7 +676,7 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 			snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
 				 strerror(-ret));
 		if (ret == 0)
-			quiet_check(ctx, own, ctx->proc_root,
+			quiet_check(ctx, own, in,
 				    (int64_t)(ctx->totals.sockets - unfollowed +
 					      ctx->totals.listeners));
 	}

@@ -648,7 +648,9 @@ struct hf_bpf_stats {
 	uint64_t map_full;	   /* flows the programs could not create */
 	uint64_t lost;		   /* storage failures, decrements of a count already 0, and
 				      transitions no program made */
-	uint64_t rescued; /* transitions set_state_rescue made (set_state busy on the CPU) */
+	uint64_t rescued;	/* transitions set_state_rescue made (set_state busy on the CPU) */
+	uint64_t dumps_skipped; /* namespaces read without the time-wait/request dump
+				   (no time-wait socket, no listener) */
 };
 
 /* hf_bpf_stats - the bpf backend's figures as of the last collection. */
