@@ -632,12 +632,7 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 	ret = collect_ns(ctx, e, e->diag, e->pub.pid ? root : NULL);
 	if (ret == -ENOMEM || ret == 0)
 		return ret;
-	if (!e->told)
-		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
-			       ctx->err);
-	e->told = true;
-	ctx->err[0] = '\0';
-	return 1;
+	return hf__ns_skipped(ctx, e);
 }
 
 int hf__bpfflow_collect(struct hf_ctx *ctx)

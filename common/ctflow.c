@@ -541,12 +541,7 @@ static int ct_collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 	if (ret == 0 || ret == -ENOMEM)
 		return ret;
 	hf__mark_undo(ctx, &m);
-	if (!e->told)
-		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
-			       ctx->err);
-	e->told = true;
-	ctx->err[0] = '\0';
-	return 1;
+	return hf__ns_skipped(ctx, e);
 }
 
 /* The own namespace among others (hf__collect_each()): its count and limit too. */

@@ -87,6 +87,13 @@ void hf__mark_undo(struct hf_ctx *ctx, const struct hf__mark *m);
  */
 int hf__collect_each(struct hf_ctx *ctx, int (*own)(struct hf_ctx *ctx, struct hf__ns *e),
 		     int (*other)(struct hf_ctx *ctx, struct hf__ns *e));
+/*
+ * hf__ns_skipped - namespace @e could not be read this time: say why
+ * (ctx->err) once, clear the error. Returns 1, what a collect_each
+ * callback returns for a namespace left out.
+ */
+int hf__ns_skipped(struct hf_ctx *ctx, struct hf__ns *e);
+
 /* hf__on_listener, hf__on_connection - a dumped socket into ctx (hf_sock_cb). */
 int hf__on_listener(const struct hf_sock *s, void *arg);
 int hf__on_connection(const struct hf_sock *s, void *arg);

@@ -494,12 +494,19 @@ static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 		return ret;
 	hf__mark_undo(ctx, &m);
 	/* Its last process exited while /proc was read: gone, not an error. */
-	if (ret != -ENOENT && ret != -ESRCH) {
-		if (!e->told)
-			hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n",
-				       e->pub.name, ctx->err);
-		e->told = true;
+	if (ret == -ENOENT || ret == -ESRCH) {
+		ctx->err[0] = '\0';
+		return 1;
 	}
+	return hf__ns_skipped(ctx, e);
+}
+
+int hf__ns_skipped(struct hf_ctx *ctx, struct hf__ns *e)
+{
+	if (!e->told)
+		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
+			       ctx->err);
+	e->told = true;
 	ctx->err[0] = '\0';
 	return 1;
 }

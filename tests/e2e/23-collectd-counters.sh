@@ -60,20 +60,8 @@ hf_sockgen c1 b80 connect --to 198.51.100.1 --port 80 --count "$N" --close ||
 	hf_setup_failed "c1 burst"
 hf_sockgen c2 b80c2 connect --to 198.51.100.1 --port 80 --count "$N2" --close ||
 	hf_setup_failed "c2 burst"
-hf_in srv "$HF_PYTHON" -S -c '
-import socket, sys
-m, k = int(sys.argv[1]), int(sys.argv[2])
-for dst, n, wait in ((("198.51.100.11", 9), m, 2), (("198.51.100.99", 9999), k, 0.3)):
-    for _ in range(n):
-        s = socket.socket()
-        s.settimeout(wait)
-        try:
-            s.connect(dst)
-            sys.exit("connected to %s" % (dst,))
-        except (ConnectionRefusedError, socket.timeout):
-            pass
-        s.close()
-' "$M" "$K" || hf_setup_failed "srv failed connects"
+hf_failed_connects srv 198.51.100.11:9 "$M" 2 198.51.100.99:9999 "$K" 0.3 ||
+	hf_setup_failed "srv failed connects"
 hf_wait_ss srv 0 -- state connected '( sport = :80 )' || hf_diag "srv still holds :80 connections"
 
 # The last value of every hostflow-*/connections-* csv file: "ID TI VALUE",

@@ -586,3 +586,27 @@ hf_wait_ss() {
 	hf_diag "in $name, ss -tan $* wanted $count sockets, lists:" "$(hf_in "$name" ss -tanH "$@")"
 	return 1
 }
+
+# hf_failed_connects HOST ADDR:PORT COUNT WAIT [ADDR:PORT COUNT WAIT ...]: from
+# HOST, COUNT connects to each IPv4 ADDR:PORT that must fail (refused, or
+# given up in SYN_SENT after WAIT seconds): the bpf backend's "failed". False
+# when one connects.
+hf_failed_connects() {
+	local host=$1
+	shift
+	hf_in "$host" "$HF_PYTHON" -S -c '
+import socket, sys
+a = sys.argv[1:]
+for i in range(0, len(a), 3):
+    addr, port = a[i].rsplit(":", 1)
+    for _ in range(int(a[i + 1])):
+        s = socket.socket()
+        s.settimeout(float(a[i + 2]))
+        try:
+            s.connect((addr, int(port)))
+            sys.exit("connected to %s" % a[i])
+        except (ConnectionRefusedError, socket.timeout):
+            pass
+        s.close()
+' "$@"
+}
