@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ctx.h"
 
@@ -317,24 +318,33 @@ static uint64_t losses(const uint64_t err[HF_BPF_ERR_MAX])
 }
 
 /*
- * A namespace's sockstat and sockstat6 under @root (/proc, /proc/PID):
- * *@inuse, the TCP sockets its hashes hold, listeners and full sockets
- * (what the kernel counts as it hashes and unhashes them), and *@tw, its
- * time-wait sockets. Both -1 when unreadable.
+ * A namespace's sockstat and sockstat6, through the files opened inside
+ * it (hf__ns_enter) or under @root (/proc, /proc/PID): *@inuse, the TCP
+ * sockets its hashes hold, listeners and full sockets (what the kernel
+ * counts as it hashes and unhashes them), and *@tw, its time-wait
+ * sockets. Both -1 when unreadable.
  */
-static void sockstat(const char *root, int64_t *inuse, int64_t *tw)
+static void sockstat(const struct hf__ns *e, const char *root, int64_t *inuse, int64_t *tw)
 {
 	static const char *const file[2] = { "net/sockstat", "net/sockstat6" };
 	static const char *const tag[2] = { "TCP: inuse ", "TCP6: inuse " };
 	char path[320], buf[512];
 	const char *p;
+	ssize_t n;
 
 	*inuse = *tw = -1;
-	if (!root)
+	if (!root && !e->stat_fd[0])
 		return;
 	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, file[i]);
-		if (hf__read_small(path, buf, sizeof(buf)) <= 0 || !(p = strstr(buf, tag[i]))) {
+		if (e->stat_fd[i] > 0) {
+			n = pread(e->stat_fd[i] - 1, buf, sizeof(buf) - 1, 0);
+			buf[n > 0 ? n : 0] = '\0';
+		} else {
+			snprintf(path, sizeof(path), "%s/%s", root ? root : "/nonexistent",
+				 file[i]);
+			n = hf__read_small(path, buf, sizeof(buf));
+		}
+		if (n <= 0 || !(p = strstr(buf, tag[i]))) {
 			*inuse = *tw = -1;
 			return;
 		}
@@ -563,7 +573,7 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 	int ret;
 
 	ctx->used = HF_BACKEND_BPF;
-	sockstat(root, &in, &tw);
+	sockstat(e, root, &in, &tw);
 	ret = dumps(ctx, d, tw, &unfollowed);
 	for (size_t i = 0; ret == 0 && i < ctx->nbents; i++)
 		if (ctx->bents[i].k.netns == inode)
@@ -657,7 +667,7 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 		}
 		ret = hf__collect_each(ctx, bpf_own, bpf_other);
 	} else {
-		sockstat(ctx->proc_root, &in, &tw);
+		sockstat(own, ctx->proc_root, &in, &tw);
 		ret = dumps(ctx, ctx->diag, tw, &unfollowed);
 		if (ret == 0)
 			ret = reconcile_if_due(ctx);

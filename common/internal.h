@@ -121,6 +121,7 @@ struct hf__ns {
 	/* the bpf backend: seeded inside it, and its quiet check (bpfflow.c) */
 	bool bpf_seeded;
 	bool suspect;
+	int stat_fd[2]; /* its net/sockstat and sockstat6 opened inside it, fd + 1 (0: none) */
 	int64_t inuse_last, counted_last, inuse_explained;
 };
 

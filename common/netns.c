@@ -310,6 +310,11 @@ static void ns_release(struct hf__ns *e)
 	e->diag = NULL;
 	hf_nfct_close(e->nfct);
 	e->nfct = NULL;
+	for (int i = 0; i < 2; i++) {
+		if (e->stat_fd[i] > 0)
+			close(e->stat_fd[i] - 1);
+		e->stat_fd[i] = 0;
+	}
 	hf_addrset_free(&e->ct_local);
 }
 
@@ -673,6 +678,7 @@ int hf__nsset_discover(struct hf__nsset *s)
 struct enter_arg {
 	enum hf_backend want;
 	struct hf_diag *diag;
+	int stat_fd[2];
 	uint16_t lo, hi;
 	int err;
 };
@@ -688,6 +694,14 @@ static void enter(void *p)
 		/* refused: AUTO reads /proc/PID/net of a member instead */
 		if (!a->diag && a->want == HF_BACKEND_NETLINK)
 			a->err = -errno;
+	}
+	/*
+	 * The bpf backend's sockstat: a /proc/net file stays bound to the
+	 * namespace it was opened in, member process or not.
+	 */
+	if (a->want == HF_BACKEND_NETLINK) {
+		a->stat_fd[0] = open("/proc/thread-self/net/sockstat", O_RDONLY | O_CLOEXEC) + 1;
+		a->stat_fd[1] = open("/proc/thread-self/net/sockstat6", O_RDONLY | O_CLOEXEC) + 1;
 	}
 }
 
@@ -757,6 +771,8 @@ int hf__ns_enter(struct hf__ns *e, enum hf_backend want)
 		ret = a.err;
 	if (ret == 0) {
 		e->diag = a.diag;
+		e->stat_fd[0] = a.stat_fd[0];
+		e->stat_fd[1] = a.stat_fd[1];
 		e->port_lo = a.lo;
 		e->port_hi = a.hi;
 		e->entered = true;
