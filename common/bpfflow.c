@@ -582,9 +582,10 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret < 0 || !e->diag) {
-			hf__notice_add(&ctx->ns, "cannot enter network namespace \"%s\": %s\n",
-				       e->pub.name, strerror(ret < 0 ? -ret : EPROTONOSUPPORT));
-			e->told = true;
+			e->told = hf__notice_add(&ctx->ns,
+						 "cannot enter network namespace \"%s\": %s\n",
+						 e->pub.name,
+						 strerror(ret < 0 ? -ret : EPROTONOSUPPORT));
 			return 1;
 		}
 	}
@@ -594,9 +595,9 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (ret == -ENOENT || ret == -ESRCH)
 			return 1;
 		if (ret < 0) {
-			hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: bpf seed: %s\n",
-				       e->pub.name, strerror(-ret));
-			e->told = true;
+			e->told = hf__notice_add(&ctx->ns,
+						 "network namespace \"%s\" skipped: bpf seed: %s\n",
+						 e->pub.name, strerror(-ret));
 			return 1;
 		}
 		e->bpf_seeded = true;
@@ -617,9 +618,8 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 	if (ret == -ENOMEM || ret == 0)
 		return ret;
 	if (!e->told)
-		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
-			       ctx->err);
-	e->told = true;
+		e->told = hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n",
+					 e->pub.name, ctx->err);
 	ctx->err[0] = '\0';
 	return 1;
 }

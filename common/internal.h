@@ -138,7 +138,8 @@ struct hf__nsset {
 	size_t nnames;
 	uint64_t self_dev, self_ino;
 	uint32_t next_id; /* the id of the next namespace discovered */
-	char notice[2048];
+	char *notice;	  /* hf_notice()'s lines, grown as they come */
+	size_t notice_len, notice_cap;
 };
 
 int hf__nsset_init(struct hf__nsset *s);
@@ -168,8 +169,12 @@ int hf__ns_enter(struct hf__ns *e, enum hf_backend want);
  */
 int hf__ns_run(struct hf__ns *e, void (*fn)(void *), void *arg);
 
-/* hf__notice_add - append a line to s->notice (printf-like). */
-void hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
+/*
+ * hf__notice_add - append a line to s->notice (printf-like). Returns
+ * whether it was added (false: out of memory): the caller marks a thing
+ * told only then, so that it is said at a later collection instead.
+ */
+bool hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #endif /* HOSTFLOW_INTERNAL_H */
