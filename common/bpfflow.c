@@ -155,6 +155,9 @@ static int on_bpf_cmp(const struct hf_bpf_key *k, const struct hf_bpf_val *v, vo
 		c->states[st] += states[st];
 		c->conns += states[st];
 	}
+	c->opened += v->opened;
+	c->closed += v->closed;
+	c->failed += v->failed;
 	return 0;
 }
 
@@ -192,6 +195,23 @@ static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
 }
 
 /*
+ * Whether no connection of the flow changed state between the reads @a and
+ * @b. Equal counts alone do not say it: under churn a connection opens and
+ * another closes between the reads (the counts are the same, the snapshot
+ * in between saw one more or less). With opened, closed and failed equal
+ * too, none was born or ended, and a transition between two counted
+ * states would change the counts: TCP's transitions never lead back.
+ */
+static bool held_still(const struct hf_flow *a, const struct hf_flow *b)
+{
+	if (!same_states(a, b))
+		return false;
+	if (!a || !b)
+		return !a && !b;
+	return a->opened == b->opened && a->closed == b->closed && a->failed == b->failed;
+}
+
+/*
  * Correct @key's counts from @have to @want, when the programs held still
  * around the snapshot; a flow that moved and differs adds to *@moving.
  */
@@ -202,7 +222,7 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 	const struct hf_flow *b = table_find(&ctx->cmp[1], key, FLOW_KEYLEN);
 	struct hf_flow *fix;
 
-	if (!same_states(a, b)) {
+	if (!held_still(a, b)) {
 		*moving += !same_states(a, want) && !same_states(b, want);
 		return 0;
 	}

@@ -17,7 +17,11 @@
 #        (TIME_WAIT), 2 to :83 (SYN_SENT: the queue is full), 2 + 1 to a:9000
 #   n    made after the watchers started: 2 to :80, 1 to [::1]:8080
 #   c1, c2  churn at once: 300 connections each opened and closed to :88,
-#        c1 over IPv4, c2 over IPv6
+#        c1 over IPv4, c2 over IPv6; then in both at once for 5 s, a steady
+#        churn on loopback: 500 connections open at all times, the oldest
+#        reset as each new one opens (the counts hold still from read to
+#        read while connections come and go: a reconcile must not take
+#        that for a quiet flow)
 # Then, quiet: the watcher's last interval equals `hostflow --backend
 # netlink --netns all -n --json --states` (the test's namespaces), the
 # listener watcher's equals netlink's --listen --json, a one-shot
@@ -42,7 +46,7 @@ HF_PLAN=(
 	"bpf netns: one-shot --backend bpf --netns all --listen equals netlink"
 	"bpf netns: opened/closed summed over intervals equal the connections made, per namespace"
 	"bpf netns: c1 and c2 churn of 300 each counted per flow, both sides"
-	"bpf netns: summary: every namespace read through bpf"
+	"bpf netns: summary (--netns NAME...): each namespace read through bpf, g gone"
 	"bpf netns: summary: reconciles every second corrected nothing, lost nothing"
 )
 hf_require_netns
@@ -80,7 +84,12 @@ hf_sockgen g g81 connect --to 198.51.100.1 --port 81 --count 2 || hf_setup_faile
 HF_PIDS+=("$!")
 "$HOSTFLOW" --backend bpf --netns all -n --listen --json --watch=1 >"$HF_TMP/wl" 2>"$HF_TMP/wl.err" &
 HF_PIDS+=("$!")
-"$HOSTFLOW" --backend bpf --netns all -n --summary --json --watch=1 --reconcile 1 \
+# the summary's reconciles read the test's namespaces alone (but n, not made
+# yet): the corrections are the test's, whatever other namespaces of the
+# machine do meanwhile
+sel=()
+for h in srv a b c1 c2 g; do sel+=(--netns "$(hf_ns "$h")"); done
+"$HOSTFLOW" --backend bpf "${sel[@]}" -n --summary --json --watch=1 --reconcile 1 \
 	>"$HF_TMP/sum" 2>"$HF_TMP/sum.err" &
 HF_PIDS+=("$!")
 __hf_watching() { [ -s "$HF_TMP/w" ] && [ -s "$HF_TMP/wl" ] && [ -s "$HF_TMP/sum" ]; }
@@ -139,6 +148,43 @@ CH2=$HF_LAST_PID
 hf_wait_file "$HF_TMP/ch1.ready" "$CH1" 20 || hf_setup_failed "c1 churn not done"
 hf_wait_file "$HF_TMP/ch2.ready" "$CH2" 20 || hf_setup_failed "c2 churn not done"
 
+# then a steady churn on loopback in both for 5 s (several reconciles of the
+# summary watcher): 500 connections open at all times, each step opens one
+# and resets the oldest (SO_LINGER 0: no TIME_WAIT). The counts stay the
+# same from one read of the map to the next while connections come and go.
+steady='
+import collections, socket, struct, sys, time
+lst = socket.socket()
+lst.bind(("127.0.0.1", 0))
+lst.listen(64)
+lg = struct.pack("ii", 1, 0)
+pool = collections.deque()
+n, end = 0, time.monotonic() + 5
+while time.monotonic() < end:
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, lg)
+    c.connect(lst.getsockname())
+    a, _ = lst.accept()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, lg)
+    pool.append((c, a))
+    if len(pool) > 500:
+        for x in pool.popleft():
+            x.close()
+    n += 1
+for p in pool:
+    for x in p:
+        x.close()
+print(n)'
+hf_in c1 "$HF_PYTHON" -S -c "$steady" >"$HF_TMP/steady.c1" 2>&1 &
+S1=$!
+HF_PIDS+=("$S1")
+hf_in c2 "$HF_PYTHON" -S -c "$steady" >"$HF_TMP/steady.c2" 2>&1
+wait "$S1"
+S1=$(cat "$HF_TMP/steady.c1")
+S2=$(cat "$HF_TMP/steady.c2")
+[[ $S1 =~ ^[0-9]+$ && $S2 =~ ^[0-9]+$ ]] || hf_setup_failed "steady churn: c1 $S1, c2 $S2"
+hf_diag "steady churn: $S1 connections in c1, $S2 in c2"
+
 SRV=$(hf_ns srv)
 A=$(hf_ns a)
 B=$(hf_ns b)
@@ -150,14 +196,22 @@ passive [2001:db8::1]:8080 <- [2001:db8::11]:many 2 ESTABLISHED=2
 passive [2001:db8::1]:8080 <- [2001:db8::12]:many 3 ESTABLISHED=3
 passive [2001:db8::1]:8080 <- [2001:db8::16]:many 1 ESTABLISHED=1
 passive 198.51.100.1:83 <- 198.51.100.11:many 3 ESTABLISHED=3"
-hf_check_kernel "${HF_PLAN[1]}" a "
+# kernel_is DESC HOST EXPECTED: hf_check_kernel, the TIME_WAIT flows to :81 left
+# out: now and then a connection closed at once ends otherwise (on netlink's
+# count and the programs' alike: the checks against netlink keep them)
+kernel_is() {
+	local diff
+	__kernel_is() { diff=$(hf_in "$2" ss -tanH | hf_flows_check kernel "$3" --drop ':81\b'); }
+	if hf_wait_for 10 __kernel_is "$@"; then ok "$1"; else hf_fail "$1" "kernel of $2" "$diff"; fi
+}
+kernel_is "${HF_PLAN[1]}" a "
 active 198.51.100.11:many -> 198.51.100.1:80 3 ESTABLISHED=3
 active [2001:db8::11]:many -> [2001:db8::1]:8080 2 ESTABLISHED=2
 active 198.51.100.11:many -> 198.51.100.1:83 5 ESTABLISHED=3 SYN_SENT=2
 active 198.51.100.11:many -> 198.51.100.1:81 4 TIME_WAIT=4
 passive 198.51.100.11:9000 <- 198.51.100.12:many 2 ESTABLISHED=2
 passive [2001:db8::11]:9000 <- [2001:db8::12]:many 1 ESTABLISHED=1"
-hf_check_kernel "${HF_PLAN[2]}" b "
+kernel_is "${HF_PLAN[2]}" b "
 active 198.51.100.12:many -> 198.51.100.1:80 2 ESTABLISHED=2
 active [2001:db8::12]:many -> [2001:db8::1]:8080 3 ESTABLISHED=3
 active 198.51.100.12:many -> 198.51.100.1:81 5 TIME_WAIT=5
@@ -234,11 +288,13 @@ per_ns=$(jq -r --arg re "$OURS" --arg g "$G" '.[] | select((.netns.name | test($
 	| "\(.netns.name) \(.opened) \(.closed) \(.failed)"' "$HF_TMP/w" |
 	awk '{ o[$1] += $2; c[$1] += $3; f[$1] += $4 }
 	END { for (n in o) printf "%s opened=%d closed=%d failed=%d\n", n, o[n], c[n], f[n] }' | sort)
+# c1, c2: 300 to srv, and both ends of each steady connection on loopback;
 # srv: b's 2+3+5+3, n's 3, the churn's 600 opened; b's 8 and the churn's 600
 # closed, and g's 2 (seeded, closed live)
 check_eq "${HF_PLAN[10]}" "$(printf '%s\n' "$SRV opened=616 closed=610 failed=0" \
 	"$A opened=3 closed=0 failed=0" "$B opened=18 closed=8 failed=0" \
-	"$C1 opened=300 closed=300 failed=0" "$C2 opened=300 closed=300 failed=0" \
+	"$C1 opened=$((300 + 2 * S1)) closed=$((300 + 2 * S1)) failed=0" \
+	"$C2 opened=$((300 + 2 * S2)) closed=$((300 + 2 * S2)) failed=0" \
 	"$N opened=3 closed=0 failed=0" | sort)" "$per_ns"
 churn=$(jq -r --arg re "$OURS" '.[] | select((.netns.name | test($re)) and
 	(.peer.port == "88" or .local.port == "88")) | "\(.direction) \(.local.addr):\(.local.port) \(.peer.addr):\(.peer.port) \(.opened) \(.closed) \(.failed)"' \
@@ -250,11 +306,11 @@ check_eq "${HF_PLAN[11]}" "$(printf '%s\n' \
 	"passive 198.51.100.1:88 198.51.100.13:many opened=300 closed=300 failed=0" \
 	"passive 2001:db8::1:88 2001:db8::14:many opened=300 closed=300 failed=0" | sort)" "$churn"
 
-got=$(tail -n 1 "$HF_TMP/sum" | jq -r --arg re "$OURS" \
-	'[.netns[] | select(.name | test($re)) | .backend] | unique | join(",")')
-check_eq "${HF_PLAN[12]}" "bpf" "$got"
+got=$(tail -n 1 "$HF_TMP/sum" | jq -r '[.netns[] | "\(.name) \(.backend)"] | sort | join(" ")')
+check_eq "${HF_PLAN[12]}" "$(for h in srv a b c1 c2; do echo "$(hf_ns "$h") bpf"; done | sort | tr '\n' ' ' |
+	sed 's/ $//')" "$got"
 got=$(tail -n 1 "$HF_TMP/sum" | jq -r '"backend=\(.backend) reconciles>5=\(.bpf.reconciles > 5) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"')
 check_eq "${HF_PLAN[13]}" "backend=bpf reconciles>5=true corrections=0 seed_corrections=0 lost=0 map_full=0" \
-	"$got$(grep -v '^$' "$HF_TMP/sum.err" | sed 's/^/ stderr: /')"
+	"$got$(grep -v -e '^$' -e "namespace \"$G\" not found" "$HF_TMP/sum.err" | sed 's/^/ stderr: /')"
 
 hf_done
