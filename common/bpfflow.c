@@ -664,6 +664,9 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 			return ret;
 		}
 		ret = hf__collect_each(ctx, bpf_own, bpf_other);
+		/* The reconcile's snapshot runs rarely: let go of namespaces gone since. */
+		if (ret == 0)
+			hf__nsset_release_gone(&ctx->snap->ns, &ctx->ns);
 	} else {
 		ret = dumps(ctx, ctx->diag, &unfollowed);
 		if (ret == 0)

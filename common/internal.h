@@ -147,6 +147,15 @@ int hf__nsset_select(struct hf__nsset *s, const char *spec);
 void hf__nsset_free(struct hf__nsset *s);
 
 /*
+ * hf__nsset_release_gone - close the sockets that @s holds in namespaces
+ * that @ref (discovered more often) no longer knows: a socket holds its
+ * namespace, which the kernel then cannot free. For a set not discovered
+ * at each collection (the bpf backend's reconcile snapshot); its own
+ * discovery forgets them later.
+ */
+void hf__nsset_release_gone(struct hf__nsset *s, const struct hf__nsset *ref);
+
+/*
  * hf__nsset_discover - find every namespace of the host, name the new ones,
  * close the sockets of those gone, mark the selected ones. Returns 0 or
  * -ENOMEM.

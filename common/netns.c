@@ -333,6 +333,22 @@ static void ns_release(struct hf__ns *e)
 	hf_addrset_free(&e->ct_local);
 }
 
+void hf__nsset_release_gone(struct hf__nsset *s, const struct hf__nsset *ref)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct hf__ns *e = &s->v[i];
+		bool known = e->pub.self;
+
+		for (size_t j = 0; !known && j < ref->n; j++)
+			known = ref->v[j].pub.inode == e->pub.inode && ref->v[j].dev == e->dev;
+		if (known || !e->entered)
+			continue;
+		ns_release(e);
+		/* Entered again if it comes back: an inode may be reused once it is freed. */
+		e->entered = false;
+	}
+}
+
 void hf__nsset_free(struct hf__nsset *s)
 {
 	for (size_t i = 0; i < s->n; i++)

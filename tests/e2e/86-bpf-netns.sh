@@ -39,6 +39,7 @@ HF_PLAN=(
 	"bpf netns: b kernel holds the expected states (live)"
 	"bpf netns: the watcher saw every test namespace, seeded or not"
 	"bpf netns: a namespace deleted mid-run leaves the watcher's output"
+	"bpf netns: the kernel frees it (no watcher holds a socket in it)"
 	"bpf netns: a namespace made mid-run appears with its flows"
 	"bpf netns: watcher's last interval equals netlink --netns all --json --states"
 	"bpf netns: listener watcher equals netlink --netns all --listen --json"
@@ -64,6 +65,7 @@ hf_host c1 198.51.100.13/24 || hf_setup_failed "host c1"
 hf_host c2 2001:db8::14/64 || hf_setup_failed "host c2"
 hf_host g 198.51.100.15/24 || hf_setup_failed "host g"
 G=$(hf_ns g)
+G_PORT=p$HF_PORTS # its veth's end on the bridge
 
 # ---- before the watchers: seeded
 hf_sockgen srv l80 listen --addr 0.0.0.0 --port 80 || hf_setup_failed "srv :80"
@@ -129,6 +131,14 @@ if hf_wait_for 10 __hf_g_gone; then
 	ok "${HF_PLAN[4]}"
 else
 	hf_fail "${HF_PLAN[4]}" "$(tail -n 1 "$HF_TMP/w" | jq -c --arg n "$G" '[.[] | select(.netns.name == $n)]')"
+fi
+# its veth leaves the bridge once the kernel frees it, which it cannot while a
+# watcher (or its reconcile's snapshot, read rarely) holds a socket in it
+__hf_g_freed() { ! ip -n "$HF_BRIDGE" link show "$G_PORT" >/dev/null 2>&1; }
+if hf_wait_for 10 __hf_g_freed; then
+	ok "${HF_PLAN[5]}"
+else
+	hf_fail "${HF_PLAN[5]}" "bridge port $G_PORT of g still there 10 s after ip netns del"
 fi
 
 # n: made now
@@ -220,7 +230,7 @@ active 198.51.100.12:many -> 198.51.100.1:83 2 SYN_SENT=2
 active 198.51.100.12:many -> 198.51.100.11:9000 2 ESTABLISHED=2
 active [2001:db8::12]:many -> [2001:db8::11]:9000 1 ESTABLISHED=1"
 
-desc="${HF_PLAN[5]}"
+desc="${HF_PLAN[6]}"
 __hf_n_seen() { names "$HF_TMP/w" | grep -qx "$N"; }
 if hf_wait_for 10 __hf_n_seen; then
 	if got=$(last_flows "$HF_TMP/w" | jq -c --arg n "$N" '[.[] | select(.netns.name == $n)]' |
@@ -265,20 +275,20 @@ eq_netlink() {
 }
 sleep 1.5
 eq_netlink "$HF_TMP/w" --states
-check_eq "${HF_PLAN[6]}" "$nl" "$got"
-eq_netlink "$HF_TMP/wl" --listen
 check_eq "${HF_PLAN[7]}" "$nl" "$got"
+eq_netlink "$HF_TMP/wl" --listen
+check_eq "${HF_PLAN[8]}" "$nl" "$got"
 
 hf_run_hostflow - --backend netlink --netns all -n --json --states
 nl=$(printf '%s\n' "$HF_OUT" | ours | "$HF_PYTHON" -S "$HF_FLOWS" json)
 hf_run_hostflow - --backend bpf --netns all -n --json --states
 got=$(printf '%s\n' "$HF_OUT" | ours | "$HF_PYTHON" -S "$HF_FLOWS" json)
-check_eq "${HF_PLAN[8]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
+check_eq "${HF_PLAN[9]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
 hf_run_hostflow - --backend netlink --netns all -n --listen --json
 nl=$(printf '%s\n' "$HF_OUT" | ours | jq -c 'sort_by(.netns.name, .addr, .port)[]')
 hf_run_hostflow - --backend bpf --netns all -n --listen --json
 got=$(printf '%s\n' "$HF_OUT" | ours | jq -c 'sort_by(.netns.name, .addr, .port)[]')
-check_eq "${HF_PLAN[9]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
+check_eq "${HF_PLAN[10]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
 
 # opened/closed/failed per namespace, summed over every interval (g's left out:
 # whether its last counts were read before it went is a race)
@@ -291,7 +301,7 @@ per_ns=$(jq -r --arg re "$OURS" --arg g "$G" '.[] | select((.netns.name | test($
 # c1, c2: 300 to srv, and both ends of each steady connection on loopback;
 # srv: b's 2+3+5+3, n's 3, the churn's 600 opened; b's 8 and the churn's 600
 # closed, and g's 2 (seeded, closed live)
-check_eq "${HF_PLAN[10]}" "$(printf '%s\n' "$SRV opened=616 closed=610 failed=0" \
+check_eq "${HF_PLAN[11]}" "$(printf '%s\n' "$SRV opened=616 closed=610 failed=0" \
 	"$A opened=3 closed=0 failed=0" "$B opened=18 closed=8 failed=0" \
 	"$C1 opened=$((300 + 2 * S1)) closed=$((300 + 2 * S1)) failed=0" \
 	"$C2 opened=$((300 + 2 * S2)) closed=$((300 + 2 * S2)) failed=0" \
@@ -300,17 +310,17 @@ churn=$(jq -r --arg re "$OURS" '.[] | select((.netns.name | test($re)) and
 	(.peer.port == "88" or .local.port == "88")) | "\(.direction) \(.local.addr):\(.local.port) \(.peer.addr):\(.peer.port) \(.opened) \(.closed) \(.failed)"' \
 	"$HF_TMP/w" | awk '{ k = $1 " " $2 " " $3; o[k] += $4; c[k] += $5; f[k] += $6 }
 	END { for (k in o) printf "%s opened=%d closed=%d failed=%d\n", k, o[k], c[k], f[k] }' | sort)
-check_eq "${HF_PLAN[11]}" "$(printf '%s\n' \
+check_eq "${HF_PLAN[12]}" "$(printf '%s\n' \
 	"active 198.51.100.13:many 198.51.100.1:88 opened=300 closed=300 failed=0" \
 	"active 2001:db8::14:many 2001:db8::1:88 opened=300 closed=300 failed=0" \
 	"passive 198.51.100.1:88 198.51.100.13:many opened=300 closed=300 failed=0" \
 	"passive 2001:db8::1:88 2001:db8::14:many opened=300 closed=300 failed=0" | sort)" "$churn"
 
 got=$(tail -n 1 "$HF_TMP/sum" | jq -r '[.netns[] | "\(.name) \(.backend)"] | sort | join(" ")')
-check_eq "${HF_PLAN[12]}" "$(for h in srv a b c1 c2; do echo "$(hf_ns "$h") bpf"; done | sort | tr '\n' ' ' |
+check_eq "${HF_PLAN[13]}" "$(for h in srv a b c1 c2; do echo "$(hf_ns "$h") bpf"; done | sort | tr '\n' ' ' |
 	sed 's/ $//')" "$got"
 got=$(tail -n 1 "$HF_TMP/sum" | jq -r '"backend=\(.backend) reconciles>5=\(.bpf.reconciles > 5) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"')
-check_eq "${HF_PLAN[13]}" "backend=bpf reconciles>5=true corrections=0 seed_corrections=0 lost=0 map_full=0" \
+check_eq "${HF_PLAN[14]}" "backend=bpf reconciles>5=true corrections=0 seed_corrections=0 lost=0 map_full=0" \
 	"$got$(grep -v -e '^$' -e "namespace \"$G\" not found" "$HF_TMP/sum.err" | sed 's/^/ stderr: /')"
 
 hf_done
