@@ -41,6 +41,7 @@ HF_PLAN=(
 	"bpf netns: a namespace deleted mid-run leaves the watcher's output"
 	"bpf netns: the kernel frees it (no watcher holds a socket in it)"
 	"bpf netns: a namespace made mid-run appears with its flows"
+	"bpf netns: given the inode of the one deleted, it shows none of that one's flows or counters"
 	"bpf netns: watcher's last interval equals netlink --netns all --json --states"
 	"bpf netns: listener watcher equals netlink --netns all --listen --json"
 	"bpf netns: one-shot --backend bpf --netns all equals netlink"
@@ -66,6 +67,7 @@ hf_host c2 2001:db8::14/64 || hf_setup_failed "host c2"
 hf_host g 198.51.100.15/24 || hf_setup_failed "host g"
 G=$(hf_ns g)
 G_PORT=p$HF_PORTS # its veth's end on the bridge
+G_INO=$(stat -L -c %i "/run/netns/$G")
 
 # ---- before the watchers: seeded
 hf_sockgen srv l80 listen --addr 0.0.0.0 --port 80 || hf_setup_failed "srv :80"
@@ -144,6 +146,7 @@ fi
 # n: made now
 hf_host n 198.51.100.16/24 2001:db8::16/64 || hf_setup_failed "host n"
 N=$(hf_ns n)
+N_INO=$(stat -L -c %i "/run/netns/$N")
 hf_sockgen n n80 connect --to 198.51.100.1 --port 80 --count 2 || hf_setup_failed "n :80"
 hf_sockgen n n8080 connect --to 2001:db8::1 --port 8080 --count 1 || hf_setup_failed "n :8080"
 
@@ -245,6 +248,19 @@ else
 	hf_fail "$desc" "namespaces of the last interval: $(names "$HF_TMP/w" | tr '\n' ' ')"
 fi
 
+# the kernel gives a freed namespace's inode to the next one made: n has g's,
+# unless another namespace of the machine took it first
+desc="${HF_PLAN[7]}"
+if [ "$N_INO" != "$G_INO" ]; then
+	skip "$desc" "n got inode $N_INO, g had $G_INO (another namespace was made between)"
+elif got=$(jq -c --arg n "$N" '.[] | select(.netns.name == $n and (.peer.addr == "198.51.100.1" and
+	.peer.port == "81")) | [.local.addr, .peer.port, .connections, .opened, .closed]' "$HF_TMP/w") &&
+	[ -z "$got" ]; then
+	ok "$desc"
+else
+	hf_fail "$desc" "g's flow to :81 under n (inode $N_INO):" "$got"
+fi
+
 # ---- quiet: the churn's server sides are closed, its TIME_WAIT sockets stay (60 s)
 hf_wait_ss srv 0 -- state connected '( sport = :88 )' || hf_diag "srv :88 not closed yet"
 # eq_netlink FILE ARGS...: the watcher's last interval against netlink with ARGS; sets got/nl.
@@ -275,20 +291,20 @@ eq_netlink() {
 }
 sleep 1.5
 eq_netlink "$HF_TMP/w" --states
-check_eq "${HF_PLAN[7]}" "$nl" "$got"
-eq_netlink "$HF_TMP/wl" --listen
 check_eq "${HF_PLAN[8]}" "$nl" "$got"
+eq_netlink "$HF_TMP/wl" --listen
+check_eq "${HF_PLAN[9]}" "$nl" "$got"
 
 hf_run_hostflow - --backend netlink --netns all -n --json --states
 nl=$(printf '%s\n' "$HF_OUT" | ours | "$HF_PYTHON" -S "$HF_FLOWS" json)
 hf_run_hostflow - --backend bpf --netns all -n --json --states
 got=$(printf '%s\n' "$HF_OUT" | ours | "$HF_PYTHON" -S "$HF_FLOWS" json)
-check_eq "${HF_PLAN[9]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
+check_eq "${HF_PLAN[10]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
 hf_run_hostflow - --backend netlink --netns all -n --listen --json
 nl=$(printf '%s\n' "$HF_OUT" | ours | jq -c 'sort_by(.netns.name, .addr, .port)[]')
 hf_run_hostflow - --backend bpf --netns all -n --listen --json
 got=$(printf '%s\n' "$HF_OUT" | ours | jq -c 'sort_by(.netns.name, .addr, .port)[]')
-check_eq "${HF_PLAN[10]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
+check_eq "${HF_PLAN[11]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
 
 # opened/closed/failed per namespace, summed over every interval (g's left out:
 # whether its last counts were read before it went is a race)
@@ -301,7 +317,7 @@ per_ns=$(jq -r --arg re "$OURS" --arg g "$G" '.[] | select((.netns.name | test($
 # c1, c2: 300 to srv, and both ends of each steady connection on loopback;
 # srv: b's 2+3+5+3, n's 3, the churn's 600 opened; b's 8 and the churn's 600
 # closed, and g's 2 (seeded, closed live)
-check_eq "${HF_PLAN[11]}" "$(printf '%s\n' "$SRV opened=616 closed=610 failed=0" \
+check_eq "${HF_PLAN[12]}" "$(printf '%s\n' "$SRV opened=616 closed=610 failed=0" \
 	"$A opened=3 closed=0 failed=0" "$B opened=18 closed=8 failed=0" \
 	"$C1 opened=$((300 + 2 * S1)) closed=$((300 + 2 * S1)) failed=0" \
 	"$C2 opened=$((300 + 2 * S2)) closed=$((300 + 2 * S2)) failed=0" \
@@ -310,17 +326,17 @@ churn=$(jq -r --arg re "$OURS" '.[] | select((.netns.name | test($re)) and
 	(.peer.port == "88" or .local.port == "88")) | "\(.direction) \(.local.addr):\(.local.port) \(.peer.addr):\(.peer.port) \(.opened) \(.closed) \(.failed)"' \
 	"$HF_TMP/w" | awk '{ k = $1 " " $2 " " $3; o[k] += $4; c[k] += $5; f[k] += $6 }
 	END { for (k in o) printf "%s opened=%d closed=%d failed=%d\n", k, o[k], c[k], f[k] }' | sort)
-check_eq "${HF_PLAN[12]}" "$(printf '%s\n' \
+check_eq "${HF_PLAN[13]}" "$(printf '%s\n' \
 	"active 198.51.100.13:many 198.51.100.1:88 opened=300 closed=300 failed=0" \
 	"active 2001:db8::14:many 2001:db8::1:88 opened=300 closed=300 failed=0" \
 	"passive 198.51.100.1:88 198.51.100.13:many opened=300 closed=300 failed=0" \
 	"passive 2001:db8::1:88 2001:db8::14:many opened=300 closed=300 failed=0" | sort)" "$churn"
 
 got=$(tail -n 1 "$HF_TMP/sum" | jq -r '[.netns[] | "\(.name) \(.backend)"] | sort | join(" ")')
-check_eq "${HF_PLAN[13]}" "$(for h in srv a b c1 c2; do echo "$(hf_ns "$h") bpf"; done | sort | tr '\n' ' ' |
+check_eq "${HF_PLAN[14]}" "$(for h in srv a b c1 c2; do echo "$(hf_ns "$h") bpf"; done | sort | tr '\n' ' ' |
 	sed 's/ $//')" "$got"
 got=$(tail -n 1 "$HF_TMP/sum" | jq -r '"backend=\(.backend) reconciles>5=\(.bpf.reconciles > 5) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"')
-check_eq "${HF_PLAN[14]}" "backend=bpf reconciles>5=true corrections=0 seed_corrections=0 lost=0 map_full=0" \
+check_eq "${HF_PLAN[15]}" "backend=bpf reconciles>5=true corrections=0 seed_corrections=0 lost=0 map_full=0" \
 	"$got$(grep -v -e '^$' -e "namespace \"$G\" not found" "$HF_TMP/sum.err" | sed 's/^/ stderr: /')"
 
 hf_done
