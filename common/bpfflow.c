@@ -667,14 +667,16 @@ static bool u32_has(const uint32_t *a, size_t n, uint32_t v)
 	return false;
 }
 
-/* The inodes of the namespaces seeded so far, before the discovery. */
+/*
+ * The inodes of the namespaces known before the discovery, selected or
+ * not: the programs count in every namespace.
+ */
 static int seen_before(struct hf_ctx *ctx)
 {
 	ctx->nbseen = 0;
 	for (size_t i = 0; i < ctx->ns.n; i++)
-		if (ctx->ns.v[i].bpf_seeded && !ctx->ns.v[i].pub.self &&
-		    u32_push(&ctx->bseen, &ctx->nbseen, &ctx->capbseen,
-			     (uint32_t)ctx->ns.v[i].pub.inode) < 0)
+		if (!ctx->ns.v[i].pub.self && u32_push(&ctx->bseen, &ctx->nbseen, &ctx->capbseen,
+						       (uint32_t)ctx->ns.v[i].pub.inode) < 0)
 			return -ENOMEM;
 	return 0;
 }

@@ -46,7 +46,7 @@ struct hf_ctx {
 	struct hf__bpf_ent *bents; /* the map, every namespace (with hf_netns_select()) */
 	size_t nbents, capbents;
 	/*
-	 * Inodes of namespaces seeded before this collection (scratch), and
+	 * Inodes of namespaces known before this collection (scratch), and
 	 * of those gone whose flows are still in the map: a namespace's inode
 	 * is given to the next one made once the kernel frees it.
 	 */
