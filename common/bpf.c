@@ -260,6 +260,18 @@ void hf__bpf_every_netns(struct hf__bpf *b)
 	b->skel->bss->seeded_netns = 0;
 }
 
+int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k)
+{
+	int fd = bpf_map__fd(b->skel->maps.flows);
+	struct hf_bpf_val v;
+
+	if (bpf_map_lookup_elem(fd, k, &v) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (idle(&v) && bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 uint32_t hf__bpf_netns(const struct hf__bpf *b)
 {
 	return b->netns;
@@ -326,6 +338,13 @@ int hf__bpf_reseed(struct hf__bpf *b)
 void hf__bpf_every_netns(struct hf__bpf *b)
 {
 	(void)b;
+}
+
+int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k)
+{
+	(void)b;
+	(void)k;
+	return -ENOTSUP;
 }
 
 uint32_t hf__bpf_netns(const struct hf__bpf *b)

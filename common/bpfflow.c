@@ -156,6 +156,9 @@ static int on_bpf_cmp(const struct hf_bpf_key *k, const struct hf_bpf_val *v, vo
 		c->states[st] += states[st];
 		c->conns += states[st];
 	}
+	c->opened += v->opened;
+	c->closed += v->closed;
+	c->failed += v->failed;
 	return 0;
 }
 
@@ -193,6 +196,23 @@ static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
 }
 
 /*
+ * Whether no connection of the flow changed state between the reads @a and
+ * @b. Equal counts alone do not say it: under churn a connection opens and
+ * another closes between the reads (the counts are the same, the snapshot
+ * in between saw one more or less). With opened, closed and failed equal
+ * too, none was born or ended, and a transition between two counted
+ * states would change the counts: TCP's transitions never lead back.
+ */
+static bool held_still(const struct hf_flow *a, const struct hf_flow *b)
+{
+	if (!same_states(a, b))
+		return false;
+	if (!a || !b)
+		return !a && !b;
+	return a->opened == b->opened && a->closed == b->closed && a->failed == b->failed;
+}
+
+/*
  * Correct @key's counts from @have to @want, when the programs held still
  * around the snapshot; a flow that moved and differs adds to *@moving.
  */
@@ -203,7 +223,7 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 	const struct hf_flow *b = table_find(&ctx->cmp[1], key, FLOW_KEYLEN);
 	struct hf_flow *fix;
 
-	if (!same_states(a, b)) {
+	if (!held_still(a, b)) {
 		*moving += !same_states(a, want) && !same_states(b, want);
 		return 0;
 	}
@@ -608,9 +628,10 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret < 0 || !e->diag) {
-			hf__notice_add(&ctx->ns, "cannot enter network namespace \"%s\": %s\n",
-				       e->pub.name, strerror(ret < 0 ? -ret : EPROTONOSUPPORT));
-			e->told = true;
+			e->told = hf__notice_add(&ctx->ns,
+						 "cannot enter network namespace \"%s\": %s\n",
+						 e->pub.name,
+						 strerror(ret < 0 ? -ret : EPROTONOSUPPORT));
 			return 1;
 		}
 	}
@@ -620,9 +641,9 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (ret == -ENOENT || ret == -ESRCH)
 			return 1;
 		if (ret < 0) {
-			hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: bpf seed: %s\n",
-				       e->pub.name, strerror(-ret));
-			e->told = true;
+			e->told = hf__notice_add(&ctx->ns,
+						 "network namespace \"%s\" skipped: bpf seed: %s\n",
+						 e->pub.name, strerror(-ret));
 			return 1;
 		}
 		e->bpf_seeded = true;
@@ -645,6 +666,92 @@ static int bpf_other(struct hf_ctx *ctx, struct hf__ns *e)
 	return hf__ns_skipped(ctx, e);
 }
 
+/* Append @v to the array *@a of *@n (capacity *@cap). Returns 0 or -ENOMEM. */
+static int u32_push(uint32_t **a, size_t *n, size_t *cap, uint32_t v)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 16;
+		uint32_t *p = realloc(*a, c * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*a = p;
+		*cap = c;
+	}
+	(*a)[(*n)++] = v;
+	return 0;
+}
+
+static bool u32_has(const uint32_t *a, size_t n, uint32_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] == v)
+			return true;
+	return false;
+}
+
+/*
+ * The inodes of the namespaces known before the discovery, selected or
+ * not: the programs count in every namespace.
+ */
+static int seen_before(struct hf_ctx *ctx)
+{
+	ctx->nbseen = 0;
+	for (size_t i = 0; i < ctx->ns.n; i++)
+		if (!ctx->ns.v[i].pub.self && u32_push(&ctx->bseen, &ctx->nbseen, &ctx->capbseen,
+						       (uint32_t)ctx->ns.v[i].pub.inode) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
+/*
+ * The flows of namespaces gone: the kernel gives a freed namespace's
+ * inode to the next one made, which would show the old one's flows and
+ * counters as its own. Once gone, a namespace's flows with no connection
+ * left are deleted from the map (their sockets are all closed; a socket
+ * of it still closing keeps its flow until a later collection), and its
+ * corrections dropped. An inode in use again is left alone.
+ */
+static int forget_gone(struct hf_ctx *ctx)
+{
+	size_t k = 0;
+	int ret;
+
+	for (size_t i = 0; i < ctx->nbseen; i++) {
+		uint32_t ino = ctx->bseen[i];
+		bool here = false;
+
+		for (size_t j = 0; j < ctx->ns.n && !here; j++)
+			here = (uint32_t)ctx->ns.v[j].pub.inode == ino;
+		if (!here && !u32_has(ctx->bdead, ctx->nbdead, ino) &&
+		    u32_push(&ctx->bdead, &ctx->nbdead, &ctx->capbdead, ino) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < ctx->nbdead; i++) {
+		uint32_t ino = ctx->bdead[i];
+		bool reused = false, left = false;
+
+		for (size_t j = 0; j < ctx->ns.n && !reused; j++)
+			reused = (uint32_t)ctx->ns.v[j].pub.inode == ino;
+		for (size_t j = 0; !reused && j < ctx->nbents; j++) {
+			if (ctx->bents[j].k.netns != ino)
+				continue;
+			ret = hf__bpf_forget(ctx->bpf, &ctx->bents[j].k);
+			if (ret < 0)
+				return ret;
+			left = true; /* deleted only if idle: looked at again next time */
+		}
+		for (size_t j = 0; !reused && j < ctx->fix.n; j++) {
+			struct hf_flow *fix = table_item(&ctx->fix, j);
+			if (fix->netns == ino)
+				memset(fix->states, 0, sizeof(fix->states));
+		}
+		if (!reused && left)
+			ctx->bdead[k++] = ino;
+	}
+	ctx->nbdead = k;
+	return 0;
+}
+
 int hf__bpfflow_collect(struct hf_ctx *ctx)
 {
 	struct hf__ns *own = &ctx->ns.v[0];
@@ -665,7 +772,17 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 					 "bpf: reading the flow map: %s", strerror(-ret));
 			return ret;
 		}
-		ret = hf__collect_each(ctx, bpf_own, bpf_other);
+		ret = seen_before(ctx);
+		if (ret == 0)
+			ret = hf__collect_each(ctx, bpf_own, bpf_other);
+		if (ret == 0) {
+			/* The reconcile's snapshot runs rarely: let go of namespaces gone since. */
+			hf__nsset_release_gone(&ctx->snap->ns, &ctx->ns);
+			ret = forget_gone(ctx);
+			if (ret < 0 && ret != -ENOMEM)
+				snprintf(ctx->err, sizeof(ctx->err),
+					 "bpf: the flows of namespaces gone: %s", strerror(-ret));
+		}
 	} else {
 		sockstat(own, ctx->proc_root, &in, &tw);
 		ret = dumps(ctx, ctx->diag, tw, &unfollowed);
@@ -703,6 +820,8 @@ void hf__bpfflow_close(struct hf_ctx *ctx)
 	table_free(&ctx->cmp[1]);
 	table_free(&ctx->cmp[2]);
 	free(ctx->bents);
+	free(ctx->bseen);
+	free(ctx->bdead);
 }
 
 struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)

@@ -507,12 +507,11 @@ static int ct_collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (e->told)
 			return 1;
 		if (ctx->want == HF_BACKEND_PROC) {
-			hf__notice_add(
+			e->told = hf__notice_add(
 				&ctx->ns,
 				"network namespace \"%s\" skipped: its conntrack table is read "
 				"over ctnetlink only\n",
 				e->pub.name);
-			e->told = true;
 			return 1;
 		}
 		ret = hf__ns_run(e, nfct_open_in, &a);
@@ -523,12 +522,11 @@ static int ct_collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret < 0) {
-			hf__notice_add(
+			e->told = hf__notice_add(
 				&ctx->ns,
 				"cannot read the conntrack table of network namespace \"%s\": "
 				"%s%s\n",
 				e->pub.name, strerror(-ret), ct_hint(ret));
-			e->told = true;
 			return 1;
 		}
 		e->nfct = a.h;

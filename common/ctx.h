@@ -45,6 +45,13 @@ struct hf_ctx {
 	bool new_seed;		   /* a namespace was seeded: reconcile */
 	struct hf__bpf_ent *bents; /* the map, every namespace (with hf_netns_select()) */
 	size_t nbents, capbents;
+	/*
+	 * Inodes of namespaces known before this collection (scratch), and
+	 * of those gone whose flows are still in the map: a namespace's inode
+	 * is given to the next one made once the kernel frees it.
+	 */
+	uint32_t *bseen, *bdead;
+	size_t nbseen, capbseen, nbdead, capbdead;
 	struct hf_bpf_stats bstats;
 	unsigned int reconcile_every; /* seconds */
 	struct timespec next_reconcile;

@@ -477,11 +477,9 @@ static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret < 0) {
-			if (!e->told)
-				hf__notice_add(&ctx->ns,
-					       "cannot enter network namespace \"%s\": %s\n",
-					       e->pub.name, strerror(-ret));
-			e->told = true;
+			e->told = hf__notice_add(&ctx->ns,
+						 "cannot enter network namespace \"%s\": %s\n",
+						 e->pub.name, strerror(-ret));
 			return 1;
 		}
 	}
@@ -503,10 +501,10 @@ static int collect_other(struct hf_ctx *ctx, struct hf__ns *e)
 
 int hf__ns_skipped(struct hf_ctx *ctx, struct hf__ns *e)
 {
+	/* Told once it is said: a line that could not be kept is tried again. */
 	if (!e->told)
-		hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n", e->pub.name,
-			       ctx->err);
-	e->told = true;
+		e->told = hf__notice_add(&ctx->ns, "network namespace \"%s\" skipped: %s\n",
+					 e->pub.name, ctx->err);
 	ctx->err[0] = '\0';
 	return 1;
 }
@@ -566,7 +564,9 @@ int hf_collect(struct hf_ctx *ctx, const struct hf_filter *filter)
 	int ret;
 
 	ctx->err[0] = '\0';
-	ctx->ns.notice[0] = '\0';
+	ctx->ns.notice_len = 0;
+	if (ctx->ns.notice)
+		ctx->ns.notice[0] = '\0';
 	if (ctx->ct) {
 		ctx->filter = filter;
 		return hf__ctflow_collect(ctx);
@@ -645,7 +645,7 @@ const struct hf_netns *hf_netns_find(const struct hf_ctx *ctx, uint32_t id)
 
 const char *hf_notice(const struct hf_ctx *ctx)
 {
-	return ctx->ns.notice;
+	return ctx->ns.notice ? ctx->ns.notice : "";
 }
 
 static int addr_cmp(const union hf_addr *a, const union hf_addr *b)

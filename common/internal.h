@@ -83,6 +83,12 @@ int hf__bpf_reseed(struct hf__bpf *b);
  */
 int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi);
 
+/*
+ * hf__bpf_forget - delete flow @k from the map if no connection is counted
+ * in it (its counters go with it). Returns 0 (deleted or kept) or -errno.
+ */
+int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k);
+
 /* hf__bpf_every_netns - count the programs' errors in every namespace, not the opener's alone. */
 void hf__bpf_every_netns(struct hf__bpf *b);
 
@@ -139,12 +145,22 @@ struct hf__nsset {
 	size_t nnames;
 	uint64_t self_dev, self_ino;
 	uint32_t next_id; /* the id of the next namespace discovered */
-	char notice[2048];
+	char *notice;	  /* hf_notice()'s lines, grown as they come */
+	size_t notice_len, notice_cap;
 };
 
 int hf__nsset_init(struct hf__nsset *s);
 int hf__nsset_select(struct hf__nsset *s, const char *spec);
 void hf__nsset_free(struct hf__nsset *s);
+
+/*
+ * hf__nsset_release_gone - close the sockets that @s holds in namespaces
+ * that @ref (discovered more often) no longer knows: a socket holds its
+ * namespace, which the kernel then cannot free. For a set not discovered
+ * at each collection (the bpf backend's reconcile snapshot); its own
+ * discovery forgets them later.
+ */
+void hf__nsset_release_gone(struct hf__nsset *s, const struct hf__nsset *ref);
 
 /*
  * hf__nsset_discover - find every namespace of the host, name the new ones,
@@ -169,8 +185,12 @@ int hf__ns_enter(struct hf__ns *e, enum hf_backend want);
  */
 int hf__ns_run(struct hf__ns *e, void (*fn)(void *), void *arg);
 
-/* hf__notice_add - append a line to s->notice (printf-like). */
-void hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
+/*
+ * hf__notice_add - append a line to s->notice (printf-like). Returns
+ * whether it was added (false: out of memory): the caller marks a thing
+ * told only then, so that it is said at a later collection instead.
+ */
+bool hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #endif /* HOSTFLOW_INTERNAL_H */

@@ -236,16 +236,36 @@ out_free:
 
 /* ---- the set of namespaces ---------------------------------------------------------------- */
 
-void hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
+bool hf__notice_add(struct hf__nsset *s, const char *fmt, ...)
 {
-	size_t len = strlen(s->notice);
+	size_t need;
 	va_list ap;
+	int n;
 
-	if (len + 1 >= sizeof(s->notice))
-		return;
 	va_start(ap, fmt);
-	vsnprintf(s->notice + len, sizeof(s->notice) - len, fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return false;
+	need = s->notice_len + (size_t)n + 1;
+	/* Every namespace refused may be named in one collection: no fixed cap. */
+	if (need > s->notice_cap) {
+		size_t cap = s->notice_cap ? s->notice_cap : 1024;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(s->notice, cap);
+		if (!p)
+			return false;
+		s->notice = p;
+		s->notice_cap = cap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(s->notice + s->notice_len, s->notice_cap - s->notice_len, fmt, ap);
+	va_end(ap);
+	s->notice_len += (size_t)n;
+	return true;
 }
 
 static int stat_ns(const char *path, uint64_t *dev, uint64_t *ino)
@@ -318,6 +338,22 @@ static void ns_release(struct hf__ns *e)
 	hf_addrset_free(&e->ct_local);
 }
 
+void hf__nsset_release_gone(struct hf__nsset *s, const struct hf__nsset *ref)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct hf__ns *e = &s->v[i];
+		bool known = e->pub.self;
+
+		for (size_t j = 0; !known && j < ref->n; j++)
+			known = ref->v[j].pub.inode == e->pub.inode && ref->v[j].dev == e->dev;
+		if (known || !e->entered)
+			continue;
+		ns_release(e);
+		/* Entered again if it comes back: an inode may be reused once it is freed. */
+		e->entered = false;
+	}
+}
+
 void hf__nsset_free(struct hf__nsset *s)
 {
 	for (size_t i = 0; i < s->n; i++)
@@ -327,6 +363,7 @@ void hf__nsset_free(struct hf__nsset *s)
 		free(s->names[i]);
 	free(s->names);
 	free(s->names_told);
+	free(s->notice);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -595,9 +632,9 @@ int hf__nsset_discover(struct hf__nsset *s)
 	if (!s->degraded && !has_cap(CAP_SYS_ADMIN_BIT))
 		s->degraded = true;
 	if (s->degraded && !s->degraded_told) {
-		hf__notice_add(s, "network namespaces: without CAP_SYS_ADMIN (and CAP_SYS_PTRACE "
-				  "for other users' processes) only the own namespace is read\n");
-		s->degraded_told = true;
+		s->degraded_told = hf__notice_add(
+			s, "network namespaces: without CAP_SYS_ADMIN (and CAP_SYS_PTRACE "
+			   "for other users' processes) only the own namespace is read\n");
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		struct hf__ns *e = &s->v[i];
@@ -666,8 +703,8 @@ int hf__nsset_discover(struct hf__nsset *s)
 		for (size_t i = 0; i < s->n && !found; i++)
 			found = strcmp(s->names[k], s->v[i].pub.name) == 0;
 		if (!found && !s->names_told[k]) {
-			hf__notice_add(s, "network namespace \"%s\" not found\n", s->names[k]);
-			s->names_told[k] = true;
+			s->names_told[k] = hf__notice_add(s, "network namespace \"%s\" not found\n",
+							  s->names[k]);
 		}
 	}
 	return ret;

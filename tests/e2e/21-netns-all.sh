@@ -29,7 +29,7 @@
 # Without CAP_SYS_ADMIN, hostflow reads its own namespace alone and says so
 # once. Run in a user namespace of its own, it has CAP_SYS_ADMIN there but
 # cannot enter the host's namespaces: each is named once, over several
-# collections, and skipped.
+# collections, and skipped, 40 more empty ones too (more lines than 2 KB).
 set -u
 # shellcheck source=tests/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -353,18 +353,33 @@ else
 fi
 
 # ---- inside a user namespace of its own: setns(2) into srv is refused
+# With 40 more (empty) namespaces, the lines of one collection exceed 2 KB:
+# each namespace is still named, once.
+EXTRA=()
+drop_extra() { for x in "${EXTRA[@]}"; do ip netns del "$x"; done; }
+hf_on_exit drop_extra
+for i in $(seq 40); do
+	EXTRA+=("hf-x$i-$$-$RANDOM")
+	ip netns add "${EXTRA[-1]}" || hf_setup_failed "namespace ${EXTRA[-1]}"
+done
 desc="netns: a namespace it cannot enter is named once and skipped"
 out=$(timeout 2.5 unshare --user --map-root-user "$HOSTFLOW" -n --json --netns all -w1 \
 	2>"$HF_TMP/userns.err")
 rc=$?
 told=$(grep -c "^hostflow: cannot enter network namespace \"$SRV\": Operation not permitted$" \
 	"$HF_TMP/userns.err")
+extra_told=$(for x in "${EXTRA[@]}"; do
+	grep -c "^hostflow: cannot enter network namespace \"$x\": Operation not permitted$" \
+		"$HF_TMP/userns.err"
+done | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')
 runs=$(printf '%s\n' "$out" | grep -c '^\[')
 srv_flows=$(printf '%s\n' "$out" | jq -s --arg n "$SRV" '[.[][] | select(.netns.name == $n)] | length')
-if [ "$rc" = 124 ] && [ "$told" = 1 ] && [ "$runs" -ge 2 ] && [ "$srv_flows" = 0 ]; then
+if [ "$rc" = 124 ] && [ "$told" = 1 ] && [ "$extra_told" = "1:40 " ] && [ "$runs" -ge 2 ] &&
+	[ "$srv_flows" = 0 ]; then
 	ok "$desc"
 else
 	hf_fail "$desc" "exit $rc (124: stopped by timeout), told $told times, $runs collections," \
+		"the 40 others told (times:namespaces) $extra_told" \
 		"$srv_flows flows of srv" "stderr: $(cat "$HF_TMP/userns.err")"
 fi
 
