@@ -31,10 +31,7 @@ HF_PLAN=(
 )
 hf_require_netns
 [ -f build/hostflow.so ] || hf_setup_failed "build/hostflow.so missing (make build/hostflow.so)"
-if ! out=$("$HOSTFLOW" --backend bpf -n 2>&1) && [[ $out == *"not built"* || $out == *"cannot load"* ]]; then
-	for d in "${HF_PLAN[@]}"; do echo "ok - $d # SKIP bpf backend unavailable: $out"; done
-	exit 0
-fi
+hf_skip_all_without_bpf
 hf_on_exit collectd_stop
 
 hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"

@@ -32,10 +32,7 @@ HF_PLAN=(
 hf_require_netns
 [ -x "$PLUGIN" ] || hf_setup_failed "$PLUGIN missing (make build/hostflow.plugin)"
 [ -x "$ND_BIN" ] || skip_all "no $ND_BIN (netdata-core)"
-if ! out=$("$HOSTFLOW" --backend bpf -n 2>&1) && [[ $out == *"not built"* || $out == *"cannot load"* ]]; then
-	for d in "${HF_PLAN[@]}"; do echo "ok - $d # SKIP bpf backend unavailable: $out"; done
-	exit 0
-fi
+hf_skip_all_without_bpf
 hf_on_exit netdata_stop
 
 hf_host srv 198.51.100.1/24 || hf_setup_failed "host srv"

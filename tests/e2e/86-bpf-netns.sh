@@ -54,10 +54,7 @@ HF_PLAN=(
 hf_require_netns
 command -v jq >/dev/null || skip_all "no jq"
 
-if ! out=$("$HOSTFLOW" --backend bpf -n 2>&1) && [[ $out == *"not built"* || $out == *"cannot load"* ]]; then
-	for d in "${HF_PLAN[@]}"; do echo "ok - $d # SKIP bpf backend unavailable: $out"; done
-	exit 0
-fi
+hf_skip_all_without_bpf
 
 hf_host srv 198.51.100.1/24 2001:db8::1/64 || hf_setup_failed "host srv"
 hf_host a 198.51.100.11/24 2001:db8::11/64 || hf_setup_failed "host a"

@@ -610,3 +610,13 @@ for i in range(0, len(a), 3):
         s.close()
 ' "$@"
 }
+
+# hf_skip_all_without_bpf: when the bpf backend is not built or cannot load
+# here, every check of HF_PLAN is a loud skip naming why, and the test ends.
+hf_skip_all_without_bpf() {
+	local out d
+	if ! out=$("$HOSTFLOW" --backend bpf -n 2>&1) && [[ $out == *"not built"* || $out == *"cannot load"* ]]; then
+		for d in "${HF_PLAN[@]}"; do echo "ok - $d # SKIP bpf backend unavailable: $out"; done
+		exit 0
+	fi
+}
