@@ -63,81 +63,10 @@ ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=address,undefined -fno-omit-f
 	${bpf:+-lbpf} -pthread 2>"$HF_TMP/cc.err" || hf_setup_failed "cannot build the ASan plugin: $(cat "$HF_TMP/cc.err")"
 mkdir -p "$HF_TMP/conf"
 
-# the churn: "serve" on srv (accept, close on EOF), "churn" on c1
-cat >"$HF_TMP/churn.py" <<'EOF'
-import ipaddress, resource, selectors, socket, sys, time
+# the churn (tests/lib/churn.py): "serve" on srv (accept, close on EOF), "churn" on c1
+CHURN=$HF_ROOT/tests/lib/churn.py
 
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-def serve(addr, port, ready):
-    l = socket.socket(socket.AF_INET6)
-    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    l.bind((addr, port))
-    l.listen(4096)
-    l.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(l, selectors.EVENT_READ)
-    open(ready, "w").close()
-    while True:
-        for key, _ in sel.select():
-            s = key.fileobj
-            if s is l:
-                while True:
-                    try:
-                        c, _ = l.accept()
-                    except BlockingIOError:
-                        break
-                    c.setblocking(False)
-                    sel.register(c, selectors.EVENT_READ)
-            else:
-                try:
-                    data = s.recv(4096)
-                except ConnectionError:
-                    data = b""
-                if not data:
-                    sel.unregister(s)
-                    s.close()
-
-def churn(to, port, prefix, peers, seconds, rate, hold, result):
-    base = ipaddress.IPv6Network(prefix).network_address
-    pending, made, seen = [], 0, set()
-    start = time.monotonic()
-    while True:
-        now = time.monotonic()
-        if now - start >= seconds:
-            break
-        while pending and pending[0][0] <= now:
-            pending.pop(0)[1].close()
-        if made >= (now - start) * rate:
-            time.sleep(0.0005)
-            continue
-        peer = str(base + 1 + made % peers)
-        s = socket.socket(socket.AF_INET6)
-        try:
-            s.bind((peer, 0))
-            s.settimeout(2)
-            s.connect((to, port))
-        except OSError as e:
-            s.close()
-            print("churn: %s: %s" % (peer, e), file=sys.stderr)
-            continue
-        pending.append((now + hold, s))
-        made += 1
-        seen.add(peer)
-    for _, s in pending:
-        s.close()
-    with open(result, "w") as f:
-        f.write("%d %d %.1f\n" % (made, len(seen), time.monotonic() - start))
-
-if sys.argv[1] == "serve":
-    serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
-else:
-    churn(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), float(sys.argv[6]),
-          float(sys.argv[7]), float(sys.argv[8]), sys.argv[9])
-EOF
-
-hf_bg srv "$HF_PYTHON" "$HF_TMP/churn.py" serve 2001:db8::1 80 "$HF_TMP/serve.ready"
+hf_bg srv "$HF_PYTHON" "$CHURN" serve 2001:db8::1 80 "$HF_TMP/serve.ready"
 hf_wait_file "$HF_TMP/serve.ready" "$HF_LAST_PID" 20 || hf_setup_failed "churn server"
 hf_sockgen srv known listen --addr :: --dualstack --port 81 || hf_setup_failed "known listener"
 hf_sockgen c2 k4 connect --to 198.51.100.1 --port 81 --count 4 || hf_setup_failed "known IPv4"
@@ -165,7 +94,7 @@ plugin=$HF_LAST_PID
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$plugin/status" 2>/dev/null; }
 sleep 2
-hf_bg c1 "$HF_PYTHON" "$HF_TMP/churn.py" churn 2001:db8::1 80 2001:db8:100::/64 "$PEERS" \
+hf_bg c1 "$HF_PYTHON" "$CHURN" churn 2001:db8::1 80 2001:db8:100::/64 "$PEERS" \
 	"$SECONDS_CHURN" 1000 1.5 "$HF_TMP/churn.result"
 churner=$HF_LAST_PID
 rss20='' rss60=''
