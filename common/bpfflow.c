@@ -263,7 +263,8 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 		if (!same_states(a, want) && !same_states(b, want)) {
 			*moving += 1;
 			if (!u32_has(ctx->bmoving, ctx->nbmoving, key->netns) &&
-			    u32_push(&ctx->bmoving, &ctx->nbmoving, &ctx->capbmoving, key->netns) < 0)
+			    u32_push(&ctx->bmoving, &ctx->nbmoving, &ctx->capbmoving, key->netns) <
+				    0)
 				return -ENOMEM;
 		}
 		return 0;
@@ -560,7 +561,9 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	 */
 	if (lost || ctx->unsettled || (seeded && moving)) {
 		ctx->unsettled = moving != 0;
-		ctx->retry_gap = lost || !ctx->retry_gap ? 1 : ctx->retry_gap < 30 ? ctx->retry_gap * 2 : 60;
+		ctx->retry_gap = lost || !ctx->retry_gap ? 1 :
+				 ctx->retry_gap < 30	 ? ctx->retry_gap * 2 :
+							   60;
 		ctx->retry_at = now;
 		ctx->retry_at.tv_sec += ctx->retry_gap;
 	}
@@ -708,10 +711,9 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 		ret = corrections_only(ctx, inode);
 	if (ret == 0)
 		quiet_check(ctx, e, in, full_counted(ctx, &start, unfollowed), tw,
-			    ctx->bpf_unhashed ?
-				    (int64_t)(ctx->totals.states[HF_TIME_WAIT] -
-					      start.states[HF_TIME_WAIT]) :
-				    -1);
+			    ctx->bpf_unhashed ? (int64_t)(ctx->totals.states[HF_TIME_WAIT] -
+							  start.states[HF_TIME_WAIT]) :
+						-1);
 	return ret;
 }
 

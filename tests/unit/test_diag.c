@@ -133,7 +133,8 @@ static void test_parse_request(void)
 	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40000, HF_SYN_RECV, 0);
 	mnl_attr_put(nlh, INET_DIAG_SHUTDOWN, 0, NULL);
 	((struct nlattr *)mnl_nlmsg_get_payload_tail(nlh) - 1)->nla_len = 200;
-	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG, "a SYN_RECV attribute past its message is an error");
+	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG,
+	       "a SYN_RECV attribute past its message is an error");
 }
 
 static void test_parse_broken(void)
