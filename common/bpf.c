@@ -337,6 +337,16 @@ int64_t hf__bpf_pending(struct hf__bpf *b)
 	return sum;
 }
 
+int64_t hf__bpf_listeners(struct hf__bpf *b, uint32_t netns)
+{
+	int64_t n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.ns_listeners), &netns, &n) < 0 &&
+	    errno != ENOENT)
+		return 1; /* unknown: as if there were one */
+	return n;
+}
+
 uint64_t hf__bpf_fw2_until(struct hf__bpf *b, uint32_t netns)
 {
 	uint64_t until = 0;
@@ -399,6 +409,13 @@ uint64_t hf__bpf_fw2_until(struct hf__bpf *b, uint32_t netns)
 	(void)b;
 	(void)netns;
 	return 0;
+}
+
+int64_t hf__bpf_listeners(struct hf__bpf *b, uint32_t netns)
+{
+	(void)b;
+	(void)netns;
+	return 1;
 }
 
 int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)

@@ -4,8 +4,12 @@
 # and measures, inside its namespace, with build/bench/measure:
 #   floor      one inet_diag dump, counted (build/bench/floor), median of RUNS
 #   bpf        CPU per collection of `hostflow --backend bpf -n --json
-#              --watch=1`: (CPU over 1 + TICKS ticks - CPU over 1 tick) / TICKS,
-#              so that loading, the seed and the first reconcile are left out
+#              --watch=1`: its CPU from the end of its second tick to the end
+#              of its (2 + TICKS)-th, divided by TICKS, sampled within the
+#              one process (build/bench/measure -s), so that loading, the
+#              seed, the first reconcile and their variance are left out (a
+#              difference of two runs' totals, as before, was lost in the
+#              start-up's variance once a collection cost well under 1 ms)
 #   netlink    the same with --backend netlink, for comparison
 #   start-up   CPU of the bpf watcher's first tick: load, attach, seed,
 #              reconcile, one collection
@@ -49,6 +53,13 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 watch_cpu() {
 	field cpu_us "$(bench_in "$MEASURE" -t "$2" -- "$HOSTFLOW" --backend "$1" -n --json --watch=1)"
 }
+# watch_tick BACKEND: CPU (us) of a watcher per tick, over TICKS ticks after its second
+watch_tick() {
+	local w
+	w=$(field window_cpu_us "$(bench_in "$MEASURE" -t $((TICKS + 2)) -s 2 -- "$HOSTFLOW" \
+		--backend "$1" -n --json --watch=1)")
+	[ -n "$w" ] && [ "$w" -ge 0 ] && echo $((w / TICKS))
+}
 
 bench_gen_init || die "generator: cannot set up"
 {
@@ -65,14 +76,15 @@ for size in $SIZES; do
 	fl=() bp=() nl=() st=()
 	for ((r = 0; r < RUNS; r++)); do
 		fl+=("$(field cpu_us "$(bench_in "$MEASURE" -- "$BENCH_FLOOR" compat)")")
-		one=$(watch_cpu bpf 1) many=$(watch_cpu bpf $((TICKS + 1)))
-		st+=("$one") bp+=("$(((many - one) / TICKS))")
-		one=$(watch_cpu netlink 1) many=$(watch_cpu netlink $((TICKS + 1)))
-		nl+=("$(((many - one) / TICKS))")
+		st+=("$(watch_cpu bpf 1)")
+		w=$(watch_tick bpf) || die "bpf watcher: no CPU figure"
+		bp+=("$w")
+		w=$(watch_tick netlink) || die "netlink watcher: no CPU figure"
+		nl+=("$w")
 	done
 	f=$(median "${fl[@]}") b=$(median "${bp[@]}") n=$(median "${nl[@]}") s=$(median "${st[@]}")
 	awk -v k="$sockets" -v f="$f" -v b="$b" -v n="$n" -v s="$s" 'BEGIN {
-		printf "| %d | %.1f | %.1f | %.2f | %.1f | %.2f | %.0f |\n",
+		printf "| %d | %.1f | %.2f | %.3f | %.1f | %.2f | %.0f |\n",
 			k, f / 1000, b / 1000, b / f, n / 1000, n / f, s / 1000 }' >>"$OUT/bpf.md"
 	bench_log "bpf: measured at $sockets sockets"
 done
