@@ -238,14 +238,21 @@ void hf__bpf_close(struct hf__bpf *b)
 }
 
 /*
- * No connection counted (@gone: none above zero; a namespace gone holds no
- * socket, and a count below zero is one born before the attach that died).
+ * No connection counted. @gone, a namespace gone: no full socket above
+ * zero. Its time-wait and request sockets are not waited for: a count
+ * below zero is one born before the attach that died, and one above zero
+ * may never come back, counted in another flow when it dies if the
+ * listener that classified it closed meanwhile (the namespace's exit
+ * purges them).
  */
 static bool idle(const struct hf_bpf_val *v, bool gone)
 {
-	for (unsigned int i = 0; i < HF_BPF_STATES; i++)
+	for (unsigned int i = 0; i < HF_BPF_STATES; i++) {
+		if (gone && (i == HF_SYN_RECV || i == HF_TIME_WAIT))
+			continue;
 		if (gone ? v->states[i] > 0 : v->states[i] != 0)
 			return false;
+	}
 	return true;
 }
 
