@@ -71,9 +71,6 @@ const volatile __u64 rsk_timer_fn = 0;
 
 extern unsigned int CONFIG_HZ __kconfig __weak;
 
-/* A read-only BTF view of any kernel pointer (Linux 6.2 and later). */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HF_BPF_FLOWS_MAX);
@@ -175,23 +172,16 @@ static __always_inline bool v4mapped(const __u8 *a)
 }
 
 /* The addresses, ports and namespace of any socket (full, time-wait, request). */
-/*
- * Direct loads, relocated as CO-RE field accesses (vmlinux.h's types keep
- * their access index): from a BTF pointer the verifier makes them loads
- * that cannot fault, one instruction each where a BPF_CORE_READ is a
- * helper call. @c: a tracepoint's or iterator's socket, or one cast from a
- * timer (bpf_rdonly_cast()).
- */
 static __always_inline void key_of(const struct sock_common *c, __u8 dir, struct hf_bpf_key *k)
 {
-	__u16 family = c->skc_family;
+	__u16 family = BPF_CORE_READ(c, skc_family);
 
 	__builtin_memset(k, 0, sizeof(*k));
-	k->netns = c->skc_net.net->ns.inum;
+	k->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
 	k->dir = dir;
 	if (family == AF_INET6) {
-		__builtin_memcpy(k->laddr, &c->skc_v6_rcv_saddr, 16);
-		__builtin_memcpy(k->paddr, &c->skc_v6_daddr, 16);
+		BPF_CORE_READ_INTO(&k->laddr, c, skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&k->paddr, c, skc_v6_daddr);
 		if (v4mapped(k->paddr)) {
 			/* Reported by inet_diag as IPv4; the v4 fields are set first (tcp_v4_connect). */
 			__builtin_memset(k->laddr, 0, 16);
@@ -200,15 +190,15 @@ static __always_inline void key_of(const struct sock_common *c, __u8 dir, struct
 		}
 	}
 	if (family == AF_INET) {
-		__u32 l = c->skc_rcv_saddr, p = c->skc_daddr;
+		__u32 l = BPF_CORE_READ(c, skc_rcv_saddr), p = BPF_CORE_READ(c, skc_daddr);
 		__builtin_memcpy(k->laddr, &l, 4);
 		__builtin_memcpy(k->paddr, &p, 4);
 	}
 	k->family = (__u8)family;
 	if (dir == DIR_PASSIVE)
-		k->lport = c->skc_num;
+		k->lport = BPF_CORE_READ(c, skc_num);
 	else
-		k->pport = bpf_ntohs(c->skc_dport);
+		k->pport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
 }
 
 static __always_inline struct hf_bpf_val *flow_get(const struct hf_bpf_key *k)
@@ -538,7 +528,7 @@ static __always_inline void port_range(const struct sock_common *c, __u16 *lo, _
 	*lo = port_lo;
 	*hi = port_hi;
 	if (bpf_core_field_size(struct local_ports, range) == 4) {
-		__u32 r = c->skc_net.net->ipv4.ip_local_ports.range;
+		__u32 r = BPF_CORE_READ(c, skc_net.net, ipv4.ip_local_ports.range);
 		*lo = r & 0xffff;
 		*hi = r >> 16;
 	}
@@ -552,7 +542,7 @@ static __always_inline __u8 classify(const struct sock_common *c, __u16 lo, __u1
 
 	key_of(c, DIR_PASSIVE, k);
 	lport = k->lport;
-	rport = bpf_ntohs(c->skc_dport);
+	rport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
 	if (has_listener(k->netns, k->family, k->laddr, lport))
 		return DIR_PASSIVE;
 	if (!in_range(lport, lo, hi) && in_range(rport, lo, hi))
@@ -612,21 +602,17 @@ static __always_inline void timer_event(struct timer_list *timer, int delta)
 	if (!fn || (fn != tw_timer_fn && fn != rsk_timer_fn))
 		return;
 	if (fn == rsk_timer_fn) {
-		const struct request_sock *req = bpf_rdonly_cast(
-			(void *)timer - bpf_core_field_offset(struct request_sock, rsk_timer),
-			bpf_core_type_id_kernel(struct request_sock));
-		c = &req->__req_common;
+		c = (const void *)timer - bpf_core_field_offset(struct request_sock, rsk_timer);
 		key_of(c, DIR_PASSIVE, &k);
 		state = TCP_SYN_RECV;
 	} else {
-		const struct inet_timewait_sock *tw = bpf_rdonly_cast(
-			(void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer),
-			bpf_core_type_id_kernel(struct inet_timewait_sock));
-		c = &tw->__tw_common;
+		struct inet_timewait_sock *tw =
+			(void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+		c = (const void *)tw;
 		port_range(c, &lo, &hi);
 		classify(c, lo, hi, &k);
 		state = TCP_TIME_WAIT;
-		if (delta > 0 && tw->tw_substate == TCP_FIN_WAIT2)
+		if (delta > 0 && BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
 			fw2_mark(k.netns, timer->expires);
 	}
 	v = flow_get(&k);
