@@ -585,6 +585,31 @@ static __always_inline void fw2_mark(__u32 netns, unsigned long expires)
 }
 
 /*
+ * The end of a time-wait socket whose flow, as classified now (@k), counts
+ * none: a listener on its port opened or closed since its birth, and it
+ * was counted in the other direction's flow (local port @lport, peer port
+ * @rport), which netlink too moved it out of. Takes it back there if that
+ * flow counts one. Neither counting one: a socket born before the attach,
+ * whose end takes @k below zero (see the top).
+ */
+static __always_inline bool tw_end_elsewhere(const struct hf_bpf_key *k, __u16 lport, __u16 rport)
+{
+	struct hf_bpf_key o = *k;
+	struct hf_bpf_val *v = bpf_map_lookup_elem(&flows, k);
+
+	if (v && v->states[TCP_TIME_WAIT] > 0)
+		return false;
+	o.dir = k->dir == DIR_PASSIVE ? DIR_ACTIVE : DIR_PASSIVE;
+	o.lport = o.dir == DIR_PASSIVE ? lport : 0;
+	o.pport = o.dir == DIR_PASSIVE ? 0 : rport;
+	v = bpf_map_lookup_elem(&flows, &o);
+	if (!v || v->states[TCP_TIME_WAIT] <= 0)
+		return false;
+	__sync_fetch_and_add(&v->states[TCP_TIME_WAIT], -1);
+	return true;
+}
+
+/*
  * One timer event: @delta +1 when armed, -1 when it leaves the wheel
  * (an expired request socket's timer is armed again if it retransmits
  * its SYN-ACK). Counts go below zero for sockets born before the attach:
@@ -614,6 +639,9 @@ static __always_inline void timer_event(struct timer_list *timer, int delta)
 		state = TCP_TIME_WAIT;
 		if (delta > 0 && BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
 			fw2_mark(k.netns, timer->expires);
+		if (delta < 0 && tw_end_elsewhere(&k, BPF_CORE_READ(c, skc_num),
+						  bpf_ntohs(BPF_CORE_READ(c, skc_dport))))
+			return;
 	}
 	v = flow_get(&k);
 	if (v)
