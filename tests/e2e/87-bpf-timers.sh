@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# hostflow --backend bpf follows time-wait sockets (TIME_WAIT, and FIN_WAIT2
+# for an orphan's: inet_diag reports a time-wait socket's substate) and
+# request sockets (SYN_RECV) by their timers, and skips the netlink dump of
+# those states in a namespace whenever it can be exact without it. One
+# namespace h (net.ipv4.tcp_fin_timeout=2 in it), its own addresses:
+# servers 198.51.100.1 and 2001:db8::1, clients .2 and ::2. Watchers (flows
+# with states, listeners, two summaries: default --reconcile, and
+# --reconcile 1) start in h BEFORE any socket, so all is followed live:
+#   A  TIME_WAIT both ways: clients close first to :80 (0.0.0.0) and :81
+#      (:: dual-stack, over IPv6 and IPv4), the servers closing at EOF:
+#      the clients' (active); the servers close first on :84 (0.0.0.0) and
+#      :85 (:: dual-stack, IPv6 and IPv4), then the clients: the servers'
+#      (passive); :84's listener closed after (they stay passive)
+#   C  request sockets: :83 (:: dual-stack, TCP_DEFER_ACCEPT 120 s, never
+#      accepts): clients that send nothing are ESTABLISHED, the server
+#      holds their request sockets (SYN_RECV, IPv4 and IPv6) for about
+#      127 s; :82, listen(1), never accepts: 2 in its queue, 2 more clients
+#      left in SYN_SENT (the kernel drops a SYN while the accept queue is
+#      full: no request socket there)
+#   B  FIN_WAIT2 time-wait sockets (tcp_fin_timeout 5 s for this batch, a
+#      window wide enough to look at them): clients close first on :86 and
+#      :87 while the servers keep their ends (CLOSE_WAIT). :86's server
+#      closes within the window: its peers' time-wait sockets become
+#      TIME_WAIT silently; :87's expire in FIN_WAIT2.
+# At each quiet moment (after A and C; in B's window; after :86's server
+# closed; after the window) every watcher's last document equals a netlink
+# one-shot (`--backend netlink`: flows and states, --listen, --summary).
+# While a FIN_WAIT2 time-wait socket may exist, the dump runs (dumps
+# skipped does not grow); after, `bpf dumps skipped` grows by at least
+# ticks - 1, and `bpf timers` says followed (a loud SKIP when this machine
+# does not follow them: the exactness checks hold either way). A watcher
+# started after all this (time-wait and request sockets not seeded: its
+# first reconcile corrects for them) equals netlink too. At the end both
+# summaries' reconciles corrected nothing and nothing was lost.
+set -u
+# shellcheck source=tests/lib/netns.sh
+. "$(dirname "$0")/../lib/netns.sh"
+
+HF_PLAN=(
+	"bpf timers: kernel holds A's TIME_WAIT both ways and C's SYN_RECV and full queue"
+	"bpf timers: A+C: flows watcher equals netlink --states"
+	"bpf timers: A+C: listener watcher equals netlink --listen (half-open counts)"
+	"bpf timers: A+C: summary watcher equals netlink --summary (per-state counts)"
+	"bpf timers: kernel holds B's FIN_WAIT2 time-wait sockets, servers in CLOSE_WAIT"
+	"bpf timers: FIN_WAIT2: flows watcher equals netlink --states"
+	"bpf timers: FIN_WAIT2: listener watcher equals netlink --listen"
+	"bpf timers: FIN_WAIT2: summary watcher equals netlink --summary"
+	"bpf timers: kernel: :86's FIN_WAIT2 became TIME_WAIT silently, :87's still FIN_WAIT2"
+	"bpf timers: turned TIME_WAIT: flows watcher equals netlink --states"
+	"bpf timers: turned TIME_WAIT: listener watcher equals netlink --listen"
+	"bpf timers: turned TIME_WAIT: summary watcher equals netlink --summary"
+	"bpf timers: no dump skipped while a FIN_WAIT2 time-wait socket existed"
+	"bpf timers: kernel: :87's FIN_WAIT2 expired, their servers still CLOSE_WAIT"
+	"bpf timers: after the window: flows watcher equals netlink --states"
+	"bpf timers: after the window: listener watcher equals netlink --listen"
+	"bpf timers: after the window: summary watcher equals netlink --summary"
+	"bpf timers: summary says bpf timers followed (JSON and text)"
+	"bpf timers: after the window, dumps skipped grows by at least ticks - 1"
+	"bpf timers: a watcher started after all (not seeded) equals netlink once reconciled"
+	"bpf timers: one-shot --backend bpf equals netlink"
+	"bpf timers: summaries: reconciles corrected nothing, lost nothing"
+)
+hf_require_netns
+command -v jq >/dev/null || skip_all "no jq"
+
+hf_skip_all_without_bpf
+
+hf_host h 198.51.100.1/24 198.51.100.2/24 2001:db8::1/64 2001:db8::2/64 || hf_setup_failed "host h"
+hf_sysctl h net.ipv4.tcp_fin_timeout=2 || hf_setup_failed "tcp_fin_timeout in h"
+S4=198.51.100.1 C4=198.51.100.2 S6=2001:db8::1 C6=2001:db8::2
+
+# ---- the watchers first: everything after this is followed by the programs
+hf_bg h "$HOSTFLOW" --backend bpf -n --json --states --watch=1 >"$HF_TMP/w" 2>"$HF_TMP/w.err" ||
+	hf_setup_failed "flows watcher"
+hf_bg h "$HOSTFLOW" --backend bpf -n --listen --json --watch=1 >"$HF_TMP/wl" 2>"$HF_TMP/wl.err" ||
+	hf_setup_failed "listener watcher"
+hf_bg h "$HOSTFLOW" --backend bpf -n --summary --json --watch=1 >"$HF_TMP/ws" 2>"$HF_TMP/ws.err" ||
+	hf_setup_failed "summary watcher"
+hf_bg h "$HOSTFLOW" --backend bpf -n --summary --json --watch=1 --reconcile 1 >"$HF_TMP/wr" \
+	2>"$HF_TMP/wr.err" || hf_setup_failed "summary watcher --reconcile 1"
+__hf_watching() { [ -s "$HF_TMP/w" ] && [ -s "$HF_TMP/wl" ] && [ -s "$HF_TMP/ws" ] && [ -s "$HF_TMP/wr" ]; }
+hf_wait_for 20 __hf_watching || hf_setup_failed "watchers did not print: $(cat "$HF_TMP"/*.err)"
+
+hf_sockgen h l80 listen --addr 0.0.0.0 --port 80 --on-eof close || hf_setup_failed "listener :80"
+hf_sockgen h l81 listen --addr :: --port 81 --dualstack --on-eof close || hf_setup_failed "listener :81"
+hf_sockgen h l84 listen --addr 0.0.0.0 --port 84 || hf_setup_failed "listener :84"
+hf_sockgen h l85 listen --addr :: --port 85 --dualstack || hf_setup_failed "listener :85"
+hf_sockgen h l86 listen --addr :: --port 86 --dualstack || hf_setup_failed "listener :86"
+hf_sockgen h l87 listen --addr 0.0.0.0 --port 87 || hf_setup_failed "listener :87"
+hf_sockgen h l82 listen --addr 0.0.0.0 --port 82 --backlog 1 --no-accept || hf_setup_failed "listener :82"
+hf_sockgen h l83 listen --addr :: --port 83 --dualstack --backlog 16 --no-accept --defer-accept 120 ||
+	hf_setup_failed "listener :83"
+
+# ---- A: TIME_WAIT, the clients' (active), then the servers' (passive)
+hf_sockgen h a80 connect --src $C4 --to $S4 --port 80 --count 4 --close || hf_setup_failed "a :80"
+hf_sockgen h a816 connect --src $C6 --to $S6 --port 81 --count 3 --close || hf_setup_failed "a [::]:81"
+hf_sockgen h a814 connect --src $C4 --to $S4 --port 81 --count 3 --close || hf_setup_failed "a :81"
+hf_sockgen h c84 connect --src $C4 --to $S4 --port 84 --count 2 || hf_setup_failed "c :84"
+hf_sockgen h c856 connect --src $C6 --to $S6 --port 85 --count 2 || hf_setup_failed "c [::]:85"
+hf_sockgen h c854 connect --src $C4 --to $S4 --port 85 --count 2 || hf_setup_failed "c :85"
+hf_wait_status l84 accepted=2 || hf_setup_failed "accept on :84"
+hf_wait_status l85 accepted=4 || hf_setup_failed "accept on :85"
+hf_signal l84 USR2
+hf_signal l85 USR2
+hf_wait_ss h 6 -- state close-wait '( dport = :84 or dport = :85 )' || hf_setup_failed "clients CLOSE_WAIT"
+for t in c84 c856 c854; do hf_signal $t USR2; done
+hf_wait_ss h 6 -- state time-wait '( sport = :84 or sport = :85 )' || hf_setup_failed "servers' TIME_WAIT"
+hf_signal l84 USR1 # :84's listener goes, its time-wait sockets stay
+hf_wait_status l84 listeners=0 || hf_setup_failed "closing :84's listener"
+
+# ---- C: request sockets (:83), a full accept queue (:82)
+hf_sockgen h q834 connect --src $C4 --to $S4 --port 83 --count 3 || hf_setup_failed "q :83"
+hf_sockgen h q836 connect --src $C6 --to $S6 --port 83 --count 2 || hf_setup_failed "q [::]:83"
+hf_sockgen h f82 connect --src $C4 --to $S4 --port 82 --count 4 --nowait || hf_setup_failed "f :82"
+
+AC="
+active $C4:many -> $S4:80 4 TIME_WAIT=4
+active [$C6]:many -> [$S6]:81 3 TIME_WAIT=3
+active $C4:many -> $S4:81 3 TIME_WAIT=3
+passive $S4:84 <- $C4:many 2 TIME_WAIT=2
+passive [$S6]:85 <- [$C6]:many 2 TIME_WAIT=2
+passive $S4:85 <- $C4:many 2 TIME_WAIT=2
+passive $S4:83 <- $C4:many 3 SYN_RECV=3
+passive [$S6]:83 <- [$C6]:many 2 SYN_RECV=2
+active $C4:many -> $S4:83 3 ESTABLISHED=3
+active [$C6]:many -> [$S6]:83 2 ESTABLISHED=2
+passive $S4:82 <- $C4:many 2 ESTABLISHED=2
+active $C4:many -> $S4:82 4 ESTABLISHED=2 SYN_SENT=2"
+
+# quiet WHAT DESC_FLOWS DESC_LISTEN DESC_SUMMARY: the moment is quiet (nothing
+# changes): each watcher's first document after now equals netlink's.
+quiet() {
+	local n=() w
+	for w in w wl ws; do n+=("$(wc -l <"$HF_TMP/$w")"); done
+	hf_watch_eq_netlink h "$HF_TMP/w" "${n[0]}" . -n --json --states
+	check_eq "$2" "$HF_NL" "$HF_GOT"
+	hf_watch_eq_netlink h "$HF_TMP/wl" "${n[1]}" . -n --listen --json
+	check_eq "$3" "$HF_NL" "$HF_GOT"
+	hf_watch_eq_netlink h "$HF_TMP/ws" "${n[2]}" . -n --summary --json
+	check_eq "$4" "$HF_NL" "$HF_GOT"
+}
+
+hf_check_kernel "${HF_PLAN[0]}" h "$AC"
+quiet AC "${HF_PLAN[1]}" "${HF_PLAN[2]}" "${HF_PLAN[3]}"
+
+# ---- B: FIN_WAIT2 time-wait sockets. A time-wait socket's timer is set from
+# tcp_fin_timeout when it is born: 5 s for this batch alone.
+hf_sockgen h b864 connect --src $C4 --to $S4 --port 86 --count 3 || hf_setup_failed "b :86"
+hf_sockgen h b866 connect --src $C6 --to $S6 --port 86 --count 2 || hf_setup_failed "b [::]:86"
+hf_sockgen h b87 connect --src $C4 --to $S4 --port 87 --count 2 || hf_setup_failed "b :87"
+hf_wait_status l86 accepted=5 || hf_setup_failed "accept on :86"
+hf_wait_status l87 accepted=2 || hf_setup_failed "accept on :87"
+FIN=5
+hf_sysctl h net.ipv4.tcp_fin_timeout=$FIN || hf_setup_failed "tcp_fin_timeout $FIN"
+ns0=$(wc -l <"$HF_TMP/ws")
+for t in b864 b866 b87; do hf_signal $t USR2; done
+hf_wait_ss h 7 -- state fin-wait-2 || hf_setup_failed "FIN_WAIT2 time-wait sockets"
+T_B=${EPOCHREALTIME/./} # the last FIN_WAIT2 one born before this (us)
+hf_sysctl h net.ipv4.tcp_fin_timeout=2
+# since_b: ms since T_B
+since_b() { echo $(((${EPOCHREALTIME/./} - T_B) / 1000)); }
+# skipped FILE [LINE]: dumps_skipped in a summary watcher's LINE (default: last)
+skipped() {
+	if [ $# = 2 ]; then sed -n "$2p" "$1"; else tail -n 1 "$1"; fi | jq -r '.bpf.dumps_skipped'
+}
+# the first summary after the births: the dump ran from then on
+__hf_ws_past() { [ "$(wc -l <"$HF_TMP/ws")" -gt "$ns0" ]; }
+hf_wait_for 3 __hf_ws_past
+sk_b0=$(skipped "$HF_TMP/ws" $((ns0 + 1)))
+
+B_FW2="
+active $C4:many -> $S4:86 3 FIN_WAIT2=3
+active [$C6]:many -> [$S6]:86 2 FIN_WAIT2=2
+active $C4:many -> $S4:87 2 FIN_WAIT2=2
+passive $S4:86 <- $C4:many 3 CLOSE_WAIT=3
+passive [$S6]:86 <- [$C6]:many 2 CLOSE_WAIT=2
+passive $S4:87 <- $C4:many 2 CLOSE_WAIT=2"
+hf_check_kernel "${HF_PLAN[4]}" h "$AC$B_FW2" 2
+quiet B "${HF_PLAN[5]}" "${HF_PLAN[6]}" "${HF_PLAN[7]}"
+hf_diag "FIN_WAIT2 compared by $(since_b) ms of the window's $((FIN * 1000))"
+
+# :86's server closes: its peers' time-wait sockets turn TIME_WAIT (timer re-armed, 60 s)
+hf_signal l86 USR2
+hf_wait_status l86 open=0 || hf_setup_failed "closing :86's server side"
+[ "$(since_b)" -lt $((FIN * 1000)) ] ||
+	hf_diag "LATE: :86's server closed $(since_b) ms after the FIN_WAIT2 births (window $FIN s)"
+B_TW="
+active $C4:many -> $S4:86 3 TIME_WAIT=3
+active [$C6]:many -> [$S6]:86 2 TIME_WAIT=2
+active $C4:many -> $S4:87 2 FIN_WAIT2=2
+passive $S4:87 <- $C4:many 2 CLOSE_WAIT=2"
+hf_check_kernel "${HF_PLAN[8]}" h "$AC$B_TW" 2
+quiet B2 "${HF_PLAN[9]}" "${HF_PLAN[10]}" "${HF_PLAN[11]}"
+# the last summary read while :87's were still FIN_WAIT2
+ns1=$(wc -l <"$HF_TMP/ws")
+fw2_left=$(hf_in h ss -tanH state fin-wait-2 | wc -l)
+sk_b1=$(skipped "$HF_TMP/ws" "$ns1")
+hf_diag "turned TIME_WAIT compared by $(since_b) ms; FIN_WAIT2 left then: $fw2_left"
+if [ "$fw2_left" != 2 ]; then
+	skip "${HF_PLAN[12]}" "the FIN_WAIT2 window was over before its last summary was read ($(since_b) ms)"
+elif [[ $sk_b0 =~ ^[0-9]+$ ]] && [ "$sk_b0" = "$sk_b1" ]; then
+	ok "${HF_PLAN[12]}"
+else
+	hf_fail "${HF_PLAN[12]}" "dumps skipped $sk_b0 at summary line $((ns0 + 1)) (the first after the" \
+		"births), $sk_b1 at line $ns1 (the last before :87's expired)"
+fi
+
+# ---- after the window: the timer's expiry (with the wheel's slack, 1/8) and 1 s more
+B_END="
+active $C4:many -> $S4:86 3 TIME_WAIT=3
+active [$C6]:many -> [$S6]:86 2 TIME_WAIT=2
+passive $S4:87 <- $C4:many 2 CLOSE_WAIT=2"
+hf_check_kernel "${HF_PLAN[13]}" h "$AC$B_END" $((FIN + 3))
+left=$((FIN * 1000 * 9 / 8 + 1500 - $(since_b)))
+[ $left -le 0 ] || sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))"
+quiet END "${HF_PLAN[14]}" "${HF_PLAN[15]}" "${HF_PLAN[16]}"
+
+# a watcher started now: time-wait and request sockets not seeded
+hf_bg h "$HOSTFLOW" --backend bpf -n --json --states --watch=1 >"$HF_TMP/late" 2>"$HF_TMP/late.err" ||
+	hf_setup_failed "late watcher"
+
+# bpf timers: JSON (the summary watcher's) and text (one-shot)
+timers=$(tail -n 1 "$HF_TMP/ws" | jq -r 'if (.bpf | has("timers")) then .bpf.timers
+	elif has("timers") then .timers else "missing" end')
+hf_run_hostflow h --backend bpf -n --summary
+timers_text=$(printf '%s\n' "$HF_OUT" | sed -n 's/^bpf timers  *//p')
+# dumps skipped over 4 ticks
+nw=$(wc -l <"$HF_TMP/ws")
+__hf_ws_ticks() { [ "$(wc -l <"$HF_TMP/ws")" -ge $((nw + 5)) ]; }
+hf_wait_for 8 __hf_ws_ticks
+sk0=$(skipped "$HF_TMP/ws" $((nw + 1)))
+sk4=$(skipped "$HF_TMP/ws" $((nw + 5)))
+ticks="dumps skipped $sk0 at summary line $((nw + 1)), $sk4 at line $((nw + 5)) (4 ticks later)"
+if [ "$timers" = false ] || [ "$timers_text" = "not followed" ]; then
+	reason="bpf timers not followed on this machine (JSON timers $timers, text '$timers_text'): the dumps run"
+	echo "# SKIP: $reason"
+	skip "${HF_PLAN[17]}" "$reason"
+	skip "${HF_PLAN[18]}" "$reason; $ticks"
+else
+	check_eq "${HF_PLAN[17]}" "timers true, bpf timers followed" \
+		"timers $timers, bpf timers ${timers_text:-(no line)}"
+	if [[ $sk0 =~ ^[0-9]+$ && $sk4 =~ ^[0-9]+$ ]] && [ $((sk4 - sk0)) -ge 3 ]; then
+		ok "${HF_PLAN[18]}"
+	else
+		hf_fail "${HF_PLAN[18]}" "wanted 3 or more in 4 ticks" "$ticks"
+	fi
+fi
+
+hf_watch_eq_netlink h "$HF_TMP/late" 0 . -n --json --states
+check_eq "${HF_PLAN[19]}" "$HF_NL" "$HF_GOT$(sed 's/^/ stderr: /' "$HF_TMP/late.err")"
+
+hf_run_hostflow h --backend netlink -n --json --states
+nl=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
+hf_run_hostflow h --backend bpf -n --json --states
+got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
+check_eq "${HF_PLAN[20]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
+
+got=$(for w in ws wr; do tail -n 1 "$HF_TMP/$w" | jq -r --arg w "$w" '"\($w) backend=\(.backend) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"'; done)
+reconciles=$(tail -n 1 "$HF_TMP/wr" | jq -r '.bpf.reconciles')
+check_eq "${HF_PLAN[21]}" "ws backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0
+wr backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0 reconciles>5=yes" \
+	"$got reconciles>5=$([ "${reconciles:-0}" -gt 5 ] 2>/dev/null && echo yes || echo "no ($reconciles)")$(
+		cat "$HF_TMP"/w*.err | sed 's/^/ stderr: /')"
+
+hf_done
