@@ -3,15 +3,18 @@
 # for an orphan's: inet_diag reports a time-wait socket's substate) and
 # request sockets (SYN_RECV) by their timers, and skips the netlink dump of
 # those states in a namespace whenever it can be exact without it. One
-# namespace h (net.ipv4.tcp_fin_timeout=2 in it), its own addresses:
+# namespace h (net.ipv4.tcp_fin_timeout=2 and ip_local_port_range 20000
+# 29999 in it: the namespace's own range classifies), its own addresses:
 # servers 198.51.100.1 and 2001:db8::1, clients .2 and ::2. Watchers (flows
 # with states, listeners, two summaries: default --reconcile, and
 # --reconcile 1) start in h BEFORE any socket, so all is followed live:
 #   A  TIME_WAIT both ways: clients close first to :80 (0.0.0.0) and :81
 #      (:: dual-stack, over IPv6 and IPv4), the servers closing at EOF:
-#      the clients' (active); the servers close first on :84 (0.0.0.0) and
-#      :85 (:: dual-stack, IPv6 and IPv4), then the clients: the servers'
-#      (passive); :84's listener closed after (they stay passive)
+#      the clients' (active); the servers close first on :84 (0.0.0.0, its
+#      listener closed before: the port-range rule) and :85 (:: dual-stack,
+#      IPv6 and IPv4), then the clients: the servers' (passive); then new
+#      connections from the source port of 2 of :85's end those 2 (a SYN on
+#      a time-wait socket's 4-tuple: its timer cancelled)
 #   C  request sockets: :83 (:: dual-stack, TCP_DEFER_ACCEPT 120 s, never
 #      accepts): clients that send nothing are ESTABLISHED, the server
 #      holds their request sockets (SYN_RECV, IPv4 and IPv6) for about
@@ -67,7 +70,8 @@ command -v jq >/dev/null || skip_all "no jq"
 hf_skip_all_without_bpf
 
 hf_host h 198.51.100.1/24 198.51.100.2/24 2001:db8::1/64 2001:db8::2/64 || hf_setup_failed "host h"
-hf_sysctl h net.ipv4.tcp_fin_timeout=2 || hf_setup_failed "tcp_fin_timeout in h"
+hf_sysctl h net.ipv4.tcp_fin_timeout=2 "net.ipv4.ip_local_port_range=20000 29999" ||
+	hf_setup_failed "sysctls of h"
 S4=198.51.100.1 C4=198.51.100.2 S6=2001:db8::1 C6=2001:db8::2
 
 # ---- the watchers first: everything after this is followed by the programs
@@ -99,15 +103,23 @@ hf_sockgen h a814 connect --src $C4 --to $S4 --port 81 --count 3 --close || hf_s
 hf_sockgen h c84 connect --src $C4 --to $S4 --port 84 --count 2 || hf_setup_failed "c :84"
 hf_sockgen h c856 connect --src $C6 --to $S6 --port 85 --count 2 || hf_setup_failed "c [::]:85"
 hf_sockgen h c854 connect --src $C4 --to $S4 --port 85 --count 2 || hf_setup_failed "c :85"
+hf_sockgen h c85p connect --src $C4 --sport 25100 --to $S4 --port 85 --count 2 ||
+	hf_setup_failed "c :85 from :25100"
 hf_wait_status l84 accepted=2 || hf_setup_failed "accept on :84"
-hf_wait_status l85 accepted=4 || hf_setup_failed "accept on :85"
+hf_wait_status l85 accepted=6 || hf_setup_failed "accept on :85"
+# :84's listener goes first: its time-wait sockets are born with no listener
+hf_signal l84 USR1
+hf_wait_status l84 listeners=0 || hf_setup_failed "closing :84's listener"
 hf_signal l84 USR2
 hf_signal l85 USR2
-hf_wait_ss h 6 -- state close-wait '( dport = :84 or dport = :85 )' || hf_setup_failed "clients CLOSE_WAIT"
-for t in c84 c856 c854; do hf_signal $t USR2; done
-hf_wait_ss h 6 -- state time-wait '( sport = :84 or sport = :85 )' || hf_setup_failed "servers' TIME_WAIT"
-hf_signal l84 USR1 # :84's listener goes, its time-wait sockets stay
-hf_wait_status l84 listeners=0 || hf_setup_failed "closing :84's listener"
+hf_wait_ss h 8 -- state close-wait '( dport = :84 or dport = :85 )' || hf_setup_failed "clients CLOSE_WAIT"
+for t in c84 c856 c854 c85p; do hf_signal $t USR2; done
+hf_wait_ss h 8 -- state time-wait '( sport = :84 or sport = :85 )' || hf_setup_failed "servers' TIME_WAIT"
+# a SYN on the 4-tuple of a time-wait socket ends it (its timer cancelled)
+hf_sockgen h r85 connect --src $C4 --sport 25100 --to $S4 --port 85 --count 2 ||
+	hf_setup_failed "r :85 from :25100 again"
+hf_wait_status l85 accepted=8 || hf_setup_failed "accept on :85 again"
+hf_wait_ss h 6 -- state time-wait '( sport = :84 or sport = :85 )' || hf_setup_failed "tws reused"
 
 # ---- C: request sockets (:83), a full accept queue (:82)
 hf_sockgen h q834 connect --src $C4 --to $S4 --port 83 --count 3 || hf_setup_failed "q :83"
@@ -120,7 +132,8 @@ active [$C6]:many -> [$S6]:81 3 TIME_WAIT=3
 active $C4:many -> $S4:81 3 TIME_WAIT=3
 passive $S4:84 <- $C4:many 2 TIME_WAIT=2
 passive [$S6]:85 <- [$C6]:many 2 TIME_WAIT=2
-passive $S4:85 <- $C4:many 2 TIME_WAIT=2
+passive $S4:85 <- $C4:many 4 ESTABLISHED=2 TIME_WAIT=2
+active $C4:many -> $S4:85 2 ESTABLISHED=2
 passive $S4:83 <- $C4:many 3 SYN_RECV=3
 passive [$S6]:83 <- [$C6]:many 2 SYN_RECV=2
 active $C4:many -> $S4:83 3 ESTABLISHED=3
