@@ -92,6 +92,22 @@ int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k);
 /* hf__bpf_every_netns - count the programs' errors in every namespace, not the opener's alone. */
 void hf__bpf_every_netns(struct hf__bpf *b);
 
+/*
+ * hf__bpf_timers - whether the programs follow time-wait and request
+ * sockets (their timers' programs attached: /proc/kallsyms gave the
+ * handlers' addresses, and HOSTFLOW_BPF_NO_TIMERS is not set).
+ */
+bool hf__bpf_timers(const struct hf__bpf *b);
+
+/* hf__bpf_pending - listeners' children in SYN_RECV the programs have not keyed yet. */
+int64_t hf__bpf_pending(struct hf__bpf *b);
+
+/*
+ * hf__bpf_fw2_until - CLOCK_MONOTONIC ns until which a time-wait socket of
+ * namespace @netns may be in FIN_WAIT2 (0: none ever was).
+ */
+uint64_t hf__bpf_fw2_until(struct hf__bpf *b, uint32_t netns);
+
 /* hf__bpf_netns - the inode of the namespace the programs were opened from. */
 uint32_t hf__bpf_netns(const struct hf__bpf *b);
 /*
@@ -126,9 +142,11 @@ struct hf__ns {
 	bool named_mount; /* the mount is an `ip netns` one */
 	/* the bpf backend: seeded inside it, and its quiet check (bpfflow.c) */
 	bool bpf_seeded;
+	bool bpf_reconciled; /* a reconcile since its seed: its corrections hold */
 	bool suspect;
 	int stat_fd[2]; /* its net/sockstat and sockstat6 opened inside it, fd + 1 (0: none) */
 	int64_t inuse_last, counted_last, inuse_explained;
+	int64_t tw_last, twc_last; /* sockstat's tw, and the programs' (when they are read) */
 };
 
 /* Every namespace known, and which of them to collect. */
