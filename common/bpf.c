@@ -183,7 +183,6 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 	if (!b->timers) {
 		bpf_program__set_autoload(b->skel->progs.timer_start, false);
 		bpf_program__set_autoload(b->skel->progs.timer_cancel, false);
-		bpf_program__set_autoload(b->skel->progs.timer_expire, false);
 	}
 	ret = hostflow_bpf__load(b->skel);
 	if (ret < 0) {
@@ -206,7 +205,6 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 	if (b->timers) {
 		b->skel->links.timer_start = attach(b->skel->progs.timer_start, &ret);
 		b->skel->links.timer_cancel = attach(b->skel->progs.timer_cancel, &ret);
-		b->skel->links.timer_expire = attach(b->skel->progs.timer_expire, &ret);
 	}
 	b->skel->links.set_state = attach(b->skel->progs.set_state, &ret);
 	b->skel->links.set_state_rescue = attach(b->skel->progs.set_state_rescue, &ret);
@@ -302,11 +300,10 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 	}
 	/* Nested timer events are skipped the same way, and none is rescued: any is a loss. */
 	out[HF_BPF_ERR_MISSED] = 0;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 3; i++) {
 		struct bpf_program *p = i == 0 ? b->skel->progs.set_state :
 					i == 1 ? b->skel->progs.timer_start :
-					i == 2 ? b->skel->progs.timer_cancel :
-						 b->skel->progs.timer_expire;
+						 b->skel->progs.timer_cancel;
 		if (i > 0 && !b->timers)
 			break;
 		memset(&info, 0, sizeof(info));

@@ -11,11 +11,11 @@
  *   listeners       the same tracepoint (CLOSE->LISTEN, LISTEN->CLOSE) and
  *                   the seed keep a map of every namespace's listeners,
  *                   for the classification of time-wait sockets
- *   time-wait and   tp_btf/timer_start, timer_cancel, timer_expire_entry on
+ *   time-wait and   tp_btf/timer_start and timer_cancel on
  *   request sockets the timer each carries (tw_timer, rsk_timer), told from
  *                   every other timer by its function (tw_timer_handler,
  *                   reqsk_timer_handler: user space finds their addresses in
- *                   /proc/kallsyms); armed: +1, cancelled or expired: -1
+ *                   /proc/kallsyms); armed: +1, off the wheel: -1
  *   seed            iter/tcp: the full sockets that existed before the
  *                   programs were attached, classified by listener as
  *                   hf_classify does
@@ -559,7 +559,7 @@ static __always_inline void fw2_mark(__u32 netns, unsigned long expires)
 }
 
 /*
- * One timer event: @delta +1 when armed, -1 when cancelled or expired
+ * One timer event: @delta +1 when armed, -1 when it leaves the wheel
  * (an expired request socket's timer is armed again if it retransmits
  * its SYN-ACK). Counts go below zero for sockets born before the attach:
  * no clamp, no error; the reconcile's corrections hold the difference.
@@ -601,15 +601,13 @@ int BPF_PROG(timer_start, struct timer_list *timer)
 	return 0;
 }
 
+/*
+ * The kernel traces timer_cancel whenever a timer leaves the wheel
+ * (detach_timer()): cancelled, moved to another bucket (then armed again),
+ * and expired too, just before timer_expire_entry, which is not followed.
+ */
 SEC("tp_btf/timer_cancel")
 int BPF_PROG(timer_cancel, struct timer_list *timer)
-{
-	timer_event(timer, -1);
-	return 0;
-}
-
-SEC("tp_btf/timer_expire_entry")
-int BPF_PROG(timer_expire, struct timer_list *timer)
 {
 	timer_event(timer, -1);
 	return 0;
