@@ -71,8 +71,12 @@ HF_PLAN=(
 	"bpf timers: E (dumps skipped): summary watcher equals netlink --summary"
 	"bpf timers: after the window, through E, dumps skipped grows by at least ticks - 1"
 	"bpf timers: a watcher started after all (not seeded) equals netlink once reconciled"
-	"bpf timers: one-shot --backend bpf equals netlink"
 	"bpf timers: summaries: reconciles corrected nothing, lost nothing"
+	"bpf timers: kernel: F's time-wait sockets died after their listener (ephemeral port) closed"
+	"bpf timers: F (listener gone, then its time-wait sockets): flows watcher equals netlink --states"
+	"bpf timers: F (listener gone, then its time-wait sockets): summary watcher equals netlink --summary"
+	"bpf timers: F: the reconciles every second corrected nothing, lost nothing"
+	"bpf timers: one-shot --backend bpf equals netlink"
 )
 hf_require_netns
 command -v jq >/dev/null || skip_all "no jq"
@@ -340,17 +344,52 @@ fi
 hf_watch_eq_netlink h "$HF_TMP/late" 0 . -n --json --states
 check_eq "${HF_PLAN[23]}" "$HF_NL" "$HF_GOT$(sed 's/^/ stderr: /' "$HF_TMP/late.err")"
 
+# summary FILE: a summary watcher's last figures, checked twice
+summary() {
+	tail -n 1 "$HF_TMP/$1" | jq -r --arg w "$1" '"\($w) backend=\(.backend) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"'
+}
+got=$(summary ws && summary wr)
+reconciles=$(tail -n 1 "$HF_TMP/wr" | jq -r '.bpf.reconciles')
+check_eq "${HF_PLAN[24]}" "ws backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0
+wr backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0 reconciles>5=yes" \
+	"$got reconciles>5=$([ "${reconciles:-0}" -gt 5 ] 2>/dev/null && echo yes || echo "no ($reconciles)")$(
+		cat "$HF_TMP"/w*.err | sed 's/^/ stderr: /')"
+
+# ---- F: a listener on a port of the ephemeral range closes while its
+# time-wait sockets live (born passive: their listener was there); they die
+# after (FIN_WAIT2, tcp_fin_timeout 2 s again): netlink calls them active
+# meanwhile (the dump runs: FIN_WAIT2 ones), and nothing may be left of
+# them once they are gone
+hf_sockgen h l25 listen --addr 0.0.0.0 --port 25500 || hf_setup_failed "F: listener :25500"
+hf_sockgen h c25 connect --src $C4 --to $S4 --port 25500 --count 2 || hf_setup_failed "F: c :25500"
+hf_wait_status l25 accepted=2 || hf_setup_failed "F: accept on :25500"
+hf_signal l25 USR2
+hf_wait_ss h 2 -- state fin-wait-2 '( sport = :25500 )' || hf_setup_failed "F: server FIN_WAIT2"
+T_F=${EPOCHREALTIME/./}
+hf_signal l25 USR1
+hf_wait_status l25 listeners=0 || hf_setup_failed "F: closing :25500's listener"
+hf_check_kernel "${HF_PLAN[25]}" h "$E_ALL
+active $C4:many -> $S4:25500 2 CLOSE_WAIT=2" 5
+# their timers' expiry, the slack and 1 s
+left=$((2250 + 1500 - (${EPOCHREALTIME/./} - T_F) / 1000))
+[ $left -le 0 ] || sleep "$((left / 1000)).$(printf '%03d' $((left % 1000)))"
+# nothing changes from then on: the first documents must be right (a
+# reconcile would set a wrong count right a tick or two later)
+nf=$(wc -l <"$HF_TMP/w")
+HF_WATCH_TRIES=1 hf_watch_eq_netlink h "$HF_TMP/w" "$nf" . -n --json --states
+check_eq "${HF_PLAN[26]}" "$HF_NL" "$HF_GOT"
+nf=$(wc -l <"$HF_TMP/ws")
+HF_WATCH_TRIES=1 hf_watch_eq_netlink h "$HF_TMP/ws" "$nf" . -n --summary --json
+check_eq "${HF_PLAN[27]}" "$HF_NL" "$HF_GOT"
+nf=$(wc -l <"$HF_TMP/wr")
+__hf_wr_next() { [ "$(wc -l <"$HF_TMP/wr")" -gt "$nf" ]; }
+hf_wait_for 3 __hf_wr_next
+check_eq "${HF_PLAN[28]}" "wr backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0" "$(summary wr)"
+
 hf_run_hostflow h --backend netlink -n --json --states
 nl=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
 hf_run_hostflow h --backend bpf -n --json --states
 got=$(printf '%s\n' "$HF_OUT" | "$HF_PYTHON" -S "$HF_FLOWS" json)
-check_eq "${HF_PLAN[24]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
-
-got=$(for w in ws wr; do tail -n 1 "$HF_TMP/$w" | jq -r --arg w "$w" '"\($w) backend=\(.backend) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"'; done)
-reconciles=$(tail -n 1 "$HF_TMP/wr" | jq -r '.bpf.reconciles')
-check_eq "${HF_PLAN[25]}" "ws backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0
-wr backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0 reconciles>5=yes" \
-	"$got reconciles>5=$([ "${reconciles:-0}" -gt 5 ] 2>/dev/null && echo yes || echo "no ($reconciles)")$(
-		cat "$HF_TMP"/w*.err | sed 's/^/ stderr: /')"
+check_eq "${HF_PLAN[29]}" "$nl" "$got${HF_ERR:+ stderr: $HF_ERR}"
 
 hf_done

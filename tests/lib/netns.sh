@@ -505,7 +505,9 @@ hf_run_hostflow() {
 # netlink ARGS...` run in host NAME ("-": here). First waits (up to 3 s)
 # for a line past line N0 of FILE (its count when the moment became quiet:
 # a document read after it); when the two differ, tries again on each of
-# the next 2 lines (they read the same kernel a moment apart). FILTER is a
+# the next 2 lines (they read the same kernel a moment apart; HF_WATCH_TRIES
+# sets how many lines in all, default 3: 1 when the first document after
+# the moment must be right). FILTER is a
 # jq program both documents go through first ("." for none). Both are
 # normalised by what ARGS ask for: --listen: the listener objects sorted by
 # namespace, address and port; --summary: sockets, listeners, flows and
@@ -522,14 +524,14 @@ hf_watch_eq_netlink() {
 		esac
 	done
 	__hf_past_n0() { [ "$(wc -l <"$file")" -gt "$n0" ]; }
-	for try in 1 2 3; do
+	for ((try = 1; try <= ${HF_WATCH_TRIES:-3}; try++)); do
 		hf_wait_for 3 __hf_past_n0
 		n0=$(wc -l <"$file")
 		hf_run_hostflow "$name" --backend netlink "$@"
 		HF_NL=$(printf '%s\n' "$HF_OUT" | __hf_watch_norm "$kind" "$filter")
 		HF_GOT=$(tail -n 1 "$file" | __hf_watch_norm "$kind" "$filter")
 		[ -n "$HF_NL" ] && [ "$HF_NL" = "$HF_GOT" ] && return 0
-		[ $try = 3 ] || hf_diag "$file: line $n0 differs from netlink, next tick"
+		[ $try = "${HF_WATCH_TRIES:-3}" ] || hf_diag "$file: line $n0 differs from netlink, next tick"
 	done
 	[ -n "$HF_NL" ] || HF_NL="(netlink: nothing: exit $HF_RC $HF_ERR)"
 	return 1
