@@ -26,11 +26,14 @@
 #      :87 while the servers keep their ends (CLOSE_WAIT). :86's server
 #      closes within the window: its peers' time-wait sockets become
 #      TIME_WAIT silently; :87's expire in FIN_WAIT2.
-#   E  after the window, the dumps skipped: clients shut their side down
-#      first and keep their sockets (FIN_WAIT2 is then a full socket's):
-#      their time-wait sockets are born TIME_WAIT; a client of :83 sends a
-#      byte: its request socket completes (a child in the queue); one more
-#      request socket.
+#   E  after the window, the dumps skipped: 150 clients (:80, [::]:81)
+#      shut their side down first and keep their sockets (FIN_WAIT2 is
+#      then a full socket's): their time-wait sockets are born TIME_WAIT; a
+#      client of :83 sends a byte: its request socket completes (a child
+#      in the queue); one more request socket
+#   F  last: a listener on a port of the ephemeral range (:25500) closes
+#      while its time-wait sockets (FIN_WAIT2, born passive) live; they
+#      expire after
 # At each quiet moment (after A and C; in B's window; after :86's server
 # closed; after the window; after E) every watcher's last document equals
 # a netlink one-shot (`--backend netlink`: flows and states, --listen,
@@ -38,10 +41,11 @@
 # (dumps skipped does not grow); after, through E, `bpf dumps skipped`
 # grows by at least ticks - 1, and `bpf timers` says followed (a loud SKIP
 # when this machine does not follow them: the exactness checks hold either
-# way). A watcher
-# started after all this (time-wait and request sockets not seeded: its
-# first reconcile corrects for them) equals netlink too. At the end both
-# summaries' reconciles corrected nothing and nothing was lost.
+# way). A watcher started before E (time-wait and request sockets not
+# seeded: its first reconcile corrects for them) equals netlink too. Both
+# summaries' reconciles corrected nothing and nothing was lost, before F
+# and after it; after F (nothing changes then) the first documents equal
+# netlink: nothing is left of F's time-wait sockets.
 set -u
 # shellcheck source=tests/lib/netns.sh
 . "$(dirname "$0")/../lib/netns.sh"
@@ -300,13 +304,13 @@ for s in held:
         sys.exit("data instead of the server closing")
 for s in held:
     s.close()
-' $C4 $S4 80 3 $C6 $S6 81 2 || hf_setup_failed "E: clients shutting down first"
+' $C4 $S4 80 100 $C6 $S6 81 50 || hf_setup_failed "E: clients shutting down first"
 kill -USR1 $Q83D
 hf_wait_ss h 1 -- state established '( sport = :83 )' || hf_setup_failed "E: :83's request completed"
 hf_sockgen h q834e connect --src $C4 --to $S4 --port 83 --count 1 || hf_setup_failed "E: q :83"
 E_ALL="
-active $C4:many -> $S4:80 7 TIME_WAIT=7
-active [$C6]:many -> [$S6]:81 5 TIME_WAIT=5
+active $C4:many -> $S4:80 104 TIME_WAIT=104
+active [$C6]:many -> [$S6]:81 53 TIME_WAIT=53
 active $C4:many -> $S4:81 3 TIME_WAIT=3
 passive $S4:84 <- $C4:many 2 TIME_WAIT=2
 passive [$S6]:85 <- [$C6]:many 2 TIME_WAIT=2
