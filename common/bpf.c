@@ -237,10 +237,14 @@ void hf__bpf_close(struct hf__bpf *b)
 	free(b);
 }
 
-static bool idle(const struct hf_bpf_val *v)
+/*
+ * No connection counted (@gone: none above zero; a namespace gone holds no
+ * socket, and a count below zero is one born before the attach that died).
+ */
+static bool idle(const struct hf_bpf_val *v, bool gone)
 {
 	for (unsigned int i = 0; i < HF_BPF_STATES; i++)
-		if (v->states[i])
+		if (gone ? v->states[i] > 0 : v->states[i] != 0)
 			return false;
 	return true;
 }
@@ -268,7 +272,7 @@ int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg)
 		entries++;
 		mine = all || k.netns == b->netns;
 		have = (mine || gc) && bpf_map_lookup_elem(fd, &k, &v) == 0;
-		if (have && gc && idle(&v) && bpf_map_delete_elem(fd, &k) == 0) {
+		if (have && gc && idle(&v, false) && bpf_map_delete_elem(fd, &k) == 0) {
 			/* The walk goes on from the last key kept: a deleted key is not found. */
 			entries--;
 		} else {
@@ -353,7 +357,7 @@ int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k)
 
 	if (bpf_map_lookup_elem(fd, k, &v) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (idle(&v) && bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
+	if (idle(&v, true) && bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }

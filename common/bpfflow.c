@@ -236,6 +236,22 @@ static bool held_still(const struct hf_flow *a, const struct hf_flow *b)
 static int u32_push(uint32_t **a, size_t *n, size_t *cap, uint32_t v);
 static bool u32_has(const uint32_t *a, size_t n, uint32_t v);
 
+/*
+ * Whether namespace @inode was seeded since the last reconcile: what the
+ * seed and the transitions during it disagree on, and the time-wait and
+ * request sockets older than the programs, are the seed's corrections.
+ */
+static bool fresh(const struct hf_ctx *ctx, uint32_t inode)
+{
+	for (size_t i = 0; i < ctx->ns.n; i++) {
+		const struct hf__ns *e = &ctx->ns.v[i];
+		uint32_t ino = e->pub.self ? hf__bpf_netns(ctx->bpf) : (uint32_t)e->pub.inode;
+		if (ino == inode)
+			return e->bpf_seeded && !e->bpf_reconciled;
+	}
+	return false;
+}
+
 static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct hf_flow *want,
 		   uint64_t *n, uint64_t *moving)
 {
@@ -247,7 +263,8 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 		if (!same_states(a, want) && !same_states(b, want)) {
 			*moving += 1;
 			if (!u32_has(ctx->bmoving, ctx->nbmoving, key->netns) &&
-			    u32_push(&ctx->bmoving, &ctx->nbmoving, &ctx->capbmoving, key->netns) < 0)
+			    u32_push(&ctx->bmoving, &ctx->nbmoving, &ctx->capbmoving, key->netns) <
+				    0)
 				return -ENOMEM;
 		}
 		return 0;
@@ -260,7 +277,8 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++) {
 		int64_t d = (int64_t)(want ? want->states[st] : 0) - (a ? a->states[st] : 0);
 		fix->states[st] += (uint32_t)d;
-		*n += (uint64_t)(d < 0 ? -d : d);
+		*(fresh(ctx, key->netns) ? &ctx->bstats.seed_corrections : n) +=
+			(uint64_t)(d < 0 ? -d : d);
 	}
 	return 0;
 }
@@ -543,7 +561,9 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	 */
 	if (lost || ctx->unsettled || (seeded && moving)) {
 		ctx->unsettled = moving != 0;
-		ctx->retry_gap = lost || !ctx->retry_gap ? 1 : ctx->retry_gap < 30 ? ctx->retry_gap * 2 : 60;
+		ctx->retry_gap = lost || !ctx->retry_gap ? 1 :
+				 ctx->retry_gap < 30	 ? ctx->retry_gap * 2 :
+							   60;
 		ctx->retry_at = now;
 		ctx->retry_at.tv_sec += ctx->retry_gap;
 	}
@@ -691,10 +711,9 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 		ret = corrections_only(ctx, inode);
 	if (ret == 0)
 		quiet_check(ctx, e, in, full_counted(ctx, &start, unfollowed), tw,
-			    ctx->bpf_unhashed ?
-				    (int64_t)(ctx->totals.states[HF_TIME_WAIT] -
-					      start.states[HF_TIME_WAIT]) :
-				    -1);
+			    ctx->bpf_unhashed ? (int64_t)(ctx->totals.states[HF_TIME_WAIT] -
+							  start.states[HF_TIME_WAIT]) :
+						-1);
 	return ret;
 }
 
@@ -969,7 +988,7 @@ struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", ctx->err[0] ? ctx->err : strerror(-ret));
 		goto out_close;
 	}
-	ctx->bstats.seed_corrections = seeded;
+	ctx->bstats.seed_corrections += seeded;
 	if (moving) {
 		/* Flows that moved through the snapshot: tried again 1 s later. */
 		ctx->unsettled = true;

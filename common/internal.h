@@ -84,8 +84,9 @@ int hf__bpf_reseed(struct hf__bpf *b);
 int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi);
 
 /*
- * hf__bpf_forget - delete flow @k from the map if no connection is counted
- * in it (its counters go with it). Returns 0 (deleted or kept) or -errno.
+ * hf__bpf_forget - delete flow @k, of a namespace gone, from the map if no
+ * count in it is above zero (its counters go with it). Returns 0 (deleted
+ * or kept) or -errno.
  */
 int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k);
 

@@ -510,7 +510,7 @@ static __always_inline void port_range(const struct sock_common *c, __u16 *lo, _
 
 /* hf_classify's rules: a listener on the address or the wildcard, else the port-range rule. */
 static __always_inline __u8 classify(const struct sock_common *c, __u16 lo, __u16 hi,
-				    struct hf_bpf_key *k)
+				     struct hf_bpf_key *k)
 {
 	__u16 lport, rport;
 
@@ -640,7 +640,8 @@ int seed(struct bpf_iter__tcp *ctx)
 		struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(c);
 
 		if (tw && tw->tw_sk.tw_substate == TCP_FIN_WAIT2)
-			fw2_mark(BPF_CORE_READ(c, skc_net.net, ns.inum), tw->tw_sk.tw_timer.expires);
+			fw2_mark(BPF_CORE_READ(c, skc_net.net, ns.inum),
+				 tw->tw_sk.tw_timer.expires);
 		return 0;
 	}
 	if (state == TCP_NEW_SYN_RECV)
