@@ -3,8 +3,8 @@
 # for an orphan's: inet_diag reports a time-wait socket's substate) and
 # request sockets (SYN_RECV) by their timers, and skips the netlink dump of
 # those states in a namespace whenever it can be exact without it. One
-# namespace h (net.ipv4.tcp_fin_timeout=2 and ip_local_port_range 20000
-# 29999 in it: the namespace's own range classifies), its own addresses:
+# namespace h (net.ipv4.tcp_fin_timeout=2, ip_local_port_range 20000 29999:
+# the namespace's own range classifies; tcp_fastopen 3), its own addresses:
 # servers 198.51.100.1 and 2001:db8::1, clients .2 and ::2. Watchers (flows
 # with states, listeners, two summaries: default --reconcile, and
 # --reconcile 1) start in h BEFORE any socket, so all is followed live:
@@ -31,9 +31,14 @@
 #      then a full socket's): their time-wait sockets are born TIME_WAIT; a
 #      client of :83 sends a byte: its request socket completes (a child
 #      in the queue); one more request socket
-#   F  last: a listener on a port of the ephemeral range (:25500) closes
-#      while its time-wait sockets (FIN_WAIT2, born passive) live; they
-#      expire after
+#   F  a listener on a port of the ephemeral range (:25500) closes while
+#      its time-wait sockets (FIN_WAIT2, born passive) live; they expire
+#      after
+#   G  last: a TCP Fast Open child (:90, from host g: the only other
+#      namespace) held in SYN_RECV, h's SYN-ACKs to g lost: the programs
+#      learn its addresses at its next change, so the dump runs (dumps
+#      skipped does not grow) and counts it; g reached again, it is
+#      ESTABLISHED and the dumps are skipped again
 # At each quiet moment (after A and C; in B's window; after :86's server
 # closed; after the window; after E) every watcher's last document equals
 # a netlink one-shot (`--backend netlink`: flows and states, --listen,
