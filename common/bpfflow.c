@@ -592,7 +592,7 @@ static bool unhashed_exact(struct hf_ctx *ctx, const struct hf__ns *e, uint32_t 
 
 /*
  * The listeners (a LISTEN-only dump: the kernel walks the listening hash
- * alone), then, unless the programs' counts are exact (unhashed_exact()),
+ * alone; none where the programs know of none), then, unless the programs' counts are exact (unhashed_exact()),
  * time-wait sockets (TIME_WAIT, or FIN_WAIT2 for an orphan's) and request
  * sockets (SYN_RECV), with the children still in SYN_RECV the programs
  * leave to this dump. Sets *@unfollowed to the sockets of the second dump
@@ -606,7 +606,11 @@ static int dumps(struct hf_ctx *ctx, struct hf_diag *d, const struct hf__ns *e, 
 
 	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
 	ctx->bpf_unhashed = false;
-	ret = hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener, ctx);
+	/* The programs know every listener of a namespace once it is seeded: none, no dump. */
+	ret = e->bpf_seeded && hf__bpf_listeners(ctx->bpf, inode) <= 0 ?
+		      0 :
+		      hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL,
+				   hf__on_listener, ctx);
 	/*
 	 * The programs' counts exact, or no time-wait socket (sockstat) and
 	 * no listener (no request socket, no child without one): nothing the

@@ -104,6 +104,12 @@ bool hf__bpf_timers(const struct hf__bpf *b);
 int64_t hf__bpf_pending(struct hf__bpf *b);
 
 /*
+ * hf__bpf_listeners - the listeners the programs know in namespace @netns
+ * (complete once it is seeded: the seed adds those older than the programs).
+ */
+int64_t hf__bpf_listeners(struct hf__bpf *b, uint32_t netns);
+
+/*
  * hf__bpf_fw2_until - CLOCK_MONOTONIC ns until which a time-wait socket of
  * namespace @netns may be in FIN_WAIT2 (0: none ever was).
  */

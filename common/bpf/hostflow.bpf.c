@@ -129,6 +129,14 @@ struct {
 	__type(value, struct lval);
 } listeners SEC(".maps");
 
+/* Per namespace inode: its listeners (what listeners holds, summed), for its LISTEN dump. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __s64);
+} ns_listeners SEC(".maps");
+
 /* Per namespace inode: CLOCK_MONOTONIC ns until which a time-wait socket may be in FIN_WAIT2. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -256,9 +264,26 @@ static __always_inline void lkey_of(const struct sock_common *c, struct lkey *l)
 	}
 }
 
+static __always_inline void ns_listeners_add(__u32 netns, int delta)
+{
+	__s64 *n = bpf_map_lookup_elem(&ns_listeners, &netns), init = delta;
+
+	if (!n && bpf_map_update_elem(&ns_listeners, &netns, &init, BPF_NOEXIST) == 0)
+		return;
+	if (!n)
+		n = bpf_map_lookup_elem(&ns_listeners, &netns);
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	else
+		error(HF_BPF_ERR_FULL, netns);
+}
+
 static __always_inline void listener_add(const struct lkey *l, bool dual)
 {
-	struct lval one = { 1, dual }, *v = bpf_map_lookup_elem(&listeners, l);
+	struct lval one = { 1, dual }, *v;
+
+	ns_listeners_add(l->netns, 1);
+	v = bpf_map_lookup_elem(&listeners, l);
 
 	if (!v && bpf_map_update_elem(&listeners, l, &one, BPF_NOEXIST) == 0)
 		return;
@@ -277,6 +302,7 @@ static __always_inline void listener_del(const struct lkey *l, bool dual)
 {
 	struct lval *v = bpf_map_lookup_elem(&listeners, l);
 
+	ns_listeners_add(l->netns, -1);
 	if (!v)
 		return;
 	if (dual)
