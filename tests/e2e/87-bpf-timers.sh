@@ -472,6 +472,12 @@ hf_blackhole h 198.51.100.3 || hf_setup_failed "G: blackhole"
 ng0=$(wc -l <"$HF_TMP/ws")
 kill -USR1 $G90
 hf_wait_file "$HF_TMP/g90.sent" $G90 || hf_setup_failed "G: Fast Open SYN"
+# a child made from the SYN's data (not a request socket: the cookie was used)
+__hf_fo_child() {
+	[ "$(hf_in h awk '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "TCPFastOpenPassive") n = i }
+		else print $n }' /proc/net/netstat)" = 1 ]
+}
+hf_wait_for 3 __hf_fo_child || hf_setup_failed "G: no Fast Open child in h (TcpExt TCPFastOpenPassive)"
 G_ALL="$E_ALL
 active $C4:many -> $S4:25500 2 CLOSE_WAIT=2
 passive $S4:90 <- 198.51.100.3:many 2 ESTABLISHED=1 SYN_RECV=1"
