@@ -94,6 +94,12 @@ HF_PLAN=(
 	"bpf timers: G: the child ESTABLISHED, dumps skipped again and watchers equal netlink"
 	"bpf timers: one-shot --backend bpf equals netlink"
 )
+# The flows watched from the host's namespace too (--netns h: the namespace
+# read from a thread inside it): one more check per quiet moment
+for d in "${HF_PLAN[@]}"; do
+	[[ $d == *": flows watcher equals netlink --states" ]] && HF_PLAN+=("$d [--netns]")
+done
+HF_PLAN+=("bpf timers: after the window, through E, dumps skipped grows by at least ticks - 1 [--netns]")
 hf_require_netns
 command -v jq >/dev/null || skip_all "no jq"
 
@@ -114,7 +120,15 @@ hf_bg h "$HOSTFLOW" --backend bpf -n --summary --json --watch=1 >"$HF_TMP/ws" 2>
 	hf_setup_failed "summary watcher"
 hf_bg h "$HOSTFLOW" --backend bpf -n --summary --json --watch=1 --reconcile 1 >"$HF_TMP/wr" \
 	2>"$HF_TMP/wr.err" || hf_setup_failed "summary watcher --reconcile 1"
-__hf_watching() { [ -s "$HF_TMP/w" ] && [ -s "$HF_TMP/wl" ] && [ -s "$HF_TMP/ws" ] && [ -s "$HF_TMP/wr" ]; }
+H=$(hf_ns h)
+"$HOSTFLOW" --backend bpf --netns "$H" -n --json --states --watch=1 >"$HF_TMP/wn" 2>"$HF_TMP/wn.err" &
+HF_PIDS+=("$!")
+"$HOSTFLOW" --backend bpf --netns "$H" -n --summary --json --watch=1 >"$HF_TMP/wns" 2>"$HF_TMP/wns.err" &
+HF_PIDS+=("$!")
+__hf_watching() {
+	local w
+	for w in w wl ws wr wn wns; do [ -s "$HF_TMP/$w" ] || return 1; done
+}
 hf_wait_for 20 __hf_watching || hf_setup_failed "watchers did not print: $(cat "$HF_TMP"/*.err)"
 
 hf_sockgen h l80 listen --addr 0.0.0.0 --port 80 --on-eof close || hf_setup_failed "listener :80"
@@ -189,9 +203,11 @@ active $C4:many -> $S4:82 4 ESTABLISHED=2 SYN_SENT=2"
 # changes): each watcher's first document after now equals netlink's.
 quiet() {
 	local nq=() w
-	for w in w wl ws; do nq+=("$(wc -l <"$HF_TMP/$w")"); done
+	for w in w wl ws wn; do nq+=("$(wc -l <"$HF_TMP/$w")"); done
 	hf_watch_eq_netlink h "$HF_TMP/w" "${nq[0]}" . -n --json --states
 	check_eq "$2" "$HF_NL" "$HF_GOT"
+	hf_watch_eq_netlink - "$HF_TMP/wn" "${nq[3]}" . --netns "$H" -n --json --states
+	check_eq "$2 [--netns]" "$HF_NL" "$HF_GOT"
 	if [ -n "$3" ]; then
 		hf_watch_eq_netlink h "$HF_TMP/wl" "${nq[1]}" . -n --listen --json
 		check_eq "$3" "$HF_NL" "$HF_GOT"
@@ -300,6 +316,7 @@ fi
 # is a full socket's), a request socket completed (its client sends a byte:
 # a child in :83's queue), a new request socket
 ne0=$(wc -l <"$HF_TMP/ws")
+nen0=$(wc -l <"$HF_TMP/wns")
 hf_in h "$HF_PYTHON" -S -c '
 import socket, sys
 a = sys.argv[1:]
@@ -355,22 +372,28 @@ kernel_is() {
 kernel_is "${HF_PLAN[18]}" "$E_ALL" 10
 quiet E "${HF_PLAN[19]}" "${HF_PLAN[20]}" "${HF_PLAN[21]}"
 
-# dumps skipped from the first summary of E to 5 ticks or more later
-__hf_ws_ticks() { [ "$(wc -l <"$HF_TMP/ws")" -ge $((ne0 + 6)) ]; }
-hf_wait_for 8 __hf_ws_ticks
-ne1=$(wc -l <"$HF_TMP/ws")
-sk0=$(skipped "$HF_TMP/ws" $((ne0 + 1)))
-sk1=$(skipped "$HF_TMP/ws" "$ne1")
-n=$((ne1 - ne0 - 1))
-ticks="dumps skipped $sk0 at summary line $((ne0 + 1)), $sk1 at line $ne1 ($n ticks later)"
-if [ $followed = 0 ]; then
-	skip "${HF_PLAN[22]}" "$reason; $ticks"
-elif [[ $sk0 =~ ^[0-9]+$ && $sk1 =~ ^[0-9]+$ ]] && [ $((sk1 - sk0)) -ge $((n - 1)) ]; then
-	ok "${HF_PLAN[22]}"
-	hf_diag "$ticks"
-else
-	hf_fail "${HF_PLAN[22]}" "wanted $((n - 1)) or more" "$ticks"
-fi
+# skipped_through DESC FILE N0: dumps skipped from the first summary of E
+# (line N0 + 1 of FILE) to 5 ticks or more later: at least ticks - 1 more
+skipped_through() {
+	local desc=$1 file=$2 n0=$3 n1 sk0 sk1 n ticks
+	__hf_ticks() { [ "$(wc -l <"$file")" -ge $((n0 + 6)) ]; }
+	hf_wait_for 8 __hf_ticks
+	n1=$(wc -l <"$file")
+	sk0=$(skipped "$file" $((n0 + 1)))
+	sk1=$(skipped "$file" "$n1")
+	n=$((n1 - n0 - 1))
+	ticks="$(basename "$file"): dumps skipped $sk0 at summary line $((n0 + 1)), $sk1 at line $n1 ($n ticks later)"
+	if [ $followed = 0 ]; then
+		skip "$desc" "$reason; $ticks"
+	elif [[ $sk0 =~ ^[0-9]+$ && $sk1 =~ ^[0-9]+$ ]] && [ $((sk1 - sk0)) -ge $((n - 1)) ]; then
+		ok "$desc"
+		hf_diag "$ticks"
+	else
+		hf_fail "$desc" "wanted $((n - 1)) or more" "$ticks"
+	fi
+}
+skipped_through "${HF_PLAN[22]}" "$HF_TMP/ws" "$ne0"
+skipped_through "${HF_PLAN[22]} [--netns]" "$HF_TMP/wns" "$nen0"
 
 hf_watch_eq_netlink h "$HF_TMP/late" 0 . -n --json --states
 check_eq "${HF_PLAN[23]}" "$HF_NL" "$HF_GOT$(sed 's/^/ stderr: /' "$HF_TMP/late.err")"
@@ -379,9 +402,10 @@ check_eq "${HF_PLAN[23]}" "$HF_NL" "$HF_GOT$(sed 's/^/ stderr: /' "$HF_TMP/late.
 summary() {
 	tail -n 1 "$HF_TMP/$1" | jq -r --arg w "$1" '"\($w) backend=\(.backend) corrections=\(.bpf.corrections) seed_corrections=\(.bpf.seed_corrections) lost=\(.bpf.lost) map_full=\(.bpf.map_full)"'
 }
-got=$(summary ws && summary wr)
+got=$(summary ws && summary wns && summary wr)
 reconciles=$(tail -n 1 "$HF_TMP/wr" | jq -r '.bpf.reconciles')
 check_eq "${HF_PLAN[24]}" "ws backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0
+wns backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0
 wr backend=bpf corrections=0 seed_corrections=0 lost=0 map_full=0 reconciles>5=yes" \
 	"$got reconciles>5=$([ "${reconciles:-0}" -gt 5 ] 2>/dev/null && echo yes || echo "no ($reconciles)")$(
 		cat "$HF_TMP"/w*.err | sed 's/^/ stderr: /')"
