@@ -7,7 +7,8 @@
 # the namespace's own range classifies; tcp_fastopen 3), its own addresses:
 # servers 198.51.100.1 and 2001:db8::1, clients .2 and ::2. Watchers (flows
 # with states, listeners, two summaries: default --reconcile, and
-# --reconcile 1) start in h BEFORE any socket, so all is followed live:
+# --reconcile 1; and from the host's namespace with --netns h, flows and a
+# summary) start BEFORE any socket, so all is followed live:
 #   A  TIME_WAIT both ways: clients close first to :80 (0.0.0.0) and :81
 #      (:: dual-stack, over IPv6 and IPv4), the servers closing at EOF:
 #      the clients' (active); the servers close first on :84 (0.0.0.0, its
