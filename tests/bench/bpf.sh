@@ -131,6 +131,50 @@ for ((r = 0; r < CPS_RUNS; r++)); do
 	fi
 done
 a=$(median "${without[@]}") b=$(median "${with[@]}") c=$(median "${notimers[@]}")
+
+# Where that cost lies, as the kernel measures it (kernel.bpf_stats_enabled
+# for one more run with the programs attached): each program's run time
+# per connection, against the CPU the cps pair spent per connection
+# (build/bench/measure: its two processes, the kernel's work for them
+# included). Throughput ratios move by a few percent from run to run on a
+# shared machine; these do not.
+# prog_times: "name run_time_ns run_cnt" of the last loaded program of each
+# name the watcher loads (this bpftool does not name a program's process)
+prog_times() {
+	bpftool -j prog show | "$HF_PYTHON" -c '
+import json, sys
+last = {}
+for p in json.load(sys.stdin):
+    n = p.get("name")
+    if n in ("set_state", "set_state_rescue", "timer_start", "timer_cancel"):
+        if n not in last or p["id"] > last[n]["id"]:
+            last[n] = p
+for n, p in sorted(last.items()):
+    print(n, p.get("run_time_ns", 0), p.get("run_cnt", 0))'
+}
+stats=
+if command -v bpftool >/dev/null; then
+	was=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+	hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
+	w=$HF_LAST_PID
+	sleep 2
+	t0=$(prog_times)
+	m=$(bench_in "$MEASURE" -o "$OUT/cps.out" -- "$CPS" 2)
+	t1=$(prog_times)
+	kill "$w"
+	wait "$w" 2>/dev/null
+	sysctl -qw kernel.bpf_stats_enabled="$was"
+	conns=$(awk -F= '{ print int($2 * 2) }' "$OUT/cps.out")
+	stats=$(printf '%s\n--\n%s\n' "$t0" "$t1" | awk -v conns="$conns" -v cpu="$(field cpu_us "$m")" '
+		$1 == "--" { after = 1; next }
+		!after { t[$1] = $2; n[$1] = $3; next }
+		{ dt = $2 - t[$1]; dn = $3 - n[$1]; tot += dt
+		  line = line sprintf("| %s | %.2f | %.0f | %.1f |\n", $1, dn / conns, dn ? dt / dn : 0, dt / conns) }
+		END { printf "%s| all | | | %.1f |\n", line, tot / conns
+		      printf "\ncps pair: %d connections, %.1f us of CPU each; the programs: %.2f%% of it\n",
+			conns, cpu / conns, 100 * tot / 1000 / cpu }')
+fi
 {
 	echo
 	echo "| loopback connections per second | without programs | with programs attached | ratio | set_state programs alone | ratio |"
@@ -138,5 +182,11 @@ a=$(median "${without[@]}") b=$(median "${with[@]}") c=$(median "${notimers[@]}"
 	awk -v a="$a" -v b="$b" -v c="$c" -v n="$CPS_RUNS" 'BEGIN {
 		printf "| build/bench/cps, %d runs of 2 s each way (median) | %d | %d | %.3f | %d | %.3f |\n",
 			n, a, b, b / a, c, c / a }'
+	if [ -n "$stats" ]; then
+		echo
+		echo "| program (kernel.bpf_stats_enabled, one cps run) | runs per connection | ns per run | ns per connection |"
+		echo "|---|---:|---:|---:|"
+		echo "$stats"
+	fi
 } >>"$OUT/bpf.md"
 cat "$OUT/bpf.md"
