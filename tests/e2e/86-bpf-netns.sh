@@ -260,37 +260,13 @@ fi
 
 # ---- quiet: the churn's server sides are closed, its TIME_WAIT sockets stay (60 s)
 hf_wait_ss srv 0 -- state connected '( sport = :88 )' || hf_diag "srv :88 not closed yet"
-# eq_netlink FILE ARGS...: the watcher's last interval against netlink with ARGS; sets got/nl.
-# Up to 3 ticks: the watcher and netlink read the same quiet kernel a moment apart.
-eq_netlink() {
-	local file=$1 try n0
-	shift
-	for try in 1 2 3; do
-		[ $try = 1 ] || hf_diag "$file: tick $try (the last differed from netlink)"
-		n0=$(wc -l <"$file")
-		__hf_next() { [ "$(wc -l <"$file")" -gt "$n0" ]; }
-		hf_wait_for 3 __hf_next
-		hf_run_hostflow - --backend netlink --netns all -n --json "$@"
-		nl=$(printf '%s\n' "$HF_OUT" | ours)
-		got=$(tail -n 1 "$file" | ours)
-		if [ "$1" = --states ]; then
-			nl=$(printf '%s\n' "$nl" | "$HF_PYTHON" -S "$HF_FLOWS" json)
-			got=$(printf '%s\n' "$got" | jq -c '[.[] | select(.connections > 0)]' |
-				"$HF_PYTHON" -S "$HF_FLOWS" json)
-		else
-			nl=$(printf '%s\n' "$nl" | jq -c 'sort_by(.netns.name, .addr, .port)[]')
-			got=$(printf '%s\n' "$got" | jq -c 'sort_by(.netns.name, .addr, .port)[]')
-		fi
-		[ -n "$nl" ] && [ "$nl" = "$got" ] && return 0
-	done
-	[ -n "$nl" ] || nl="(netlink: none of the test's namespaces: exit $HF_RC $HF_ERR)"
-	return 1
-}
+# ours, as a jq filter for hf_watch_eq_netlink
+OURS_JQ="[.[] | select(.netns.name | test(\"$OURS\"))]"
 sleep 1.5
-eq_netlink "$HF_TMP/w" --states
-check_eq "${HF_PLAN[8]}" "$nl" "$got"
-eq_netlink "$HF_TMP/wl" --listen
-check_eq "${HF_PLAN[9]}" "$nl" "$got"
+hf_watch_eq_netlink - "$HF_TMP/w" "$(wc -l <"$HF_TMP/w")" "$OURS_JQ" --netns all -n --json --states
+check_eq "${HF_PLAN[8]}" "$HF_NL" "$HF_GOT"
+hf_watch_eq_netlink - "$HF_TMP/wl" "$(wc -l <"$HF_TMP/wl")" "$OURS_JQ" --netns all -n --listen --json
+check_eq "${HF_PLAN[9]}" "$HF_NL" "$HF_GOT"
 
 hf_run_hostflow - --backend netlink --netns all -n --json --states
 nl=$(printf '%s\n' "$HF_OUT" | ours | "$HF_PYTHON" -S "$HF_FLOWS" json)
