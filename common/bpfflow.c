@@ -204,12 +204,21 @@ static int read_counts(struct hf_ctx *ctx, struct table *t)
 	return ret;
 }
 
-static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
+/* The states compared: all, or all but those of time-wait and request sockets. */
+#define HF__STATES_ALL (((1u << HF_STATE_MAX) - 1u) & ~1u)
+#define HF__STATES_FULL (HF__STATES_ALL & ~((1u << HF_SYN_RECV) | (1u << HF_TIME_WAIT)))
+
+static bool same_states_in(const struct hf_flow *a, const struct hf_flow *b, uint32_t mask)
 {
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++)
-		if ((a ? a->states[st] : 0) != (b ? b->states[st] : 0))
+		if ((mask & (1u << st)) && (a ? a->states[st] : 0) != (b ? b->states[st] : 0))
 			return false;
 	return true;
+}
+
+static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
+{
+	return same_states_in(a, b, HF__STATES_ALL);
 }
 
 /*
@@ -252,15 +261,30 @@ static bool fresh(const struct hf_ctx *ctx, uint32_t inode)
 	return false;
 }
 
+/*
+ * The states a reconcile corrects in @key's namespace. The programs' time-
+ * wait and request sockets are corrected for the seed (those older than
+ * the programs) and after a sign of loss only: otherwise a difference is a
+ * time-wait socket netlink moved to the other direction when a listener
+ * on its port opened or closed, which its end sets right (the programs
+ * take it back from the flow it was counted in), and a correction would
+ * then stay as an error.
+ */
+static uint32_t correctable(const struct hf_ctx *ctx, const struct hf_flow *key)
+{
+	return ctx->fix_unhashed || fresh(ctx, key->netns) ? HF__STATES_ALL : HF__STATES_FULL;
+}
+
 static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct hf_flow *want,
 		   uint64_t *n, uint64_t *moving)
 {
 	const struct hf_flow *a = table_find(&ctx->cmp[0], key, FLOW_KEYLEN);
 	const struct hf_flow *b = table_find(&ctx->cmp[1], key, FLOW_KEYLEN);
+	uint32_t mask = correctable(ctx, key);
 	struct hf_flow *fix;
 
 	if (!held_still(a, b)) {
-		if (!same_states(a, want) && !same_states(b, want)) {
+		if (!same_states_in(a, want, mask) && !same_states_in(b, want, mask)) {
 			*moving += 1;
 			if (!u32_has(ctx->bmoving, ctx->nbmoving, key->netns) &&
 			    u32_push(&ctx->bmoving, &ctx->nbmoving, &ctx->capbmoving, key->netns) <
@@ -269,13 +293,15 @@ static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct h
 		}
 		return 0;
 	}
-	if (same_states(a, want))
+	if (same_states_in(a, want, mask))
 		return 0;
 	fix = table_get(&ctx->fix, key, FLOW_KEYLEN);
 	if (!fix)
 		return -ENOMEM;
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++) {
 		int64_t d = (int64_t)(want ? want->states[st] : 0) - (a ? a->states[st] : 0);
+		if (!(mask & (1u << st)))
+			continue;
 		fix->states[st] += (uint32_t)d;
 		*(fresh(ctx, key->netns) ? &ctx->bstats.seed_corrections : n) +=
 			(uint64_t)(d < 0 ? -d : d);
@@ -540,7 +566,9 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 		return ret;
 	}
 	fixed = ctx->bstats.corrections;
+	ctx->fix_unhashed = lost || ctx->suspect;
 	ret = reconcile(ctx, &ctx->bstats.corrections, &moving);
+	ctx->fix_unhashed = false;
 	if (ret < 0)
 		return ret;
 	ctx->bloss = loss;
