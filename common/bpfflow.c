@@ -637,8 +637,8 @@ static int dumps(struct hf_ctx *ctx, struct hf_diag *d, const struct hf__ns *e, 
 	/* The programs know every listener of a namespace once it is seeded: none, no dump. */
 	ret = e->bpf_seeded && hf__bpf_listeners(ctx->bpf, inode) <= 0 ?
 		      0 :
-		      hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL,
-				   hf__on_listener, ctx);
+		      hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener,
+				   ctx);
 	/*
 	 * The programs' counts exact, or no time-wait socket (sockstat) and
 	 * no listener (no request socket, no child without one): nothing the

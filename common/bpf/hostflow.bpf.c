@@ -171,35 +171,54 @@ static __always_inline bool v4mapped(const __u8 *a)
 	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
 }
 
-/* The addresses, ports and namespace of any socket (full, time-wait, request). */
-static __always_inline void key_of(const struct sock_common *c, __u8 dir, struct hf_bpf_key *k)
-{
-	__u16 family = BPF_CORE_READ(c, skc_family);
+/*
+ * The addresses, ports and namespace of any socket (full, time-wait,
+ * request), read with RD(ptr, field), RDA(dst, ptr, field) (arrays) and
+ * RDN(ptr) (its namespace's inode).
+ * key_of_sk: a tracepoint's or the iterator's socket, a BTF pointer read
+ * with direct loads (one instruction each, made safe by the verifier);
+ * key_of: a socket found from its timer, a plain pointer read with
+ * bpf_probe_read_kernel() (BPF_CORE_READ).
+ */
+#define KEY_OF(name, RD, RDA, RDN)                                                                \
+	static __always_inline void name(const struct sock_common *c, __u8 dir,                   \
+					 struct hf_bpf_key *k)                                    \
+	{                                                                                         \
+		__u16 family = RD(c, skc_family);                                                 \
+                                                                                                  \
+		__builtin_memset(k, 0, sizeof(*k));                                               \
+		k->netns = RDN(c);                                                                \
+		k->dir = dir;                                                                     \
+		if (family == AF_INET6) {                                                         \
+			RDA(k->laddr, c, skc_v6_rcv_saddr);                                       \
+			RDA(k->paddr, c, skc_v6_daddr);                                           \
+			if (v4mapped(k->paddr)) {                                                 \
+				/* Reported by inet_diag as IPv4; the v4 fields are set first. */ \
+				__builtin_memset(k->laddr, 0, 16);                                \
+				__builtin_memset(k->paddr, 0, 16);                                \
+				family = AF_INET;                                                 \
+			}                                                                         \
+		}                                                                                 \
+		if (family == AF_INET) {                                                          \
+			__u32 l = RD(c, skc_rcv_saddr), p = RD(c, skc_daddr);                     \
+			__builtin_memcpy(k->laddr, &l, 4);                                        \
+			__builtin_memcpy(k->paddr, &p, 4);                                        \
+		}                                                                                 \
+		k->family = (__u8)family;                                                         \
+		if (dir == DIR_PASSIVE)                                                           \
+			k->lport = RD(c, skc_num);                                                \
+		else                                                                              \
+			k->pport = bpf_ntohs(RD(c, skc_dport));                                   \
+	}
 
-	__builtin_memset(k, 0, sizeof(*k));
-	k->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
-	k->dir = dir;
-	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&k->laddr, c, skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&k->paddr, c, skc_v6_daddr);
-		if (v4mapped(k->paddr)) {
-			/* Reported by inet_diag as IPv4; the v4 fields are set first (tcp_v4_connect). */
-			__builtin_memset(k->laddr, 0, 16);
-			__builtin_memset(k->paddr, 0, 16);
-			family = AF_INET;
-		}
-	}
-	if (family == AF_INET) {
-		__u32 l = BPF_CORE_READ(c, skc_rcv_saddr), p = BPF_CORE_READ(c, skc_daddr);
-		__builtin_memcpy(k->laddr, &l, 4);
-		__builtin_memcpy(k->paddr, &p, 4);
-	}
-	k->family = (__u8)family;
-	if (dir == DIR_PASSIVE)
-		k->lport = BPF_CORE_READ(c, skc_num);
-	else
-		k->pport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
-}
+#define RD_DIRECT(p, f) ((p)->f)
+#define RDN_DIRECT(p) ((p)->skc_net.net->ns.inum)
+#define RDN_PROBE(p) BPF_CORE_READ(p, skc_net.net, ns.inum)
+#define RDA_DIRECT(dst, p, f) __builtin_memcpy(dst, &(p)->f, sizeof(dst))
+#define RD_PROBE(p, f) BPF_CORE_READ(p, f)
+#define RDA_PROBE(dst, p, f) BPF_CORE_READ_INTO(&(dst), p, f)
+KEY_OF(key_of_sk, RD_DIRECT, RDA_DIRECT, RDN_DIRECT)
+KEY_OF(key_of, RD_PROBE, RDA_PROBE, RDN_PROBE)
 
 static __always_inline struct hf_bpf_val *flow_get(const struct hf_bpf_key *k)
 {
@@ -412,7 +431,7 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 		/* A child gets its addresses and ports after its birth: key it at its next change. */
 		t->keyed = dir == DIR_ACTIVE;
 		if (t->keyed)
-			key_of(&sk->__sk_common, dir, &t->key);
+			key_of_sk(&sk->__sk_common, dir, &t->key);
 		if (!t->keyed) {
 			t->state = TCP_SYN_RECV; /* pending: not counted anywhere yet */
 			gauge(1);
@@ -422,7 +441,7 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 		if (!v)
 			return;
 		__sync_fetch_and_add(&v->opened, 1);
-		v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+		v->inode = sk->sk_socket ? sk->sk_socket->file->f_inode->i_ino : 0;
 		count(v, newstate, 1, t->key.netns);
 		t->state = newstate;
 		return;
@@ -430,7 +449,7 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 	if (!t->state)
 		return; /* closed and not reborn */
 	if (!t->keyed) {
-		key_of(&sk->__sk_common, t->dir, &t->key);
+		key_of_sk(&sk->__sk_common, t->dir, &t->key);
 		t->keyed = 1;
 		gauge(-1);
 		v = flow_get(&t->key);
@@ -764,12 +783,12 @@ int seed(struct bpf_iter__tcp *ctx)
 		gauge(1);
 		return 0;
 	}
-	key_of(c, dir, &t->key);
+	key_of_sk(c, dir, &t->key);
 	t->keyed = 1;
 	v = flow_get(&t->key);
 	if (!v)
 		return 0;
-	v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	v->inode = sk->sk_socket ? sk->sk_socket->file->f_inode->i_ino : 0;
 	count(v, state, 1, t->key.netns);
 	return 0;
 }

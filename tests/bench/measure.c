@@ -44,7 +44,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: measure [-o FILE] [-t TICKS [-s SKIP] [-q QUIET_MS]] -- CMD [ARG]...\n");
+	fprintf(stderr,
+		"usage: measure [-o FILE] [-t TICKS [-s SKIP] [-q QUIET_MS]] -- CMD [ARG]...\n");
 	exit(2);
 }
 
