@@ -151,9 +151,15 @@ static int sockets_read(struct hf_cd *cd, uint64_t now)
 	cd_recovered(&cd->fail, "");
 	cd_notices_log(cd->ctx);
 	if (hf_backend(cd->ctx) != cd->used) {
+		struct hf_bpf_stats b;
+
 		cd->used = hf_backend(cd->ctx);
-		INFO(PLUGIN_NAME " plugin: reading the sockets through %s",
-		     hf_backend_name(cd->used));
+		hf_bpf_stats(cd->ctx, &b);
+		INFO(PLUGIN_NAME " plugin: reading the sockets through %s%s",
+		     hf_backend_name(cd->used),
+		     cd->used != HF_BACKEND_BPF ? "" :
+		     b.timers ? " (time-wait and request sockets followed by their timers)" :
+				" (time-wait and request sockets dumped at each read)");
 	}
 	if (cd->used == HF_BACKEND_BPF) {
 		struct hf_bpf_stats b;

@@ -61,6 +61,7 @@ int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struc
 
 struct hf__bpf {
 	struct hostflow_bpf *skel;
+	bool timers; /* time-wait and request sockets followed (their timers' programs attached) */
 	uint32_t netns;
 	int ncpus;
 	uint64_t *percpu; /* ncpus values of one error counter */
@@ -106,8 +107,45 @@ out_link:
 	return ret;
 }
 
+/*
+ * The addresses of tw_timer_handler and reqsk_timer_handler, which tell a
+ * time-wait or request socket's timer from any other. 0 and 0 when
+ * /proc/kallsyms hides them (kptr_restrict, no CAP_SYSLOG) or lacks them.
+ */
+static void timer_handlers(uint64_t *tw, uint64_t *rsk)
+{
+	char line[256], name[128], type;
+	unsigned long long addr;
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	*tw = *rsk = 0;
+	if (!f)
+		return;
+	while ((!*tw || !*rsk) && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %127s", &addr, &type, name) != 3 || !addr)
+			continue;
+		if (!strcmp(name, "tw_timer_handler"))
+			*tw = addr;
+		else if (!strcmp(name, "reqsk_timer_handler"))
+			*rsk = addr;
+	}
+	fclose(f);
+	if (!*tw || !*rsk)
+		*tw = *rsk = 0;
+}
+
+static struct bpf_link *attach(struct bpf_program *p, int *ret)
+{
+	struct bpf_link *l = *ret < 0 ? NULL : bpf_program__attach(p);
+
+	if (!l && *ret == 0)
+		*ret = -errno;
+	return l;
+}
+
 int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)
 {
+	uint64_t tw_fn, rsk_fn;
 	struct hf__bpf *b;
 	struct stat st;
 	int ret;
@@ -138,6 +176,14 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 	b->skel->data->port_hi = port_hi;
 	b->skel->bss->seeded_netns = b->netns;
 	bpf_program__set_autoattach(b->skel->progs.seed, false);
+	timer_handlers(&tw_fn, &rsk_fn);
+	b->skel->rodata->tw_timer_fn = tw_fn;
+	b->skel->rodata->rsk_timer_fn = rsk_fn;
+	b->timers = tw_fn != 0 && !getenv("HOSTFLOW_BPF_NO_TIMERS");
+	if (!b->timers) {
+		bpf_program__set_autoload(b->skel->progs.timer_start, false);
+		bpf_program__set_autoload(b->skel->progs.timer_cancel, false);
+	}
 	ret = hostflow_bpf__load(b->skel);
 	if (ret < 0) {
 		snprintf(
@@ -146,18 +192,22 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 				" (needs CAP_BPF and CAP_PERFMON, or root)" :
 			ret == -ESRCH || ret == -ENOENT ?
 				" (a hook this kernel lacks: needs BTF, tp_btf/inet_sock_set_state, "
-				"fentry on inet_twsk_kill and inet_ehash_insert)" :
+				"tp_btf/timer_start)" :
 				"");
 		goto out_skel;
 	}
-	/* set_state_rescue must run after set_state: a tracepoint calls its programs in attach order. */
-	b->skel->links.set_state = bpf_program__attach(b->skel->progs.set_state);
-	ret = b->skel->links.set_state ? 0 : -errno;
-	if (ret == 0) {
-		b->skel->links.set_state_rescue =
-			bpf_program__attach(b->skel->progs.set_state_rescue);
-		ret = b->skel->links.set_state_rescue ? 0 : -errno;
+	/*
+	 * set_state_rescue must run after set_state: a tracepoint calls its
+	 * programs in attach order. The timers' programs come first: a
+	 * listener is in the map before its first request socket's timer.
+	 */
+	ret = 0;
+	if (b->timers) {
+		b->skel->links.timer_start = attach(b->skel->progs.timer_start, &ret);
+		b->skel->links.timer_cancel = attach(b->skel->progs.timer_cancel, &ret);
 	}
+	b->skel->links.set_state = attach(b->skel->progs.set_state, &ret);
+	b->skel->links.set_state_rescue = attach(b->skel->progs.set_state_rescue, &ret);
 	if (ret < 0) {
 		snprintf(err, errlen, "bpf: cannot attach the programs: %s", strerror(-ret));
 		goto out_skel;
@@ -187,11 +237,22 @@ void hf__bpf_close(struct hf__bpf *b)
 	free(b);
 }
 
-static bool idle(const struct hf_bpf_val *v)
+/*
+ * No connection counted. @gone, a namespace gone: no full socket above
+ * zero. Its time-wait and request sockets are not waited for: a count
+ * below zero is one born before the attach that died, and one above zero
+ * may never come back, counted in another flow when it dies if the
+ * listener that classified it closed meanwhile (the namespace's exit
+ * purges them).
+ */
+static bool idle(const struct hf_bpf_val *v, bool gone)
 {
-	for (unsigned int i = 0; i < HF_BPF_STATES; i++)
-		if (v->states[i])
+	for (unsigned int i = 0; i < HF_BPF_STATES; i++) {
+		if (gone && (i == HF_SYN_RECV || i == HF_TIME_WAIT))
+			continue;
+		if (gone ? v->states[i] > 0 : v->states[i] != 0)
 			return false;
+	}
 	return true;
 }
 
@@ -218,7 +279,7 @@ int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg)
 		entries++;
 		mine = all || k.netns == b->netns;
 		have = (mine || gc) && bpf_map_lookup_elem(fd, &k, &v) == 0;
-		if (have && gc && idle(&v) && bpf_map_delete_elem(fd, &k) == 0) {
+		if (have && gc && idle(&v, false) && bpf_map_delete_elem(fd, &k) == 0) {
 			/* The walk goes on from the last key kept: a deleted key is not found. */
 			entries--;
 		} else {
@@ -248,11 +309,57 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 		for (int c = 0; c < b->ncpus; c++)
 			out[i] += b->percpu[c];
 	}
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(b->skel->progs.set_state), &info, &len) < 0)
-		return -errno;
-	out[HF_BPF_ERR_MISSED] = info.recursion_misses;
+	/* Nested timer events are skipped the same way, and none is rescued: any is a loss. */
+	out[HF_BPF_ERR_MISSED] = 0;
+	for (int i = 0; i < 3; i++) {
+		struct bpf_program *p = i == 0 ? b->skel->progs.set_state :
+					i == 1 ? b->skel->progs.timer_start :
+						 b->skel->progs.timer_cancel;
+		if (i > 0 && !b->timers)
+			break;
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) < 0)
+			return -errno;
+		out[HF_BPF_ERR_MISSED] += info.recursion_misses;
+	}
 	return 0;
+}
+
+bool hf__bpf_timers(const struct hf__bpf *b)
+{
+	return b->timers;
+}
+
+int64_t hf__bpf_pending(struct hf__bpf *b)
+{
+	int fd = bpf_map__fd(b->skel->maps.pending);
+	uint32_t zero = 0;
+	int64_t sum = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, b->percpu) < 0)
+		return 1; /* unknown: as if one were pending */
+	for (int c = 0; c < b->ncpus; c++)
+		sum += (int64_t)b->percpu[c];
+	return sum;
+}
+
+int64_t hf__bpf_listeners(struct hf__bpf *b, uint32_t netns)
+{
+	int64_t n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.ns_listeners), &netns, &n) < 0 &&
+	    errno != ENOENT)
+		return 1; /* unknown: as if there were one */
+	return n;
+}
+
+uint64_t hf__bpf_fw2_until(struct hf__bpf *b, uint32_t netns)
+{
+	uint64_t until = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.fw2_until), &netns, &until);
+	return until;
 }
 
 void hf__bpf_every_netns(struct hf__bpf *b)
@@ -267,7 +374,7 @@ int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k)
 
 	if (bpf_map_lookup_elem(fd, k, &v) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (idle(&v) && bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
+	if (idle(&v, true) && bpf_map_delete_elem(fd, k) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }
@@ -286,17 +393,37 @@ int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi)
 
 int hf__bpf_reseed(struct hf__bpf *b)
 {
-	int fd = bpf_map__fd(b->skel->maps.seed_listeners);
-	uint8_t key[bpf_map__key_size(b->skel->maps.seed_listeners)];
-
-	/* The listeners of the first seed may be gone: classify by today's. */
-	while (bpf_map_get_next_key(fd, NULL, key) == 0)
-		if (bpf_map_delete_elem(fd, key) < 0)
-			return -errno;
+	/* The listeners map is kept by the listeners' own transitions: it needs no reset. */
 	return seed(b);
 }
 
 #else /* !HF_HAVE_BPF */
+
+bool hf__bpf_timers(const struct hf__bpf *b)
+{
+	(void)b;
+	return false;
+}
+
+int64_t hf__bpf_pending(struct hf__bpf *b)
+{
+	(void)b;
+	return 0;
+}
+
+uint64_t hf__bpf_fw2_until(struct hf__bpf *b, uint32_t netns)
+{
+	(void)b;
+	(void)netns;
+	return 0;
+}
+
+int64_t hf__bpf_listeners(struct hf__bpf *b, uint32_t netns)
+{
+	(void)b;
+	(void)netns;
+	return 1;
+}
 
 int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char *err, size_t errlen)
 {

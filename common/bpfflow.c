@@ -1,9 +1,10 @@
 /*
  * bpfflow.c - the bpf backend's collector: the programs' per-flow counts
  * (bpf.c reads the maps) turned into flows and listeners as the sockets
- * collector counts them, the sockets the programs do not follow
- * (TIME_WAIT, FIN_WAIT2, request sockets) from a netlink dump, and the
- * periodic reconcile against a netlink snapshot.
+ * collector counts them, the time-wait and request sockets from the
+ * programs when their timers are followed and nothing says otherwise,
+ * else from a netlink dump, and the periodic reconcile against a netlink
+ * snapshot.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -96,11 +97,26 @@ static int bpf_entry(struct hf_ctx *ctx, const struct hf_bpf_key *k, const struc
 	if (!fix)
 		return ret;
 	fix->inode = ctx->gen;
+	/*
+	 * From the map's own counts, below zero included: a time-wait or
+	 * request socket born before the attach takes its count below zero
+	 * when it dies, and its correction makes up for it.
+	 */
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++) {
-		int64_t n = (int64_t)states[st] + (int32_t)fix->states[st];
+		int64_t n = (st < HF_BPF_STATES && st != HF_LISTEN && st != HF_CLOSE ?
+				     (int64_t)v->states[st] :
+				     0) +
+			    (int32_t)fix->states[st];
 		states[st] = n > 0 ? (uint32_t)n : 0;
 	}
 	return 0;
+}
+
+/* The programs' time-wait and request sockets, unless this namespace's dump counted them. */
+static void unhashed(const struct hf_ctx *ctx, uint32_t states[HF_STATE_MAX])
+{
+	if (!ctx->bpf_unhashed)
+		states[HF_SYN_RECV] = states[HF_TIME_WAIT] = 0;
 }
 
 static int on_bpf_flow(const struct hf_bpf_key *k, const struct hf_bpf_val *v, void *arg)
@@ -113,6 +129,7 @@ static int on_bpf_flow(const struct hf_bpf_key *k, const struct hf_bpf_val *v, v
 
 	if (bpf_entry(ctx, k, v, &s, &dir, states, &fix) < 0)
 		return 0;
+	unhashed(ctx, states);
 	counters.opened = v->opened;
 	counters.closed = v->closed;
 	counters.failed = v->failed;
@@ -187,12 +204,21 @@ static int read_counts(struct hf_ctx *ctx, struct table *t)
 	return ret;
 }
 
-static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
+/* The states compared: all, or all but those of time-wait and request sockets. */
+#define HF__STATES_ALL (((1u << HF_STATE_MAX) - 1u) & ~1u)
+#define HF__STATES_FULL (HF__STATES_ALL & ~((1u << HF_SYN_RECV) | (1u << HF_TIME_WAIT)))
+
+static bool same_states_in(const struct hf_flow *a, const struct hf_flow *b, uint32_t mask)
 {
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++)
-		if ((a ? a->states[st] : 0) != (b ? b->states[st] : 0))
+		if ((mask & (1u << st)) && (a ? a->states[st] : 0) != (b ? b->states[st] : 0))
 			return false;
 	return true;
+}
+
+static bool same_states(const struct hf_flow *a, const struct hf_flow *b)
+{
+	return same_states_in(a, b, HF__STATES_ALL);
 }
 
 /*
@@ -216,26 +242,69 @@ static bool held_still(const struct hf_flow *a, const struct hf_flow *b)
  * Correct @key's counts from @have to @want, when the programs held still
  * around the snapshot; a flow that moved and differs adds to *@moving.
  */
+static int u32_push(uint32_t **a, size_t *n, size_t *cap, uint32_t v);
+static bool u32_has(const uint32_t *a, size_t n, uint32_t v);
+
+/*
+ * Whether namespace @inode was seeded since the last reconcile: what the
+ * seed and the transitions during it disagree on, and the time-wait and
+ * request sockets older than the programs, are the seed's corrections.
+ */
+static bool fresh(const struct hf_ctx *ctx, uint32_t inode)
+{
+	for (size_t i = 0; i < ctx->ns.n; i++) {
+		const struct hf__ns *e = &ctx->ns.v[i];
+		uint32_t ino = e->pub.self ? hf__bpf_netns(ctx->bpf) : (uint32_t)e->pub.inode;
+		if (ino == inode)
+			return e->bpf_seeded && !e->bpf_reconciled;
+	}
+	return false;
+}
+
+/*
+ * The states a reconcile corrects in @key's namespace. The programs' time-
+ * wait and request sockets are corrected for the seed (those older than
+ * the programs) and after a sign of loss only: otherwise a difference is a
+ * time-wait socket netlink moved to the other direction when a listener
+ * on its port opened or closed, which its end sets right (the programs
+ * take it back from the flow it was counted in), and a correction would
+ * then stay as an error.
+ */
+static uint32_t correctable(const struct hf_ctx *ctx, const struct hf_flow *key)
+{
+	return ctx->fix_unhashed || fresh(ctx, key->netns) ? HF__STATES_ALL : HF__STATES_FULL;
+}
+
 static int correct(struct hf_ctx *ctx, const struct hf_flow *key, const struct hf_flow *want,
 		   uint64_t *n, uint64_t *moving)
 {
 	const struct hf_flow *a = table_find(&ctx->cmp[0], key, FLOW_KEYLEN);
 	const struct hf_flow *b = table_find(&ctx->cmp[1], key, FLOW_KEYLEN);
+	uint32_t mask = correctable(ctx, key);
 	struct hf_flow *fix;
 
 	if (!held_still(a, b)) {
-		*moving += !same_states(a, want) && !same_states(b, want);
+		if (!same_states_in(a, want, mask) && !same_states_in(b, want, mask)) {
+			*moving += 1;
+			if (!u32_has(ctx->bmoving, ctx->nbmoving, key->netns) &&
+			    u32_push(&ctx->bmoving, &ctx->nbmoving, &ctx->capbmoving, key->netns) <
+				    0)
+				return -ENOMEM;
+		}
 		return 0;
 	}
-	if (same_states(a, want))
+	if (same_states_in(a, want, mask))
 		return 0;
 	fix = table_get(&ctx->fix, key, FLOW_KEYLEN);
 	if (!fix)
 		return -ENOMEM;
 	for (unsigned int st = 1; st < HF_STATE_MAX; st++) {
 		int64_t d = (int64_t)(want ? want->states[st] : 0) - (a ? a->states[st] : 0);
+		if (!(mask & (1u << st)))
+			continue;
 		fix->states[st] += (uint32_t)d;
-		*n += (uint64_t)(d < 0 ? -d : d);
+		*(fresh(ctx, key->netns) ? &ctx->bstats.seed_corrections : n) +=
+			(uint64_t)(d < 0 ? -d : d);
 	}
 	return 0;
 }
@@ -279,6 +348,7 @@ static int reconcile(struct hf_ctx *ctx, uint64_t *n, uint64_t *moving)
 	int ret;
 
 	*moving = 0;
+	ctx->nbmoving = 0;
 	ret = read_counts(ctx, &ctx->cmp[0]);
 	if (ret == 0)
 		ret = hf_collect(ctx->snap, NULL);
@@ -307,6 +377,13 @@ static int reconcile(struct hf_ctx *ctx, uint64_t *n, uint64_t *moving)
 			ret = correct(ctx, a, NULL, n, moving);
 	}
 	ctx->bstats.reconciles++;
+	/* A seeded namespace whose flows all matched or were corrected: its counts hold. */
+	for (size_t i = 0; ret == 0 && i < ctx->ns.n; i++) {
+		struct hf__ns *e = &ctx->ns.v[i];
+		uint32_t ino = e->pub.self ? hf__bpf_netns(ctx->bpf) : (uint32_t)e->pub.inode;
+		if (e->bpf_seeded && !u32_has(ctx->bmoving, ctx->nbmoving, ino))
+			e->bpf_reconciled = true;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ctx->next_reconcile);
 	ctx->next_reconcile.tv_sec += ctx->reconcile_every;
 	return ret;
@@ -387,14 +464,22 @@ static void sockstat(const struct hf__ns *e, const char *root, int64_t *inuse, i
  * as explained until it changes. @in: sockstat's inuse (-1: unknown);
  * @counted: full sockets and listeners.
  */
-static void quiet_check(struct hf_ctx *ctx, struct hf__ns *e, int64_t in, int64_t counted)
+static void quiet_check(struct hf_ctx *ctx, struct hf__ns *e, int64_t in, int64_t counted,
+			int64_t tw, int64_t twc)
 {
+	bool wrong;
+
 	if (in < 0)
 		return;
-	if (in - counted != e->inuse_explained && in == e->inuse_last && counted == e->counted_last)
+	/* The time-wait sockets too, when the programs' stood (twc >= 0): exact, nothing explained. */
+	wrong = in - counted != e->inuse_explained || (twc >= 0 && tw >= 0 && tw != twc);
+	if (wrong && in == e->inuse_last && counted == e->counted_last && tw == e->tw_last &&
+	    twc == e->twc_last)
 		ctx->suspect = e->suspect = true;
 	e->inuse_last = in;
 	e->counted_last = counted;
+	e->tw_last = tw;
+	e->twc_last = twc;
 }
 
 static bool before(const struct timespec *a, const struct timespec *b)
@@ -454,7 +539,7 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 {
 	uint64_t err[HF_BPF_ERR_MAX], loss, moving, fixed;
 	struct timespec now;
-	bool due, lost;
+	bool due, lost, seeded;
 	int ret;
 
 	ret = hf__bpf_errors(ctx->bpf, err);
@@ -481,10 +566,13 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 		return ret;
 	}
 	fixed = ctx->bstats.corrections;
+	ctx->fix_unhashed = lost || ctx->suspect;
 	ret = reconcile(ctx, &ctx->bstats.corrections, &moving);
+	ctx->fix_unhashed = false;
 	if (ret < 0)
 		return ret;
 	ctx->bloss = loss;
+	seeded = ctx->new_seed;
 	ctx->new_seed = false;
 	for (size_t i = 0; i < ctx->ns.n; i++) {
 		struct hf__ns *e = &ctx->ns.v[i];
@@ -499,9 +587,11 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	 * that differs keeps moving, try again, 1 s after the loss, then
 	 * twice as long each time, up to a minute.
 	 */
-	if (lost || ctx->unsettled) {
+	if (lost || ctx->unsettled || (seeded && moving)) {
 		ctx->unsettled = moving != 0;
-		ctx->retry_gap = lost ? 1 : ctx->retry_gap < 30 ? ctx->retry_gap * 2 : 60;
+		ctx->retry_gap = lost || !ctx->retry_gap ? 1 :
+				 ctx->retry_gap < 30	 ? ctx->retry_gap * 2 :
+							   60;
 		ctx->retry_at = now;
 		ctx->retry_at.tv_sec += ctx->retry_gap;
 	}
@@ -509,24 +599,57 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 }
 
 /*
- * The listeners (a LISTEN-only dump: the kernel walks the listening hash
- * alone), then what no tracepoint follows: time-wait sockets (TIME_WAIT,
- * or FIN_WAIT2 for an orphan's) and request sockets (SYN_RECV), with the
- * children still in SYN_RECV the programs leave to this dump. Sets
- * *@unfollowed to the sockets of the second dump.
+ * Whether the programs' time-wait and request sockets of namespace @e
+ * (inode @inode) are exact: their timers followed, its counts reconciled
+ * since its seed (time-wait and request sockets born before the attach
+ * take counts below zero as they die, and the reconcile's corrections make
+ * up for them), no listener's child waiting to be keyed (the programs
+ * count it nowhere until then), and no time-wait socket that may be in
+ * FIN_WAIT2 (the programs count all under TIME_WAIT).
  */
-static int dumps(struct hf_ctx *ctx, struct hf_diag *d, int64_t tw, uint64_t *unfollowed)
+static bool unhashed_exact(struct hf_ctx *ctx, const struct hf__ns *e, uint32_t inode)
+{
+	struct timespec now;
+
+	if (!hf__bpf_timers(ctx->bpf) || !e->bpf_reconciled || hf__bpf_pending(ctx->bpf) > 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return hf__bpf_fw2_until(ctx->bpf, inode) <
+	       (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/*
+ * The listeners (a LISTEN-only dump: the kernel walks the listening hash
+ * alone; none where the programs know of none), then, unless the programs' counts are exact (unhashed_exact()),
+ * time-wait sockets (TIME_WAIT, or FIN_WAIT2 for an orphan's) and request
+ * sockets (SYN_RECV), with the children still in SYN_RECV the programs
+ * leave to this dump. Sets *@unfollowed to the sockets of the second dump
+ * and ctx->bpf_unhashed when the programs' counts stand instead.
+ */
+static int dumps(struct hf_ctx *ctx, struct hf_diag *d, const struct hf__ns *e, uint32_t inode,
+		 int64_t tw, uint64_t *unfollowed)
 {
 	uint64_t before_ = ctx->totals.sockets, listeners = ctx->totals.listeners;
 	int ret;
 
 	memset(ctx->listen_ports, 0, sizeof(ctx->listen_ports));
-	ret = hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener, ctx);
+	ctx->bpf_unhashed = false;
+	/* The programs know every listener of a namespace once it is seeded: none, no dump. */
+	ret = e->bpf_seeded && hf__bpf_listeners(ctx->bpf, inode) <= 0 ?
+		      0 :
+		      hf_diag_dump(d, ctx->mode, HF__STATES_LISTEN, HF_FAMILY_ALL, hf__on_listener,
+				   ctx);
 	/*
-	 * No time-wait socket (sockstat) and no listener (no request socket,
-	 * no child without one): nothing the second dump could find, and no
-	 * walk of the connection hash for it.
+	 * The programs' counts exact, or no time-wait socket (sockstat) and
+	 * no listener (no request socket, no child without one): nothing the
+	 * second dump would add, and no walk of the connection hash for it.
 	 */
+	if (ret == 0 && unhashed_exact(ctx, e, inode)) {
+		ctx->bpf_unhashed = true;
+		*unfollowed = 0;
+		ctx->bstats.dumps_skipped++;
+		return 0;
+	}
 	if (ret == 0 && tw == 0 && ctx->totals.listeners == listeners) {
 		*unfollowed = 0;
 		ctx->bstats.dumps_skipped++;
@@ -553,6 +676,7 @@ static int corrections_only(struct hf_ctx *ctx, uint32_t inode)
 		struct hf_flow *fix = table_item(&ctx->fix, i);
 		if (fix->inode != ctx->gen && fix->netns == inode) {
 			fix_sock(fix, &s, states);
+			unhashed(ctx, states);
 			ret = flow_count(ctx, &s, (enum hf_dir)fix->dir, states, NULL);
 		}
 	}
@@ -583,6 +707,23 @@ static int on_bpf_keep(const struct hf_bpf_key *k, const struct hf_bpf_val *v, v
 	return 0;
 }
 
+/*
+ * The full sockets and listeners counted since @start: the sockets the
+ * dump added (@unfollowed) or the programs' time-wait and request ones
+ * left out.
+ */
+static int64_t full_counted(const struct hf_ctx *ctx, const struct hf_totals *start,
+			    uint64_t unfollowed)
+{
+	int64_t n = (int64_t)(ctx->totals.sockets - start->sockets - unfollowed +
+			      ctx->totals.listeners - start->listeners);
+
+	if (ctx->bpf_unhashed)
+		n -= (int64_t)(ctx->totals.states[HF_TIME_WAIT] - start->states[HF_TIME_WAIT] +
+			       ctx->totals.states[HF_SYN_RECV] - start->states[HF_SYN_RECV]);
+	return n;
+}
+
 /* One namespace of the map read (ctx->bents), after its dumps through @d. */
 static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, const char *root)
 {
@@ -594,16 +735,17 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 
 	ctx->used = HF_BACKEND_BPF;
 	sockstat(e, root, &in, &tw);
-	ret = dumps(ctx, d, tw, &unfollowed);
+	ret = dumps(ctx, d, e, inode, tw, &unfollowed);
 	for (size_t i = 0; ret == 0 && i < ctx->nbents; i++)
 		if (ctx->bents[i].k.netns == inode)
 			ret = on_bpf_flow(&ctx->bents[i].k, &ctx->bents[i].v, ctx);
 	if (ret == 0)
 		ret = corrections_only(ctx, inode);
 	if (ret == 0)
-		quiet_check(ctx, e, in,
-			    (int64_t)(ctx->totals.sockets - start.sockets - unfollowed +
-				      ctx->totals.listeners - start.listeners));
+		quiet_check(ctx, e, in, full_counted(ctx, &start, unfollowed), tw,
+			    ctx->bpf_unhashed ? (int64_t)(ctx->totals.states[HF_TIME_WAIT] -
+							  start.states[HF_TIME_WAIT]) :
+						-1);
 	return ret;
 }
 
@@ -784,8 +926,10 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 					 "bpf: the flows of namespaces gone: %s", strerror(-ret));
 		}
 	} else {
+		struct hf_totals start = ctx->totals;
+
 		sockstat(own, ctx->proc_root, &in, &tw);
-		ret = dumps(ctx, ctx->diag, tw, &unfollowed);
+		ret = dumps(ctx, ctx->diag, own, hf__bpf_netns(ctx->bpf), tw, &unfollowed);
 		if (ret == 0)
 			ret = reconcile_if_due(ctx);
 		if (ret < 0)
@@ -798,9 +942,9 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 			snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the flow map: %s",
 				 strerror(-ret));
 		if (ret == 0)
-			quiet_check(ctx, own, in,
-				    (int64_t)(ctx->totals.sockets - unfollowed +
-					      ctx->totals.listeners));
+			quiet_check(ctx, own, in, full_counted(ctx, &start, unfollowed), tw,
+				    ctx->bpf_unhashed ? (int64_t)ctx->totals.states[HF_TIME_WAIT] :
+							-1);
 	}
 	/* Flows whose connections all ended carry only counters: not flows of the snapshot. */
 	ctx->totals.flows = 0;
@@ -822,6 +966,7 @@ void hf__bpfflow_close(struct hf_ctx *ctx)
 	free(ctx->bents);
 	free(ctx->bseen);
 	free(ctx->bdead);
+	free(ctx->bmoving);
 }
 
 struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
@@ -863,6 +1008,9 @@ struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 	ret = hf__bpf_open(&ctx->bpf, ctx->port_lo, ctx->port_hi, err, errlen);
 	if (ret < 0)
 		goto out_close;
+	ctx->bstats.timers = hf__bpf_timers(ctx->bpf);
+	ctx->snap->tw_merged = ctx->bstats.timers;
+	ctx->ns.v[0].bpf_seeded = true;
 	/* The seed and the transitions during it may disagree: the first reconcile settles it. */
 	ret = hf__bpf_errors(ctx->bpf, errs);
 	ctx->bloss = losses(errs);
@@ -872,8 +1020,14 @@ struct hf_ctx *hf_open_bpf(const char *proc_root, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", ctx->err[0] ? ctx->err : strerror(-ret));
 		goto out_close;
 	}
-	ctx->bstats.seed_corrections = seeded;
-	ctx->ns.v[0].bpf_seeded = true;
+	ctx->bstats.seed_corrections += seeded;
+	if (moving) {
+		/* Flows that moved through the snapshot: tried again 1 s later. */
+		ctx->unsettled = true;
+		ctx->retry_gap = 1;
+		clock_gettime(CLOCK_MONOTONIC, &ctx->retry_at);
+		ctx->retry_at.tv_sec += 1;
+	}
 	return ctx;
 
 out_close:

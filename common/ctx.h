@@ -34,6 +34,10 @@ struct hf_ctx {
 	struct hf__bpf *bpf;
 	struct hf_ctx *snap; /* a netlink collector: the reconcile's snapshots */
 	bool full_only;	     /* snap: full sockets past SYN_RECV only, what the programs count */
+	bool tw_merged;	     /* snap (timers followed): time-wait and request sockets too, a
+				time-wait socket under TIME_WAIT whatever its substate */
+	bool bpf_unhashed;   /* this namespace's time-wait and request sockets from the programs */
+	bool fix_unhashed;   /* this reconcile corrects time-wait and request sockets everywhere */
 	struct table fix; /* per flow: corrections added to the programs' counts (inode: gen used) */
 	struct table cmp[3];	/* the reconcile's reads of the programs' counts, the snapshot's */
 	uint32_t gen;		/* collection number, marks the corrections applied */
@@ -52,6 +56,8 @@ struct hf_ctx {
 	 */
 	uint32_t *bseen, *bdead;
 	size_t nbseen, capbseen, nbdead, capbdead;
+	uint32_t *bmoving; /* namespaces with a flow the last reconcile could not correct */
+	size_t nbmoving, capbmoving;
 	struct hf_bpf_stats bstats;
 	unsigned int reconcile_every; /* seconds */
 	struct timespec next_reconcile;

@@ -291,8 +291,18 @@ int hf__on_connection(const struct hf_sock *s, void *arg)
 
 	if (s->state == HF_LISTEN || s->state >= HF_STATE_MAX)
 		return 0;
-	if (ctx->full_only && (s->timewait || s->state == HF_SYN_RECV))
-		return 0;
+	if (ctx->full_only && (s->timewait || s->state == HF_SYN_RECV)) {
+		struct hf_sock t;
+
+		/* What the programs count with their timers followed: see ctx.h. */
+		if (!ctx->tw_merged || (s->state == HF_SYN_RECV && !s->request))
+			return 0;
+		if (s->timewait && s->state != HF_TIME_WAIT) {
+			t = *s;
+			t.state = HF_TIME_WAIT;
+			return hf__on_connection(&t, arg);
+		}
+	}
 	ctx->totals.sockets++;
 	ctx->totals.states[s->state]++;
 	dir = hf_classify(ctx, s, ctx->port_lo, ctx->port_hi, &l);

@@ -88,6 +88,7 @@ struct hf_sock {
 	uint32_t uid;
 	uint32_t inode; /* 0 for TIME_WAIT and request sockets */
 	bool timewait;	/* a time-wait socket (netlink only: its state is its substate) */
+	bool request;	/* a request socket (netlink only: SYN_RECV, not yet a full socket) */
 };
 
 /*
@@ -650,7 +651,8 @@ struct hf_bpf_stats {
 				      transitions no program made */
 	uint64_t rescued;	/* transitions set_state_rescue made (set_state busy on the CPU) */
 	uint64_t dumps_skipped; /* namespaces read without the time-wait/request dump
-				   (no time-wait socket, no listener) */
+				   (nothing it could find, or the timers followed them) */
+	bool timers;		/* time-wait and request sockets followed by their timers */
 };
 
 /* hf_bpf_stats - the bpf backend's figures as of the last collection. */

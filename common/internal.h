@@ -84,13 +84,36 @@ int hf__bpf_reseed(struct hf__bpf *b);
 int hf__bpf_seed_ports(struct hf__bpf *b, uint16_t port_lo, uint16_t port_hi);
 
 /*
- * hf__bpf_forget - delete flow @k from the map if no connection is counted
- * in it (its counters go with it). Returns 0 (deleted or kept) or -errno.
+ * hf__bpf_forget - delete flow @k, of a namespace gone, from the map if no
+ * count in it is above zero (its counters go with it). Returns 0 (deleted
+ * or kept) or -errno.
  */
 int hf__bpf_forget(struct hf__bpf *b, const struct hf_bpf_key *k);
 
 /* hf__bpf_every_netns - count the programs' errors in every namespace, not the opener's alone. */
 void hf__bpf_every_netns(struct hf__bpf *b);
+
+/*
+ * hf__bpf_timers - whether the programs follow time-wait and request
+ * sockets (their timers' programs attached: /proc/kallsyms gave the
+ * handlers' addresses, and HOSTFLOW_BPF_NO_TIMERS is not set).
+ */
+bool hf__bpf_timers(const struct hf__bpf *b);
+
+/* hf__bpf_pending - listeners' children in SYN_RECV the programs have not keyed yet. */
+int64_t hf__bpf_pending(struct hf__bpf *b);
+
+/*
+ * hf__bpf_listeners - the listeners the programs know in namespace @netns
+ * (complete once it is seeded: the seed adds those older than the programs).
+ */
+int64_t hf__bpf_listeners(struct hf__bpf *b, uint32_t netns);
+
+/*
+ * hf__bpf_fw2_until - CLOCK_MONOTONIC ns until which a time-wait socket of
+ * namespace @netns may be in FIN_WAIT2 (0: none ever was).
+ */
+uint64_t hf__bpf_fw2_until(struct hf__bpf *b, uint32_t netns);
 
 /* hf__bpf_netns - the inode of the namespace the programs were opened from. */
 uint32_t hf__bpf_netns(const struct hf__bpf *b);
@@ -126,9 +149,11 @@ struct hf__ns {
 	bool named_mount; /* the mount is an `ip netns` one */
 	/* the bpf backend: seeded inside it, and its quiet check (bpfflow.c) */
 	bool bpf_seeded;
+	bool bpf_reconciled; /* a reconcile since its seed: its corrections hold */
 	bool suspect;
 	int stat_fd[2]; /* its net/sockstat and sockstat6 opened inside it, fd + 1 (0: none) */
 	int64_t inuse_last, counted_last, inuse_explained;
+	int64_t tw_last, twc_last; /* sockstat's tw, and the programs' (when they are read) */
 };
 
 /* Every namespace known, and which of them to collect. */

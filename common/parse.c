@@ -121,12 +121,21 @@ int hf_diag_parse(const struct nlmsghdr *nlh, struct hf_sock *out)
 	 * nlmsg_len rounded up to 4, so it reads up to 3 bytes past a message
 	 * of unaligned length.
 	 */
-	if (out->state != HF_LISTEN)
+	/*
+	 * A SYN_RECV message is a request socket's unless it carries
+	 * INET_DIAG_SHUTDOWN, which inet_diag puts for every full socket
+	 * (a listener's child) and never for a request socket.
+	 */
+	if (out->state == HF_SYN_RECV)
+		out->request = true;
+	else if (out->state != HF_LISTEN)
 		goto out;
 	attrs = (const char *)m + MNL_ALIGN(sizeof(*m));
 	attrs_len = (int)(nlh->nlmsg_len - MNL_NLMSG_HDRLEN - MNL_ALIGN(sizeof(*m)));
 	mnl_attr_for_each_payload(attrs, attrs_len) {
-		if (mnl_attr_get_type(attr) == INET_DIAG_SKV6ONLY) {
+		if (mnl_attr_get_type(attr) == INET_DIAG_SHUTDOWN)
+			out->request = false;
+		if (mnl_attr_get_type(attr) == INET_DIAG_SKV6ONLY && out->state == HF_LISTEN) {
 			if (mnl_attr_validate(attr, MNL_TYPE_U8) < 0)
 				return -EBADMSG;
 			out->v6only = mnl_attr_get_u8(attr) != 0;

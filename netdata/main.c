@@ -115,15 +115,18 @@ static void backend_log(const struct hf_ctx *ctx, enum hf_backend *used, uint64_
 	struct hf_bpf_stats b;
 
 	/* The first is in the charts' backend label; a change (a fallback) is logged too. */
+	hf_bpf_stats(ctx, &b);
 	if (hf_backend(ctx) != *used) {
 		if (*used != HF_BACKEND_AUTO)
 			nd_log(stderr, ND_INFO, "reading the sockets through %s",
 			       hf_backend_name(hf_backend(ctx)));
 		*used = hf_backend(ctx);
+		if (*used == HF_BACKEND_BPF)
+			nd_log(stderr, ND_INFO, "bpf backend: time-wait and request sockets %s",
+			       b.timers ? "followed by their timers" : "dumped at each collection");
 	}
 	if (*used != HF_BACKEND_BPF)
 		return;
-	hf_bpf_stats(ctx, &b);
 	if (b.corrections != *corrections)
 		nd_log(stderr, ND_ERROR,
 		       "bpf backend: the reconcile corrected %llu flows so far (%llu reconciles)",

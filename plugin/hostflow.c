@@ -560,6 +560,7 @@ static void print_summary(struct hf_ctx *ctx, bool cumulative)
 		printf("%-30s %llu\n", "bpf lost events", (unsigned long long)b.lost);
 		printf("%-30s %llu\n", "bpf nested transitions", (unsigned long long)b.rescued);
 		printf("%-30s %llu\n", "bpf dumps skipped", (unsigned long long)b.dumps_skipped);
+		printf("%-30s %s\n", "bpf timers", b.timers ? "followed" : "not followed");
 	}
 	for (unsigned int s = 1; s < HF_STATE_MAX; s++)
 		if (s != HF_LISTEN)

@@ -8,15 +8,29 @@
  *                   clone of a listener, passive) and kept with the socket
  *                   in socket-local storage, with the flow key and the
  *                   state the socket is counted in
+ *   listeners       the same tracepoint (CLOSE->LISTEN, LISTEN->CLOSE) and
+ *                   the seed keep a map of every namespace's listeners,
+ *                   for the classification of time-wait sockets
+ *   time-wait and   tp_btf/timer_start and timer_cancel on
+ *   request sockets the timer each carries (tw_timer, rsk_timer), told from
+ *                   every other timer by its function (tw_timer_handler,
+ *                   reqsk_timer_handler: user space finds their addresses in
+ *                   /proc/kallsyms); armed: +1, off the wheel: -1
  *   seed            iter/tcp: the full sockets that existed before the
  *                   programs were attached, classified by listener as
  *                   hf_classify does
  *
  * Tracepoints and iterators only: fentry/fexit and kprobes are refused on
- * kernels in lockdown or built without them, and the kernel has no
- * tracepoint where time-wait and request sockets are born or die. Those
- * (inet_diag reports them as TIME_WAIT, FIN_WAIT2 and SYN_RECV) are
- * counted by user space from a netlink dump of those states alone.
+ * kernels in lockdown or built without them. A time-wait socket is counted
+ * under TIME_WAIT whatever its substate: its FIN_WAIT2 -> TIME_WAIT change
+ * (the peer's FIN) re-arms its timer without an event when the expiry
+ * stays in the same wheel bucket. Instead, a time-wait socket born in
+ * FIN_WAIT2 sets its namespace's fw2_until to its timer's expiry; until
+ * then user space takes these sockets from a netlink dump. Time-wait and
+ * request sockets born before the attach are not seeded (a socket born
+ * during the seed would be counted twice, with no storage to tell): their
+ * deaths take counts below zero, which the first reconcile's corrections
+ * make up for, once and for all.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -51,6 +65,12 @@ volatile __u16 port_lo = 32768;
 volatile __u16 port_hi = 60999;
 volatile __u32 seeded_netns = 0;
 
+/* Set before load from /proc/kallsyms; 0: time-wait and request sockets not followed. */
+const volatile __u64 tw_timer_fn = 0;
+const volatile __u64 rsk_timer_fn = 0;
+
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HF_BPF_FLOWS_MAX);
@@ -81,20 +101,57 @@ struct {
 	__type(value, struct sock_tag);
 } socks SEC(".maps");
 
-/* Listeners the seed saw, for its classification: (family, port, addr) -> v6only. */
+/*
+ * Every namespace's listeners, for hf_classify's first rule: (namespace,
+ * family, port, address; v4-mapped ones as IPv4) -> how many listen there,
+ * and how many of those take IPv4 too (an IPv6 wildcard not v6only).
+ * Kept by the listeners' transitions and the seed; a listener's key is
+ * kept in its storage, so that its close takes back what its listen()
+ * added.
+ */
 struct lkey {
+	__u32 netns;
 	__u8 family;
 	__u8 pad;
 	__u16 port;
 	__u8 addr[16];
 };
 
+struct lval {
+	__u32 n;
+	__u32 dual;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct lkey);
-	__type(value, __u8);
-} seed_listeners SEC(".maps");
+	__type(value, struct lval);
+} listeners SEC(".maps");
+
+/* Per namespace inode: its listeners (what listeners holds, summed), for its LISTEN dump. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __s64);
+} ns_listeners SEC(".maps");
+
+/* Per namespace inode: CLOCK_MONOTONIC ns until which a time-wait socket may be in FIN_WAIT2. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} fw2_until SEC(".maps");
+
+/* Listeners' children not keyed yet (born in SYN_RECV, no addresses yet), per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} pending SEC(".maps");
 
 static __always_inline void error(__u32 which, __u32 netns)
 {
@@ -114,35 +171,54 @@ static __always_inline bool v4mapped(const __u8 *a)
 	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0xffff);
 }
 
-/* The addresses, ports and namespace of any socket (full, time-wait, request). */
-static __always_inline void key_of(const struct sock_common *c, __u8 dir, struct hf_bpf_key *k)
-{
-	__u16 family = BPF_CORE_READ(c, skc_family);
+/*
+ * The addresses, ports and namespace of any socket (full, time-wait,
+ * request), read with RD(ptr, field), RDA(dst, ptr, field) (arrays) and
+ * RDN(ptr) (its namespace's inode).
+ * key_of_sk: a tracepoint's or the iterator's socket, a BTF pointer read
+ * with direct loads (one instruction each, made safe by the verifier);
+ * key_of: a socket found from its timer, a plain pointer read with
+ * bpf_probe_read_kernel() (BPF_CORE_READ).
+ */
+#define KEY_OF(name, RD, RDA, RDN)                                                                \
+	static __always_inline void name(const struct sock_common *c, __u8 dir,                   \
+					 struct hf_bpf_key *k)                                    \
+	{                                                                                         \
+		__u16 family = RD(c, skc_family);                                                 \
+                                                                                                  \
+		__builtin_memset(k, 0, sizeof(*k));                                               \
+		k->netns = RDN(c);                                                                \
+		k->dir = dir;                                                                     \
+		if (family == AF_INET6) {                                                         \
+			RDA(k->laddr, c, skc_v6_rcv_saddr);                                       \
+			RDA(k->paddr, c, skc_v6_daddr);                                           \
+			if (v4mapped(k->paddr)) {                                                 \
+				/* Reported by inet_diag as IPv4; the v4 fields are set first. */ \
+				__builtin_memset(k->laddr, 0, 16);                                \
+				__builtin_memset(k->paddr, 0, 16);                                \
+				family = AF_INET;                                                 \
+			}                                                                         \
+		}                                                                                 \
+		if (family == AF_INET) {                                                          \
+			__u32 l = RD(c, skc_rcv_saddr), p = RD(c, skc_daddr);                     \
+			__builtin_memcpy(k->laddr, &l, 4);                                        \
+			__builtin_memcpy(k->paddr, &p, 4);                                        \
+		}                                                                                 \
+		k->family = (__u8)family;                                                         \
+		if (dir == DIR_PASSIVE)                                                           \
+			k->lport = RD(c, skc_num);                                                \
+		else                                                                              \
+			k->pport = bpf_ntohs(RD(c, skc_dport));                                   \
+	}
 
-	__builtin_memset(k, 0, sizeof(*k));
-	k->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
-	k->dir = dir;
-	if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&k->laddr, c, skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&k->paddr, c, skc_v6_daddr);
-		if (v4mapped(k->paddr)) {
-			/* Reported by inet_diag as IPv4; the v4 fields are set first (tcp_v4_connect). */
-			__builtin_memset(k->laddr, 0, 16);
-			__builtin_memset(k->paddr, 0, 16);
-			family = AF_INET;
-		}
-	}
-	if (family == AF_INET) {
-		__u32 l = BPF_CORE_READ(c, skc_rcv_saddr), p = BPF_CORE_READ(c, skc_daddr);
-		__builtin_memcpy(k->laddr, &l, 4);
-		__builtin_memcpy(k->paddr, &p, 4);
-	}
-	k->family = (__u8)family;
-	if (dir == DIR_PASSIVE)
-		k->lport = BPF_CORE_READ(c, skc_num);
-	else
-		k->pport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
-}
+#define RD_DIRECT(p, f) ((p)->f)
+#define RDN_DIRECT(p) ((p)->skc_net.net->ns.inum)
+#define RDN_PROBE(p) BPF_CORE_READ(p, skc_net.net, ns.inum)
+#define RDA_DIRECT(dst, p, f) __builtin_memcpy(dst, &(p)->f, sizeof(dst))
+#define RD_PROBE(p, f) BPF_CORE_READ(p, f)
+#define RDA_PROBE(dst, p, f) BPF_CORE_READ_INTO(&(dst), p, f)
+KEY_OF(key_of_sk, RD_DIRECT, RDA_DIRECT, RDN_DIRECT)
+KEY_OF(key_of, RD_PROBE, RDA_PROBE, RDN_PROBE)
 
 static __always_inline struct hf_bpf_val *flow_get(const struct hf_bpf_key *k)
 {
@@ -175,6 +251,131 @@ static __always_inline void count(struct hf_bpf_val *v, __u32 state, int delta, 
 	}
 }
 
+static __always_inline void gauge(int delta)
+{
+	__u32 zero = 0;
+	__s64 *g = bpf_map_lookup_elem(&pending, &zero);
+
+	if (g)
+		*g += delta;
+}
+
+/* ---- listeners ------------------------------------------------------------------------- */
+
+/* The listener key of @c, v4-mapped addresses as IPv4 (as inet_diag's are read). */
+static __always_inline void lkey_of(const struct sock_common *c, struct lkey *l)
+{
+	__builtin_memset(l, 0, sizeof(*l));
+	l->netns = BPF_CORE_READ(c, skc_net.net, ns.inum);
+	l->family = (__u8)BPF_CORE_READ(c, skc_family);
+	l->port = BPF_CORE_READ(c, skc_num);
+	if (l->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&l->addr, c, skc_v6_rcv_saddr);
+		if (v4mapped(l->addr)) {
+			__u32 a = ((__u32 *)l->addr)[3];
+			__builtin_memset(l->addr, 0, 16);
+			__builtin_memcpy(l->addr, &a, 4);
+			l->family = AF_INET;
+		}
+	} else {
+		__u32 a = BPF_CORE_READ(c, skc_rcv_saddr);
+		__builtin_memcpy(l->addr, &a, 4);
+	}
+}
+
+static __always_inline void ns_listeners_add(__u32 netns, int delta)
+{
+	__s64 *n = bpf_map_lookup_elem(&ns_listeners, &netns), init = delta;
+
+	if (!n && bpf_map_update_elem(&ns_listeners, &netns, &init, BPF_NOEXIST) == 0)
+		return;
+	if (!n)
+		n = bpf_map_lookup_elem(&ns_listeners, &netns);
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	else
+		error(HF_BPF_ERR_FULL, netns);
+}
+
+static __always_inline void listener_add(const struct lkey *l, bool dual)
+{
+	struct lval one = { 1, dual }, *v;
+
+	ns_listeners_add(l->netns, 1);
+	v = bpf_map_lookup_elem(&listeners, l);
+
+	if (!v && bpf_map_update_elem(&listeners, l, &one, BPF_NOEXIST) == 0)
+		return;
+	if (!v)
+		v = bpf_map_lookup_elem(&listeners, l); /* made meanwhile by another CPU */
+	if (!v) {
+		error(HF_BPF_ERR_FULL, l->netns);
+		return;
+	}
+	__sync_fetch_and_add(&v->n, 1);
+	if (dual)
+		__sync_fetch_and_add(&v->dual, 1);
+}
+
+static __always_inline void listener_del(const struct lkey *l, bool dual)
+{
+	struct lval *v = bpf_map_lookup_elem(&listeners, l);
+
+	ns_listeners_add(l->netns, -1);
+	if (!v)
+		return;
+	if (dual)
+		__sync_fetch_and_add(&v->dual, -1);
+	if (__sync_fetch_and_add(&v->n, -1) == 1)
+		bpf_map_delete_elem(&listeners, l);
+}
+
+static __always_inline bool has_listener(__u32 netns, __u8 family, const __u8 *addr, __u16 port)
+{
+	struct lkey l = { .netns = netns, .family = family, .port = port };
+	struct lval *v;
+
+	__builtin_memcpy(l.addr, addr, 16);
+	if ((v = bpf_map_lookup_elem(&listeners, &l)) && v->n)
+		return true;
+	__builtin_memset(l.addr, 0, 16);
+	if ((v = bpf_map_lookup_elem(&listeners, &l)) && v->n)
+		return true;
+	if (family != AF_INET)
+		return false;
+	l.family = AF_INET6;
+	v = bpf_map_lookup_elem(&listeners, &l);
+	return v && v->dual;
+}
+
+/* A listener's key kept in its storage (t->key: netns, family, lport, laddr). */
+static __always_inline void tag_listener(struct sock_tag *t, const struct lkey *l, bool dual)
+{
+	__builtin_memset(&t->key, 0, sizeof(t->key));
+	t->key.netns = l->netns;
+	t->key.family = l->family;
+	t->key.lport = l->port;
+	__builtin_memcpy(t->key.laddr, l->addr, 16);
+	t->dir = 0;
+	t->state = TCP_LISTEN;
+	t->keyed = dual; /* for a listener: counted as taking IPv4 too */
+	t->established = 0;
+}
+
+static __always_inline void untag_listener(struct sock_tag *t)
+{
+	struct lkey l = { .netns = t->key.netns, .family = t->key.family, .port = t->key.lport };
+
+	__builtin_memcpy(l.addr, t->key.laddr, 16);
+	listener_del(&l, t->keyed);
+	t->state = 0;
+}
+
+static __always_inline bool dual_stack(const struct sock_common *c, const struct lkey *l)
+{
+	return l->family == AF_INET6 && !BPF_CORE_READ_BITFIELD_PROBED(c, skc_ipv6only);
+}
+
 /* ---- full sockets -------------------------------------------------------------------- */
 
 static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
@@ -185,6 +386,29 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return;
+	if (newstate == TCP_LISTEN) {
+		struct lkey l;
+
+		/* inet_csk_listen_start(): the port is bound by then, unless listen() binds it. */
+		t = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!t) {
+			error(HF_BPF_ERR_STORAGE,
+			      BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum));
+			return;
+		}
+		if (t->state == TCP_LISTEN)
+			return;
+		lkey_of(&sk->__sk_common, &l);
+		tag_listener(t, &l, dual_stack(&sk->__sk_common, &l));
+		listener_add(&l, t->keyed);
+		return;
+	}
+	if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE) {
+		t = bpf_sk_storage_get(&socks, sk, 0, 0);
+		if (t && t->state == TCP_LISTEN)
+			untag_listener(t);
+		return;
+	}
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
 		dir = DIR_ACTIVE;
 	else if (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV)
@@ -207,16 +431,17 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 		/* A child gets its addresses and ports after its birth: key it at its next change. */
 		t->keyed = dir == DIR_ACTIVE;
 		if (t->keyed)
-			key_of(&sk->__sk_common, dir, &t->key);
+			key_of_sk(&sk->__sk_common, dir, &t->key);
 		if (!t->keyed) {
 			t->state = TCP_SYN_RECV; /* pending: not counted anywhere yet */
+			gauge(1);
 			return;
 		}
 		v = flow_get(&t->key);
 		if (!v)
 			return;
 		__sync_fetch_and_add(&v->opened, 1);
-		v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+		v->inode = sk->sk_socket ? sk->sk_socket->file->f_inode->i_ino : 0;
 		count(v, newstate, 1, t->key.netns);
 		t->state = newstate;
 		return;
@@ -224,8 +449,9 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
 	if (!t->state)
 		return; /* closed and not reborn */
 	if (!t->keyed) {
-		key_of(&sk->__sk_common, t->dir, &t->key);
+		key_of_sk(&sk->__sk_common, t->dir, &t->key);
 		t->keyed = 1;
+		gauge(-1);
 		v = flow_get(&t->key);
 		if (!v)
 			return;
@@ -308,40 +534,165 @@ int BPF_PROG(set_state_rescue, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* ---- the seed -------------------------------------------------------------------------- */
+/* ---- time-wait and request sockets: their timers ------------------------------------ */
 
-static __always_inline bool has_listener(__u8 family, const __u8 *addr, __u16 port)
+static __always_inline bool in_range(__u16 p, __u16 lo, __u16 hi)
 {
-	struct lkey l = { .family = family, .port = port };
-	__u8 *v6only;
+	return p >= lo && p <= hi;
+}
 
-	__builtin_memcpy(l.addr, addr, 16);
-	if (bpf_map_lookup_elem(&seed_listeners, &l))
-		return true;
-	__builtin_memset(l.addr, 0, 16);
-	if (bpf_map_lookup_elem(&seed_listeners, &l))
-		return true;
-	if (family != AF_INET)
-		return false;
-	l.family = AF_INET6;
-	v6only = bpf_map_lookup_elem(&seed_listeners, &l);
-	return v6only && !*v6only;
+/* The namespace's ip_local_port_range (one u32 since Linux 6.3; before, the seed's). */
+static __always_inline void port_range(const struct sock_common *c, __u16 *lo, __u16 *hi)
+{
+	*lo = port_lo;
+	*hi = port_hi;
+	if (bpf_core_field_size(struct local_ports, range) == 4) {
+		__u32 r = BPF_CORE_READ(c, skc_net.net, ipv4.ip_local_ports.range);
+		*lo = r & 0xffff;
+		*hi = r >> 16;
+	}
 }
 
 /* hf_classify's rules: a listener on the address or the wildcard, else the port-range rule. */
+static __always_inline __u8 classify(const struct sock_common *c, __u16 lo, __u16 hi,
+				     struct hf_bpf_key *k)
+{
+	__u16 lport, rport;
+
+	key_of(c, DIR_PASSIVE, k);
+	lport = k->lport;
+	rport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
+	if (has_listener(k->netns, k->family, k->laddr, lport))
+		return DIR_PASSIVE;
+	if (!in_range(lport, lo, hi) && in_range(rport, lo, hi))
+		return DIR_PASSIVE;
+	k->dir = DIR_ACTIVE;
+	k->lport = 0;
+	k->pport = rport;
+	return DIR_ACTIVE;
+}
+
+/*
+ * A time-wait socket in FIN_WAIT2 until its timer's @expires at the latest
+ * (then it dies, or has become TIME_WAIT): its namespace's fw2_until moves
+ * past it, with the wheel's slack (up to an eighth of the delay) and 1 s.
+ */
+static __always_inline void fw2_mark(__u32 netns, unsigned long expires)
+{
+	__u64 ns_per_jiffy = 1000000000ull / (CONFIG_HZ ? CONFIG_HZ : 100);
+	__s64 left = (__s64)(expires - bpf_jiffies64());
+	__u64 until, *cur;
+
+	if (left < 0)
+		left = 0;
+	until = bpf_ktime_get_ns() + (__u64)(left + left / 8 + 1) * ns_per_jiffy + 1000000000ull;
+	cur = bpf_map_lookup_elem(&fw2_until, &netns);
+	if (!cur) {
+		if (bpf_map_update_elem(&fw2_until, &netns, &until, BPF_NOEXIST) == 0)
+			return;
+		cur = bpf_map_lookup_elem(&fw2_until, &netns);
+		if (!cur) {
+			error(HF_BPF_ERR_FULL, netns);
+			return;
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		__u64 old = *cur;
+		if (old >= until || __sync_val_compare_and_swap(cur, old, until) == old)
+			return;
+	}
+}
+
+/*
+ * The end of a time-wait socket whose flow, as classified now (@k), counts
+ * none: a listener on its port opened or closed since its birth, and it
+ * was counted in the other direction's flow (local port @lport, peer port
+ * @rport), which netlink too moved it out of. Takes it back there if that
+ * flow counts one. Neither counting one: a socket born before the attach,
+ * whose end takes @k below zero (see the top).
+ */
+static __always_inline bool tw_end_elsewhere(const struct hf_bpf_key *k, __u16 lport, __u16 rport)
+{
+	struct hf_bpf_key o = *k;
+	struct hf_bpf_val *v = bpf_map_lookup_elem(&flows, k);
+
+	if (v && v->states[TCP_TIME_WAIT] > 0)
+		return false;
+	o.dir = k->dir == DIR_PASSIVE ? DIR_ACTIVE : DIR_PASSIVE;
+	o.lport = o.dir == DIR_PASSIVE ? lport : 0;
+	o.pport = o.dir == DIR_PASSIVE ? 0 : rport;
+	v = bpf_map_lookup_elem(&flows, &o);
+	if (!v || v->states[TCP_TIME_WAIT] <= 0)
+		return false;
+	__sync_fetch_and_add(&v->states[TCP_TIME_WAIT], -1);
+	return true;
+}
+
+/*
+ * One timer event: @delta +1 when armed, -1 when it leaves the wheel
+ * (an expired request socket's timer is armed again if it retransmits
+ * its SYN-ACK). Counts go below zero for sockets born before the attach:
+ * no clamp, no error; the reconcile's corrections hold the difference.
+ */
+static __always_inline void timer_event(struct timer_list *timer, int delta)
+{
+	__u64 fn = (__u64)timer->function;
+	const struct sock_common *c;
+	struct hf_bpf_key k;
+	struct hf_bpf_val *v;
+	__u32 state;
+	__u16 lo, hi;
+
+	if (!fn || (fn != tw_timer_fn && fn != rsk_timer_fn))
+		return;
+	if (fn == rsk_timer_fn) {
+		c = (const void *)timer - bpf_core_field_offset(struct request_sock, rsk_timer);
+		key_of(c, DIR_PASSIVE, &k);
+		state = TCP_SYN_RECV;
+	} else {
+		struct inet_timewait_sock *tw =
+			(void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+		c = (const void *)tw;
+		port_range(c, &lo, &hi);
+		classify(c, lo, hi, &k);
+		state = TCP_TIME_WAIT;
+		if (delta > 0 && BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
+			fw2_mark(k.netns, timer->expires);
+		if (delta < 0 && tw_end_elsewhere(&k, BPF_CORE_READ(c, skc_num),
+						  bpf_ntohs(BPF_CORE_READ(c, skc_dport))))
+			return;
+	}
+	v = flow_get(&k);
+	if (v)
+		__sync_fetch_and_add(&v->states[state], delta);
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(timer_start, struct timer_list *timer)
+{
+	timer_event(timer, 1);
+	return 0;
+}
+
+/*
+ * The kernel traces timer_cancel whenever a timer leaves the wheel
+ * (detach_timer()): cancelled, moved to another bucket (then armed again),
+ * and expired too, just before timer_expire_entry, which is not followed.
+ */
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(timer_cancel, struct timer_list *timer)
+{
+	timer_event(timer, -1);
+	return 0;
+}
+
+/* ---- the seed -------------------------------------------------------------------------- */
+
 static __always_inline __u8 seed_dir(const struct sock_common *c)
 {
 	struct hf_bpf_key k;
-	__u16 lport, rport;
 
-	key_of(c, DIR_PASSIVE, &k);
-	lport = k.lport;
-	rport = bpf_ntohs(c->skc_dport);
-	if (has_listener(k.family, k.laddr, lport))
-		return DIR_PASSIVE;
-	if (!(lport >= port_lo && lport <= port_hi) && rport >= port_lo && rport <= port_hi)
-		return DIR_PASSIVE;
-	return DIR_ACTIVE;
+	return classify(c, port_lo, port_hi, &k);
 }
 
 SEC("iter/tcp")
@@ -357,27 +708,37 @@ int seed(struct bpf_iter__tcp *ctx)
 	if (!c)
 		return 0;
 	state = c->skc_state;
-	if (state == TCP_LISTEN) {
-		struct lkey l = { .family = c->skc_family, .port = c->skc_num };
-		__u8 v6only = 0;
+	if (state == TCP_TIME_WAIT) {
+		/* Not counted (see the top): a FIN_WAIT2 one holds its namespace's dump. */
+		struct tcp_timewait_sock *tw = bpf_skc_to_tcp_timewait_sock(c);
 
-		if (l.family == AF_INET6) {
-			BPF_CORE_READ_INTO(&l.addr, c, skc_v6_rcv_saddr);
-			v6only = c->skc_ipv6only;
-		} else {
-			__u32 a = c->skc_rcv_saddr;
-			__builtin_memcpy(l.addr, &a, 4);
-		}
-		bpf_map_update_elem(&seed_listeners, &l, &v6only, BPF_ANY);
+		if (tw && tw->tw_sk.tw_substate == TCP_FIN_WAIT2)
+			fw2_mark(BPF_CORE_READ(c, skc_net.net, ns.inum),
+				 tw->tw_sk.tw_timer.expires);
 		return 0;
 	}
-	/* Time-wait and request sockets are user space's (a netlink dump of their states). */
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
+	if (state == TCP_NEW_SYN_RECV)
 		return 0;
 	tp = bpf_skc_to_tcp_sock(c);
 	if (!tp)
 		return 0;
 	sk = (struct sock *)tp;
+	if (state == TCP_LISTEN) {
+		struct lkey l;
+
+		t = bpf_sk_storage_get(&socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!t) {
+			error(HF_BPF_ERR_STORAGE, seeded_netns);
+			return 0;
+		}
+		/* Tagged by its listen() since the attach, or by an earlier seed. */
+		if (t->state == TCP_LISTEN)
+			return 0;
+		lkey_of(c, &l);
+		tag_listener(t, &l, dual_stack(c, &l));
+		listener_add(&l, t->keyed);
+		return 0;
+	}
 	/* The socket lock is held: a socket is tagged here or by its transition, never both. */
 	t = bpf_sk_storage_get(&socks, sk, 0, 0);
 	if (t && t->state && t->keyed) {
@@ -416,15 +777,18 @@ int seed(struct bpf_iter__tcp *ctx)
 	t->dir = dir;
 	t->state = state;
 	t->established = state != TCP_SYN_SENT && state != TCP_SYN_RECV;
-	/* A child still in SYN_RECV is counted with the request sockets until it changes state. */
-	if (state == TCP_SYN_RECV)
+	t->keyed = 0;
+	/* A child still in SYN_RECV: pending, keyed at its next change, as a new one. */
+	if (state == TCP_SYN_RECV) {
+		gauge(1);
 		return 0;
-	key_of(c, dir, &t->key);
+	}
+	key_of_sk(c, dir, &t->key);
 	t->keyed = 1;
 	v = flow_get(&t->key);
 	if (!v)
 		return 0;
-	v->inode = BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+	v->inode = sk->sk_socket ? sk->sk_socket->file->f_inode->i_ino : 0;
 	count(v, state, 1, t->key.netns);
 	return 0;
 }

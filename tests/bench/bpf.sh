@@ -4,14 +4,19 @@
 # and measures, inside its namespace, with build/bench/measure:
 #   floor      one inet_diag dump, counted (build/bench/floor), median of RUNS
 #   bpf        CPU per collection of `hostflow --backend bpf -n --json
-#              --watch=1`: (CPU over 1 + TICKS ticks - CPU over 1 tick) / TICKS,
-#              so that loading, the seed and the first reconcile are left out
+#              --watch=1`: its CPU from the end of its second tick to the end
+#              of its (2 + TICKS)-th, divided by TICKS, sampled within the
+#              one process (build/bench/measure -s), so that loading, the
+#              seed, the first reconcile and their variance are left out (a
+#              difference of two runs' totals, as before, was lost in the
+#              start-up's variance once a collection cost well under 1 ms)
 #   netlink    the same with --backend netlink, for comparison
 #   start-up   CPU of the bpf watcher's first tick: load, attach, seed,
 #              reconcile, one collection
-# then, once, the cost the tracepoint adds to traffic: connections per second
+# then, once, the cost the programs add to traffic: connections per second
 # of a loopback client/server pair (build/bench/cps) with and without a bpf
-# watcher attached, alternated, median of RUNS each.
+# watcher attached, and with one whose timers' programs are not loaded,
+# alternated, median of RUNS each.
 # Writes HF_BENCH_OUT/bpf.md (a markdown table) and prints it.
 #
 # Environment: HF_BENCH_SIZES (default "10000 40000 100000 200000"),
@@ -49,6 +54,13 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 watch_cpu() {
 	field cpu_us "$(bench_in "$MEASURE" -t "$2" -- "$HOSTFLOW" --backend "$1" -n --json --watch=1)"
 }
+# watch_tick BACKEND: CPU (us) of a watcher per tick, over TICKS ticks after its second
+watch_tick() {
+	local w
+	w=$(field window_cpu_us "$(bench_in "$MEASURE" -t $((TICKS + 2)) -s 2 -- "$HOSTFLOW" \
+		--backend "$1" -n --json --watch=1)")
+	[ -n "$w" ] && [ "$w" -ge 0 ] && echo $((w / TICKS))
+}
 
 bench_gen_init || die "generator: cannot set up"
 {
@@ -65,45 +77,116 @@ for size in $SIZES; do
 	fl=() bp=() nl=() st=()
 	for ((r = 0; r < RUNS; r++)); do
 		fl+=("$(field cpu_us "$(bench_in "$MEASURE" -- "$BENCH_FLOOR" compat)")")
-		one=$(watch_cpu bpf 1) many=$(watch_cpu bpf $((TICKS + 1)))
-		st+=("$one") bp+=("$(((many - one) / TICKS))")
-		one=$(watch_cpu netlink 1) many=$(watch_cpu netlink $((TICKS + 1)))
-		nl+=("$(((many - one) / TICKS))")
+		st+=("$(watch_cpu bpf 1)")
+		w=$(watch_tick bpf) || die "bpf watcher: no CPU figure"
+		bp+=("$w")
+		w=$(watch_tick netlink) || die "netlink watcher: no CPU figure"
+		nl+=("$w")
 	done
 	f=$(median "${fl[@]}") b=$(median "${bp[@]}") n=$(median "${nl[@]}") s=$(median "${st[@]}")
 	awk -v k="$sockets" -v f="$f" -v b="$b" -v n="$n" -v s="$s" 'BEGIN {
-		printf "| %d | %.1f | %.1f | %.2f | %.1f | %.2f | %.0f |\n",
+		printf "| %d | %.1f | %.2f | %.3f | %.1f | %.2f | %.0f |\n",
 			k, f / 1000, b / 1000, b / f, n / 1000, n / f, s / 1000 }' >>"$OUT/bpf.md"
 	bench_log "bpf: measured at $sockets sockets"
 done
 
-# The traffic's cost: runs without and with the programs attached, in
-# alternating order (ABBA), so that a drift of the machine's load cancels.
+# The traffic's cost: runs without the programs, with them all attached,
+# and with the set_state programs alone (HOSTFLOW_BPF_NO_TIMERS: the timers'
+# programs, on every timer the kernel arms or removes, not loaded), in
+# alternating order (ABC CBA), so that a drift of the machine's load cancels.
 CPS_RUNS=${HF_BENCH_CPS_RUNS:-8}
-without=() with=()
-cps_with() {
-	hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
-	local w=$HF_LAST_PID
-	sleep 2 # loaded, attached, seeded
-	with+=("$(field conns_per_s "$(bench_in "$CPS" 2)")")
-	kill "$w"
-	wait "$w" 2>/dev/null
+without=() with=() notimers=()
+# cps_run VARIANT: one run of build/bench/cps; VARIANT without, with or notimers
+cps_run() {
+	local w= v
+	if [ "$1" != without ]; then
+		if [ "$1" = notimers ]; then
+			hf_bg bench env HOSTFLOW_BPF_NO_TIMERS=1 "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
+		else
+			hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
+		fi
+		w=$HF_LAST_PID
+		sleep 2 # loaded, attached, seeded
+	fi
+	v=$(field conns_per_s "$(bench_in "$CPS" 2)")
+	case $1 in
+	without) without+=("$v") ;;
+	with) with+=("$v") ;;
+	notimers) notimers+=("$v") ;;
+	esac
+	if [ -n "$w" ]; then
+		kill "$w"
+		wait "$w" 2>/dev/null
+	fi
 }
 for ((r = 0; r < CPS_RUNS; r++)); do
 	if ((r % 2)); then
-		cps_with
-		without+=("$(field conns_per_s "$(bench_in "$CPS" 2)")")
+		cps_run notimers
+		cps_run with
+		cps_run without
 	else
-		without+=("$(field conns_per_s "$(bench_in "$CPS" 2)")")
-		cps_with
+		cps_run without
+		cps_run with
+		cps_run notimers
 	fi
 done
-a=$(median "${without[@]}") b=$(median "${with[@]}")
+a=$(median "${without[@]}") b=$(median "${with[@]}") c=$(median "${notimers[@]}")
+
+# Where that cost lies, as the kernel measures it (kernel.bpf_stats_enabled
+# for one more run with the programs attached): each program's run time
+# per connection, against the CPU the cps pair spent per connection
+# (build/bench/measure: its two processes, the kernel's work for them
+# included). Throughput ratios move by a few percent from run to run on a
+# shared machine; these do not.
+# prog_times: "name run_time_ns run_cnt" of the last loaded program of each
+# name the watcher loads (this bpftool does not name a program's process)
+prog_times() {
+	bpftool -j prog show | "$HF_PYTHON" -c '
+import json, sys
+last = {}
+for p in json.load(sys.stdin):
+    n = p.get("name")
+    if n in ("set_state", "set_state_rescue", "timer_start", "timer_cancel"):
+        if n not in last or p["id"] > last[n]["id"]:
+            last[n] = p
+for n, p in sorted(last.items()):
+    print(n, p.get("run_time_ns", 0), p.get("run_cnt", 0))'
+}
+stats=
+if command -v bpftool >/dev/null; then
+	was=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+	hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
+	w=$HF_LAST_PID
+	sleep 2
+	t0=$(prog_times)
+	m=$(bench_in "$MEASURE" -o "$OUT/cps.out" -- "$CPS" 2)
+	t1=$(prog_times)
+	kill "$w"
+	wait "$w" 2>/dev/null
+	sysctl -qw kernel.bpf_stats_enabled="$was"
+	conns=$(awk -F= '{ print int($2 * 2) }' "$OUT/cps.out")
+	stats=$(printf '%s\n--\n%s\n' "$t0" "$t1" | awk -v conns="$conns" -v cpu="$(field cpu_us "$m")" '
+		$1 == "--" { after = 1; next }
+		!after { t[$1] = $2; n[$1] = $3; next }
+		{ dt = $2 - t[$1]; dn = $3 - n[$1]; tot += dt
+		  line = line sprintf("| %s | %.2f | %.0f | %.1f |\n", $1, dn / conns, dn ? dt / dn : 0, dt / conns) }
+		END { printf "%s| all | | | %.1f |\n", line, tot / conns
+		      printf "\ncps pair: %d connections, %.1f us of CPU each; the programs: %.2f%% of it\n",
+			conns, cpu / conns, 100 * tot / 1000 / cpu }')
+fi
 {
 	echo
-	echo "| loopback connections per second | without programs | with programs attached | ratio |"
-	echo "|---|---:|---:|---:|"
-	awk -v a="$a" -v b="$b" -v n="$CPS_RUNS" 'BEGIN {
-		printf "| build/bench/cps, %d runs of 2 s each way (median) | %d | %d | %.3f |\n", n, a, b, b / a }'
+	echo "| loopback connections per second | without programs | with programs attached | ratio | set_state programs alone | ratio |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	awk -v a="$a" -v b="$b" -v c="$c" -v n="$CPS_RUNS" 'BEGIN {
+		printf "| build/bench/cps, %d runs of 2 s each way (median) | %d | %d | %.3f | %d | %.3f |\n",
+			n, a, b, b / a, c, c / a }'
+	if [ -n "$stats" ]; then
+		echo
+		echo "| program (kernel.bpf_stats_enabled, one cps run) | runs per connection | ns per run | ns per connection |"
+		echo "|---|---:|---:|---:|"
+		echo "$stats"
+	fi
 } >>"$OUT/bpf.md"
 cat "$OUT/bpf.md"

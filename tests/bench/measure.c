@@ -5,7 +5,7 @@
  * (ru_maxrss, the largest of the command and its waited-for descendants).
  *
  * usage: measure [-o FILE] -- CMD [ARG]...
- *        measure -t TICKS [-q QUIET_MS] [-o FILE] -- CMD [ARG]...
+ *        measure -t TICKS [-s SKIP] [-q QUIET_MS] [-o FILE] -- CMD [ARG]...
  *
  *   -o FILE      the command's stdout (default /dev/null); stderr is kept
  *   -t TICKS     CMD runs until stopped and writes one burst of output per
@@ -13,6 +13,12 @@
  *                output after QUIET_MS (default 300) of silence; once the
  *                TICKS-th burst is over, CMD gets SIGTERM. The CPU time
  *                printed is the total for TICKS ticks, start-up included.
+ *   -s SKIP      with -t: also the CPU time CMD spent from the end of its
+ *                SKIP-th burst to the end of its TICKS-th, as
+ *                window_cpu_us= (the time on CPU of each of its threads,
+ *                /proc/PID/task/TID/schedstat, in ns, summed): the ticks
+ *                after the start-up, measured within one process, with no
+ *                start-up's variance in them
  *
  * Prints one line on stdout:
  *   wall_us=W cpu_us=C maxrss_kib=R status=S
@@ -21,6 +27,7 @@
  * after K bursts). measure's own exit status is 0 when S is "0", else 1;
  * 2 for bad usage, 3 when CMD could not be started.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,7 +44,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: measure [-o FILE] [-t TICKS [-q QUIET_MS]] -- CMD [ARG]...\n");
+	fprintf(stderr,
+		"usage: measure [-o FILE] [-t TICKS [-s SKIP] [-q QUIET_MS]] -- CMD [ARG]...\n");
 	exit(2);
 }
 
@@ -54,12 +62,42 @@ static long long tv_us(struct timeval tv)
 	return tv.tv_sec * 1000000LL + tv.tv_usec;
 }
 
+/* The time on CPU of every thread of @pid, in ns (-1 when unreadable). */
+static long long cpu_ns(pid_t pid)
+{
+	char path[64], buf[128];
+	long long sum = 0;
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		FILE *f;
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat", (int)pid, d->d_name);
+		f = fopen(path, "re");
+		if (f && fgets(buf, sizeof(buf), f))
+			sum += atoll(buf);
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 /*
  * Read the plugin's stdout from @fd until @ticks bursts are over. Returns
  * the number of bursts seen: fewer than @ticks when the output ended first.
+ * With @skip, *@win gets @pid's CPU time (ns) from the end of burst @skip
+ * to the end of the last.
  */
-static int count_ticks(int fd, int ticks, int quiet_ms)
+static int count_ticks(int fd, int ticks, int quiet_ms, pid_t pid, int skip, long long *win)
 {
+	long long at_skip = -1;
 	char buf[65536];
 	int seen = 0;
 	bool in_burst = false;
@@ -75,6 +113,10 @@ static int count_ticks(int fd, int ticks, int quiet_ms)
 		}
 		if (r == 0) {
 			/* Silence after output: the tick is over. */
+			if (in_burst && skip && seen == skip)
+				at_skip = cpu_ns(pid);
+			if (in_burst && skip && seen >= ticks && at_skip >= 0)
+				*win = cpu_ns(pid) - at_skip;
 			in_burst = false;
 			if (seen >= ticks)
 				return seen;
@@ -95,13 +137,13 @@ static int count_ticks(int fd, int ticks, int quiet_ms)
 int main(int argc, char **argv)
 {
 	const char *out = "/dev/null";
-	int ticks = 0, quiet_ms = 300, opt, pipefd[2] = { -1, -1 }, status, seen = 0;
-	long long t0, t1;
+	int ticks = 0, quiet_ms = 300, skip = 0, opt, pipefd[2] = { -1, -1 }, status, seen = 0;
+	long long t0, t1, win = -1;
 	struct rusage ru;
 	char st[64];
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "+o:t:q:")) != -1) {
+	while ((opt = getopt(argc, argv, "+o:t:q:s:")) != -1) {
 		switch (opt) {
 		case 'o':
 			out = optarg;
@@ -109,6 +151,11 @@ int main(int argc, char **argv)
 		case 't':
 			ticks = atoi(optarg);
 			if (ticks < 1)
+				usage();
+			break;
+		case 's':
+			skip = atoi(optarg);
+			if (skip < 1)
 				usage();
 			break;
 		case 'q':
@@ -120,7 +167,7 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc || (skip && skip >= ticks))
 		usage();
 	if (ticks && pipe2(pipefd, O_CLOEXEC) < 0) {
 		perror("measure: pipe");
@@ -146,7 +193,7 @@ int main(int argc, char **argv)
 	}
 	if (ticks) {
 		close(pipefd[1]);
-		seen = count_ticks(pipefd[0], ticks, quiet_ms);
+		seen = count_ticks(pipefd[0], ticks, quiet_ms, pid, skip, &win);
 		kill(pid, SIGTERM);
 	}
 	if (wait4(pid, &status, 0, &ru) < 0) {
@@ -171,7 +218,10 @@ int main(int argc, char **argv)
 		snprintf(st + strlen(st), sizeof(st) - strlen(st), ",ticks=%d", seen);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		return 3;
-	printf("wall_us=%lld cpu_us=%lld maxrss_kib=%ld status=%s\n", t1 - t0,
+	printf("wall_us=%lld cpu_us=%lld maxrss_kib=%ld status=%s", t1 - t0,
 	       tv_us(ru.ru_utime) + tv_us(ru.ru_stime), ru.ru_maxrss, st);
+	if (skip)
+		printf(" window_cpu_us=%lld", win < 0 ? -1 : win / 1000);
+	printf("\n");
 	return strcmp(st, "0") == 0 ? 0 : 1;
 }

@@ -19,12 +19,15 @@
 # each K, what a watching collector pays per collection over the same K
 # namespaces, measured as tests/bench/bpf.sh does (build/bench/measure -t):
 #   bpf watch K      hostflow --backend bpf --netns NAME... --watch=1 -n
-#                    --json: (CPU over 1 + TICKS ticks - CPU over 1 tick) /
-#                    TICKS, so that loading, attaching, the seed of each
+#                    --json: its CPU from the end of its second tick to
+#                    the end of its (2 + TICKS)-th, divided by TICKS,
+#                    sampled within the one process (build/bench/measure
+#                    -s): the second holds the reconcile of the namespaces
+#                    seeded in the first. So loading, attaching, the seed of each
 #                    namespace and the first reconcile are left out; its
 #                    first tick alone is reported as its start-up
 #   netlink watch K  the same with --backend netlink
-# each run next to one more floor dump; the peak RSS of the 1 + TICKS
+# each run next to one more floor dump; the peak RSS of the 2 + TICKS
 # ticks run is kept. Before those, one check per K that the bpf watcher
 # counts every connection: the sum of its flows' connections in its second
 # document equals the sockets held minus the listeners, with nothing on
@@ -100,10 +103,12 @@ nsargs() {
 	ARGS=(--netns "$BENCH_NS")
 	for ((i = 0; i < $1 - 1; i++)); do ARGS+=(--netns "${EMPTY[i]}"); done
 }
-# watch BACKEND K TICKS: measure's line for a watcher over K namespaces.
+# watch BACKEND K TICKS [SKIP]: measure's line for a watcher over K
+# namespaces (with SKIP, window_cpu_us: its CPU after its SKIP-th tick).
 watch() {
 	nsargs "$2"
-	bench_in "$MEASURE" -t "$3" -- "$HOSTFLOW" --backend "$1" "${ARGS[@]}" --watch=1 -n --json
+	bench_in "$MEASURE" -t "$3" ${4:+-s "$4"} -- "$HOSTFLOW" --backend "$1" "${ARGS[@]}" \
+		--watch=1 -n --json
 }
 # bpf_check K SOCKETS: the bpf watcher's second document counts SOCKETS
 # minus the listeners, and it says nothing on stderr.
@@ -169,14 +174,15 @@ print(sum(n["sockets"] + n["listeners"] for n in json.load(sys.stdin)["netns"]))
 				failed=1
 			fi
 			for b in "${BACKENDS[@]}"; do
-				one=$(watch "$b" "$k" 1) many=$(watch "$b" "$k" $((TICKS + 1)))
-				c1=$(cpu <<<"$one") cn=$(cpu <<<"$many") r=$(rss <<<"$many")
+				one=$(watch "$b" "$k" 1) many=$(watch "$b" "$k" $((TICKS + 2)) 2)
+				c1=$(cpu <<<"$one") r=$(rss <<<"$many")
+				cn=$(sed -n 's/.*window_cpu_us=\([0-9]*\).*/\1/p' <<<"$many")
 				if [ -z "$c1" ] || [ -z "$cn" ]; then
 					echo "${0##*/}: $b watch x $k at $sockets sockets: $one / $many" >&2
 					failed=1
 					continue
 				fi
-				SAMPLES[$b$k]+="$(((cn - c1) / TICKS)) "
+				SAMPLES[$b$k]+="$((cn / TICKS)) "
 				SAMPLES[${b}start$k]+="$c1 "
 				SAMPLES[${b}rss$k]+="$r "
 			done
@@ -205,7 +211,7 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f MiB", k
 	echo "Machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores;" \
 		"kernel $(uname -r); $("$HOSTFLOW" --version), commit $(git rev-parse --short HEAD 2>/dev/null)"
 	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); one-shot rows: median of $RUNS runs;" \
-		"watch rows: median of $WRUNS runs of (1 + $TICKS ticks - 1 tick) / $TICKS"
+		"watch rows: median of $WRUNS runs of the CPU of ticks 3 to $((TICKS + 2)) / $TICKS"
 	echo
 	echo "CPU per run, or per collection for --watch, and its ratio to one floor dump (median of the same run)."
 	echo "Sockets: in the generator's namespace (in all namespaces of the host, which every dump walks)."
@@ -244,7 +250,7 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f MiB", k
 		done
 	done
 	echo
-	echo "The watchers: peak RSS over 1 + $TICKS ticks; CPU of the first tick alone (start-up: for bpf, load, attach, the seed of each namespace, the first reconcile)."
+	echo "The watchers: peak RSS over 2 + $TICKS ticks; CPU of the first tick alone (start-up: for bpf, load, attach, the seed of each namespace, the first reconcile)."
 	echo
 	printf '| watcher |'
 	for size in $SIZES; do printf ' %s sockets: RSS | first tick |' "${RES[$size,sockets]}"; done

@@ -249,7 +249,7 @@ $CD_NOWRITE" >"$HF_TMP/$id.err" 2>&1; then
 	collectd_stop
 	if [ "$st" = ok ]; then
 		d=$(cpu_delta "$a" "$b") || st="a thread ended in the window"
-		grep -q "hostflow plugin: reading the sockets through $be\$" "$HF_TMP/$id.log" ||
+		grep -Eq "hostflow plugin: reading the sockets through $be( \(.*\))?$" "$HF_TMP/$id.log" ||
 			st="not read through $be"
 		! grep -q '\[error\]' "$HF_TMP/$id.log" || st="errors in collectd's log"
 		# The read due just before the window's end was made.

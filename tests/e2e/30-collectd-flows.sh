@@ -21,7 +21,7 @@ HF_PLAN=(
 	"collectd flows: IPv4 and IPv6 identifiers parse back through unixsock GETVAL"
 	"collectd flows: a flow that is gone is no longer dispatched"
 	"collectd flows: no error or warning in collectd's log"
-	"collectd flows: Backend auto: the log names the backend, bpf when it loads, else why not"
+	"collectd flows: Backend auto: the log names the backend, bpf when it loads (and whether it follows the timers), else why not"
 )
 hf_require_netns
 [ -f build/hostflow.so ] || hf_setup_failed "build/hostflow.so missing (make build/hostflow.so)"
@@ -153,11 +153,16 @@ fi
 # A plugin is long-lived: auto tries bpf first, and says which it got.
 used=$(grep -o 'reading the sockets through [a-z]*' "$COLLECTD_LOG" | head -n 1)
 why=$(grep -o 'bpf backend unavailable: .*' "$COLLECTD_LOG" | head -n 1)
-if [ "$used" = "reading the sockets through bpf" ] && [ -z "$why" ]; then
+timers=$(grep -o 'reading the sockets through bpf (.*)' "$COLLECTD_LOG" | head -n 1)
+if [ "$used" = "reading the sockets through bpf" ] && [ -z "$why" ] &&
+	[ "$timers" != "${timers#*followed by their timers}" ]; then
 	ok "${HF_PLAN[8]}"
+elif [ "$used" = "reading the sockets through bpf" ] && [ -z "$why" ] &&
+	[ "$timers" != "${timers#*dumped at each read}" ]; then
+	ok "${HF_PLAN[8]} # timers not followed here: $timers"
 elif [ "$used" = "reading the sockets through netlink" ] && [ -n "$why" ]; then
 	ok "${HF_PLAN[8]} # netlink: $why"
 else
-	not_ok "${HF_PLAN[8]}" "backend line: '$used'" "bpf note: '$why'"
+	not_ok "${HF_PLAN[8]}" "backend line: '$used'" "bpf note: '$why'" "timers: '$timers'"
 fi
 hf_done

@@ -499,6 +499,53 @@ hf_run_hostflow() {
 	HF_ERR=$(cat "$HF_TMP/stderr")
 }
 
+# hf_watch_eq_netlink NAME FILE N0 FILTER ARGS...: at a quiet moment, the
+# last document of a watcher (FILE: `hostflow --watch --json ...` output,
+# one JSON document a line) against a netlink one-shot `hostflow --backend
+# netlink ARGS...` run in host NAME ("-": here). First waits (up to 3 s)
+# for a line past line N0 of FILE (its count when the moment became quiet:
+# a document read after it); when the two differ, tries again on each of
+# the next 2 lines (they read the same kernel a moment apart; HF_WATCH_TRIES
+# sets how many lines in all, default 3: 1 when the first document after
+# the moment must be right). FILTER is a
+# jq program both documents go through first ("." for none). Both are
+# normalised by what ARGS ask for: --listen: the listener objects sorted by
+# namespace, address and port; --summary: sockets, listeners, flows and
+# states; else the flows with connections (the others carry counters
+# only), as flows.py json lines. Sets HF_NL and HF_GOT (netlink's, the
+# watcher's); returns 1 when they still differ. Needs jq.
+hf_watch_eq_netlink() {
+	local name=$1 file=$2 n0=$3 filter=$4 try kind=flows a
+	shift 4
+	for a in "$@"; do
+		case $a in
+		--listen) kind=listen ;;
+		--summary) kind=summary ;;
+		esac
+	done
+	__hf_past_n0() { [ "$(wc -l <"$file")" -gt "$n0" ]; }
+	for ((try = 1; try <= ${HF_WATCH_TRIES:-3}; try++)); do
+		hf_wait_for 3 __hf_past_n0
+		n0=$(wc -l <"$file")
+		hf_run_hostflow "$name" --backend netlink "$@"
+		HF_NL=$(printf '%s\n' "$HF_OUT" | __hf_watch_norm "$kind" "$filter")
+		HF_GOT=$(tail -n 1 "$file" | __hf_watch_norm "$kind" "$filter")
+		[ -n "$HF_NL" ] && [ "$HF_NL" = "$HF_GOT" ] && return 0
+		[ $try = "${HF_WATCH_TRIES:-3}" ] || hf_diag "$file: line $n0 differs from netlink, next tick"
+	done
+	[ -n "$HF_NL" ] || HF_NL="(netlink: nothing: exit $HF_RC $HF_ERR)"
+	return 1
+}
+
+# __hf_watch_norm KIND FILTER: hf_watch_eq_netlink's normal form of one document on stdin.
+__hf_watch_norm() {
+	case $1 in
+	listen) jq -c "$2" | jq -c 'sort_by(.netns.name, .addr, .port)[]' ;;
+	summary) jq -c "$2"' | {sockets, listeners, flows, states}' ;;
+	*) jq -c "$2" | jq -c '[.[] | select(.connections > 0)]' | "$HF_PYTHON" -S "$HF_FLOWS" json ;;
+	esac
+}
+
 # hf_listener_of ADDR PORT ARGS...: after hf_run_hostflow NAME ARGS..., print
 # what hostflow said of the listener ADDR:PORT: with --json in ARGS, its
 # object (`flows.py listener`); without, the --listen table's header and the

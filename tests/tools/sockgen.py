@@ -19,6 +19,11 @@ listen --addr A --port PORTS [options]
                       (neither: the namespace's net.ipv6.bindv6only decides)
       --no-accept     never call accept(2): connections wait in the accept
                       queue, which fills up at backlog+1
+      --defer-accept S
+                      TCP_DEFER_ACCEPT S seconds: a handshake whose client
+                      sends no data stays a request socket (SYN_RECV) on
+                      this side (about 63 s for S >= 64) while the client
+                      is ESTABLISHED
       --on-eof hold|close
                       what to do with an accepted socket once the peer has
                       closed its side: hold it (default; it stays in
@@ -170,6 +175,8 @@ def open_listener(addr, port, a):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if fam == socket.AF_INET6 and a.v6only is not None:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, a.v6only)
+    if a.defer_accept:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, a.defer_accept)
     s.bind((addr, port))
     s.listen(a.backlog)
     s.setblocking(False)
@@ -358,6 +365,7 @@ def main():
     g.add_argument("--v6only", dest="v6only", action="store_const", const=1)
     g.add_argument("--dualstack", dest="v6only", action="store_const", const=0)
     lp.add_argument("--no-accept", action="store_true")
+    lp.add_argument("--defer-accept", type=int, default=0, metavar="S")
     lp.add_argument("--on-eof", choices=("hold", "close"), default="hold")
     common(lp)
 

@@ -103,6 +103,40 @@ static void test_parse_v6_attrs(void)
 	       "v4-mapped peer printed as IPv4");
 }
 
+/* SYN_RECV: a request socket's message carries no INET_DIAG_SHUTDOWN, a full socket's does. */
+static void test_parse_request(void)
+{
+	struct hf_sock s;
+	struct nlmsghdr *nlh;
+
+	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40000, HF_SYN_RECV, 0);
+	EQ_INT(hf_diag_parse(nlh, &s), 0, "a request socket's message parses");
+	OK(s.request, "SYN_RECV with no attribute: a request socket");
+
+	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40000, HF_SYN_RECV, 0);
+	mnl_attr_put_u32(nlh, INET_DIAG_MARK, 7); /* sent for a request socket to CAP_NET_ADMIN */
+	EQ_INT(hf_diag_parse(nlh, &s), 0, "a request socket's message with its mark parses");
+	OK(s.request, "SYN_RECV with INET_DIAG_MARK alone: a request socket");
+
+	nlh = put_sock(buf, 1, AF_INET6, "2001:db8::1", 80, "2001:db8::11", 40000, HF_SYN_RECV, 0);
+	mnl_attr_put_u8(nlh, INET_DIAG_SHUTDOWN, 0);
+	mnl_attr_put_u8(nlh, INET_DIAG_SKV6ONLY, 1);
+	EQ_INT(hf_diag_parse(nlh, &s), 0, "a listener's child in SYN_RECV parses");
+	OK(!s.request, "SYN_RECV with INET_DIAG_SHUTDOWN: a full socket (a listener's child)");
+	OK(!s.v6only_known, "a connection's INET_DIAG_SKV6ONLY is left unread");
+
+	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40000, HF_ESTABLISHED,
+		       5);
+	EQ_INT(hf_diag_parse(nlh, &s), 0, "an established socket's message parses");
+	OK(!s.request, "ESTABLISHED: never a request socket");
+
+	nlh = put_sock(buf, 1, AF_INET, "198.51.100.1", 80, "198.51.100.11", 40000, HF_SYN_RECV, 0);
+	mnl_attr_put(nlh, INET_DIAG_SHUTDOWN, 0, NULL);
+	((struct nlattr *)mnl_nlmsg_get_payload_tail(nlh) - 1)->nla_len = 200;
+	EQ_INT(hf_diag_parse(nlh, &s), -EBADMSG,
+	       "a SYN_RECV attribute past its message is an error");
+}
+
 static void test_parse_broken(void)
 {
 	struct hf_sock s;
@@ -218,6 +252,7 @@ int main(void)
 {
 	test_parse_v4();
 	test_parse_v6_attrs();
+	test_parse_request();
 	test_parse_broken();
 	test_handle();
 	test_real_dump();
