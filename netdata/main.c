@@ -121,9 +121,11 @@ static void backend_log(const struct hf_ctx *ctx, enum hf_backend *used, uint64_
 			nd_log(stderr, ND_INFO, "reading the sockets through %s",
 			       hf_backend_name(hf_backend(ctx)));
 		*used = hf_backend(ctx);
-		if (*used == HF_BACKEND_BPF)
-			nd_log(stderr, ND_INFO, "bpf backend: time-wait and request sockets %s",
-			       b.timers ? "followed by their timers" : "dumped at each collection");
+		/* Said only when it costs more: error.log stays quiet when all is well. */
+		if (*used == HF_BACKEND_BPF && !b.timers)
+			nd_log(stderr, ND_INFO,
+			       "bpf backend: time-wait and request sockets dumped at each "
+			       "collection (their timers not followed)");
 	}
 	if (*used != HF_BACKEND_BPF)
 		return;
