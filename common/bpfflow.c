@@ -620,8 +620,8 @@ static bool unhashed_exact(struct hf_ctx *ctx, const struct hf__ns *e, uint32_t 
 
 /*
  * The listeners (a LISTEN-only dump: the kernel walks the listening hash
- * alone; none where the programs know of none), then, unless the programs' counts are exact (unhashed_exact()),
- * time-wait sockets (TIME_WAIT, or FIN_WAIT2 for an orphan's) and request
+ * alone; none where the programs know of none), then, unless the
+ * programs' counts are exact (unhashed_exact()), time-wait sockets (TIME_WAIT, or FIN_WAIT2 for an orphan's) and request
  * sockets (SYN_RECV), with the children still in SYN_RECV the programs
  * leave to this dump. Sets *@unfollowed to the sockets of the second dump
  * and ctx->bpf_unhashed when the programs' counts stand instead.
