@@ -611,7 +611,7 @@ static bool unhashed_exact(struct hf_ctx *ctx, const struct hf__ns *e, uint32_t 
 {
 	struct timespec now;
 
-	if (!hf__bpf_timers(ctx->bpf) || !e->bpf_reconciled || hf__bpf_pending(ctx->bpf) > 0)
+	if (!hf__bpf_timers(ctx->bpf) || !e->bpf_reconciled || ctx->bpf_pending > 0)
 		return false;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return hf__bpf_fw2_until(ctx->bpf, inode) <
@@ -621,9 +621,10 @@ static bool unhashed_exact(struct hf_ctx *ctx, const struct hf__ns *e, uint32_t 
 /*
  * The listeners (a LISTEN-only dump: the kernel walks the listening hash
  * alone; none where the programs know of none), then, unless the
- * programs' counts are exact (unhashed_exact()), time-wait sockets (TIME_WAIT, or FIN_WAIT2 for an orphan's) and request
- * sockets (SYN_RECV), with the children still in SYN_RECV the programs
- * leave to this dump. Sets *@unfollowed to the sockets of the second dump
+ * programs' counts are exact (unhashed_exact()), time-wait sockets
+ * (TIME_WAIT, or FIN_WAIT2 for an orphan's) and request sockets
+ * (SYN_RECV), with the children still in SYN_RECV the programs leave to
+ * this dump. Sets *@unfollowed to the sockets of the second dump
  * and ctx->bpf_unhashed when the programs' counts stand instead.
  */
 static int dumps(struct hf_ctx *ctx, struct hf_diag *d, const struct hf__ns *e, uint32_t inode,
@@ -901,6 +902,8 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 	int64_t in, tw;
 	int ret;
 
+	/* Once per collection, for every namespace's unhashed_exact(). */
+	ctx->bpf_pending = hf__bpf_timers(ctx->bpf) ? hf__bpf_pending(ctx->bpf) : 0;
 	if (ctx->ns.active) {
 		ret = reconcile_if_due(ctx);
 		if (ret < 0)

@@ -38,6 +38,7 @@ struct hf_ctx {
 				time-wait socket under TIME_WAIT whatever its substate */
 	bool bpf_unhashed;   /* this namespace's time-wait and request sockets from the programs */
 	bool fix_unhashed;   /* this reconcile corrects time-wait and request sockets everywhere */
+	int64_t bpf_pending; /* listeners' children not keyed yet, read once per collection */
 	struct table fix; /* per flow: corrections added to the programs' counts (inode: gen used) */
 	struct table cmp[3];	/* the reconcile's reads of the programs' counts, the snapshot's */
 	uint32_t gen;		/* collection number, marks the corrections applied */
