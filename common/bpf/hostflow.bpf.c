@@ -483,52 +483,45 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
  * counts it in the program's recursion_misses. set_state_rescue, attached
  * after it, is a second program on the same tracepoint: it runs after
  * set_state for each transition, and handles the transition itself when
- * set_state did not mark it as handled on this CPU. Both skipped would
- * need a transition nested inside set_state_rescue inside set_state:
- * user space counts such a loss as set_state's misses less the rescues.
+ * set_state is running on this CPU, below it: then set_state was skipped
+ * for this transition. set_state marks itself running in a per-CPU flag;
+ * the flag says exactly that, where a record of the last transition
+ * handled did not: a softirq's transition handled inside the rescue of a
+ * process's transition left its record behind, the rescue then handled
+ * the process's transition twice (counted as a rescue with no miss, which
+ * hides a loss from user space), and a later transition that looked the
+ * same was taken as handled. Both skipped would need a transition nested
+ * inside set_state_rescue inside set_state: user space counts such a loss
+ * as set_state's misses less the rescues.
  */
-struct handled {
-	__u64 sk;
-	__s32 oldstate;
-	__s32 newstate;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct handled);
-} last SEC(".maps");
+	__type(value, __u32);
+} running SEC(".maps");
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
 {
-	__u32 zero = 0;
-	struct handled *h;
+	__u32 zero = 0, *r = bpf_map_lookup_elem(&running, &zero);
 
+	if (r)
+		*r = 1;
 	follow(sk, oldstate, newstate);
-	h = bpf_map_lookup_elem(&last, &zero);
-	if (h) {
-		h->sk = (__u64)sk;
-		h->oldstate = oldstate;
-		h->newstate = newstate;
-	}
+	if (r)
+		*r = 0;
 	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state_rescue, struct sock *sk, int oldstate, int newstate)
 {
-	__u32 zero = 0;
-	struct handled *h = bpf_map_lookup_elem(&last, &zero);
+	__u32 zero = 0, *r = bpf_map_lookup_elem(&running, &zero);
 
-	if (!h)
+	/* set_state not running on this CPU: it ran for this transition. */
+	if (!r || !*r)
 		return 0;
-	if (h->sk == (__u64)sk && h->oldstate == oldstate && h->newstate == newstate) {
-		h->sk = 0;
-		return 0;
-	}
-	/* set_state was busy on this CPU: this transition is nested in it. */
 	error(HF_BPF_ERR_RESCUED, 0); /* any namespace's: misses are counted per program */
 	follow(sk, oldstate, newstate);
 	return 0;
