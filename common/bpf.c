@@ -302,14 +302,11 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 	struct bpf_prog_info info;
 	uint32_t len = sizeof(info);
 
-	for (uint32_t i = 0; i < HF_BPF_ERR_MAP; i++) {
-		out[i] = 0;
-		if (bpf_map_lookup_elem(fd, &i, b->percpu) < 0)
-			return -errno;
-		for (int c = 0; c < b->ncpus; c++)
-			out[i] += b->percpu[c];
-	}
-	/* Nested timer events are skipped the same way, and none is rescued: any is a loss. */
+	/*
+	 * The misses first: a miss comes just before its rescue, so rescues
+	 * read after the misses take in every miss's. Nested timer events are
+	 * skipped the same way, and none is rescued: any is a loss.
+	 */
 	out[HF_BPF_ERR_MISSED] = 0;
 	for (int i = 0; i < 3; i++) {
 		struct bpf_program *p = i == 0 ? b->skel->progs.set_state :
@@ -322,6 +319,13 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) < 0)
 			return -errno;
 		out[HF_BPF_ERR_MISSED] += info.recursion_misses;
+	}
+	for (uint32_t i = 0; i < HF_BPF_ERR_MAP; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, b->percpu) < 0)
+			return -errno;
+		for (int c = 0; c < b->ncpus; c++)
+			out[i] += b->percpu[c];
 	}
 	return 0;
 }

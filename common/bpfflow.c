@@ -402,7 +402,8 @@ static int on_unfollowed(const struct hf_sock *s, void *arg)
  * What says a count was lost, as one figure that grows with any of them:
  * flows without room, storage not made, counts that would go below 0,
  * and transitions that neither set_state nor set_state_rescue made. The
- * misses are read before the rescues: a rescue read too early only
+ * misses are read before the rescues (hf__bpf_errors): a miss whose
+ * rescue is read too is no loss, and a rescue read ahead of its miss only
  * delays a loss to the next collection.
  */
 static uint64_t losses(const uint64_t err[HF_BPF_ERR_MAX])

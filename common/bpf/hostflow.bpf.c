@@ -481,18 +481,22 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
  * the CPU: a transition made by a softirq (a packet, a timer) that
  * interrupts set_state in process context is skipped, and the kernel only
  * counts it in the program's recursion_misses. set_state_rescue, attached
- * after it, is a second program on the same tracepoint: it runs after
- * set_state for each transition, and handles the transition itself when
- * set_state is running on this CPU, below it: then set_state was skipped
- * for this transition. set_state marks itself running in a per-CPU flag;
- * the flag says exactly that, where a record of the last transition
- * handled did not: a softirq's transition handled inside the rescue of a
- * process's transition left its record behind, the rescue then handled
- * the process's transition twice (counted as a rescue with no miss, which
- * hides a loss from user space), and a later transition that looked the
- * same was taken as handled. Both skipped would need a transition nested
- * inside set_state_rescue inside set_state: user space counts such a loss
- * as set_state's misses less the rescues.
+ * after it, is a second program on the same tracepoint: it runs right
+ * after set_state for each transition, and makes the transition itself
+ * when set_state did not.
+ *
+ * It tells by the socket's tag. Each transition follow() makes leaves the
+ * tag in a state of its own (made() below), and a socket's transitions
+ * are serialized by its lock, so the tag says whether set_state made this
+ * one, wherever the softirq came in. A per-CPU mark of set_state running
+ * left two gaps: a softirq that came in after the kernel had marked
+ * set_state active but before the program marked itself, or after it
+ * unmarked itself, was made by neither (a FIN_WAIT1 socket then kept its
+ * count after its end). The mark still tells a skipped transition that
+ * follow() ignores (a socket older than the programs, or not TCP), so
+ * that each miss has its rescue. Both skipped would need a transition
+ * nested inside set_state_rescue inside set_state: user space counts such
+ * a loss as set_state's misses less the rescues.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -500,6 +504,26 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } running SEC(".maps");
+
+/* Whether follow() made this transition of @sk, or would ignore it. */
+static __always_inline bool made(struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_tag *t;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return true;
+	t = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (newstate == TCP_LISTEN)
+		return t && t->state == TCP_LISTEN;
+	if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)
+		return !t || t->state != TCP_LISTEN;
+	if ((oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) ||
+	    (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV))
+		return t && t->state;
+	if (!t || !t->state)
+		return true; /* untagged, or closed and not reborn */
+	return t->state == (newstate == TCP_CLOSE ? 0 : newstate);
+}
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
@@ -519,11 +543,13 @@ int BPF_PROG(set_state_rescue, struct sock *sk, int oldstate, int newstate)
 {
 	__u32 zero = 0, *r = bpf_map_lookup_elem(&running, &zero);
 
-	/* set_state not running on this CPU: it ran for this transition. */
-	if (!r || !*r)
-		return 0;
-	error(HF_BPF_ERR_RESCUED, 0); /* any namespace's: misses are counted per program */
-	follow(sk, oldstate, newstate);
+	/* Misses are counted per program: the rescues are any namespace's. */
+	if (!made(sk, oldstate, newstate)) {
+		error(HF_BPF_ERR_RESCUED, 0);
+		follow(sk, oldstate, newstate);
+	} else if (r && *r) {
+		error(HF_BPF_ERR_RESCUED, 0); /* skipped below, with nothing to make */
+	}
 	return 0;
 }
 
