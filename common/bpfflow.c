@@ -543,6 +543,12 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	bool due, lost, seeded;
 	int ret;
 
+	ret = hf__bpf_expire(ctx->bpf);
+	if (ret < 0) {
+		snprintf(ctx->err, sizeof(ctx->err), "bpf: request sockets' expiry (iter): %s",
+			 strerror(-ret));
+		return ret;
+	}
 	ret = hf__bpf_errors(ctx->bpf, err);
 	if (ret < 0) {
 		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the error counters: %s",
@@ -559,6 +565,7 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	ctx->bstats.map_full = err[HF_BPF_ERR_FULL];
 	ctx->bstats.lost = loss - err[HF_BPF_ERR_FULL];
 	ctx->bstats.rescued = err[HF_BPF_ERR_RESCUED];
+	ctx->bstats.req_untraced = err[HF_BPF_ERR_REQ_UNTRACED];
 	if (!due)
 		return 0;
 	/* A lost birth or transition of a live socket: the seed counts it again. */

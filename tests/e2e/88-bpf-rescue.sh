@@ -9,7 +9,7 @@
 #   (cli keeps the TIME_WAIT, srv closes on EOF): thousands of transitions
 #   a second on both sides. Three watchers (--backend bpf --watch=1, each
 #   with its own programs) run meanwhile: srv's --summary, srv's and cli's
-#   flows. Then:
+#   flows. cli also holds 7 connections to srv:81 throughout. Then:
 #   - some transitions came nested (else the rescue was not exercised:
 #     skipped, loudly);
 #   - the summary watcher's rescues ("nested") equal its set_state's
@@ -58,6 +58,12 @@ done
 __hf_watching() { [ -s "$HF_TMP/w.srv" ] && [ -s "$HF_TMP/w.cli" ]; }
 hf_wait_for 20 __hf_watching || hf_setup_failed "watchers did not print: $(cat "$HF_TMP"/w.*.err)"
 
+# A known set held through the churn: each watcher has flows to compare.
+hf_sockgen srv known listen --addr :: --dualstack --port 81 || hf_setup_failed "known listener"
+hf_sockgen cli k4 connect --to 198.51.100.1 --port 81 --count 4 || hf_setup_failed "known IPv4"
+hf_sockgen cli k6 connect --to 2001:db8::1 --port 81 --count 3 || hf_setup_failed "known IPv6"
+hf_wait_status known accepted=7 || hf_setup_failed "srv did not accept the known set"
+
 hf_bg srv "$HF_PYTHON" "$CHURN" serve 2001:db8::1 80 "$HF_TMP/serve.ready"
 hf_wait_file "$HF_TMP/serve.ready" "$HF_LAST_PID" 20 || hf_setup_failed "churn server"
 churners=()
@@ -84,10 +90,10 @@ hf_wait_ss srv 0 -- state established state close-wait state last-ack '( sport =
 n0=$(wc -l <"$HF_TMP/sum")
 __hf_sum_past_n0() { [ "$(wc -l <"$HF_TMP/sum")" -gt $((n0 + 1)) ]; }
 hf_wait_for 5 __hf_sum_past_n0 || hf_diag "the summary watcher printed no new line"
-read -r nested lost corrections < <(tail -n 1 "$HF_TMP/sum" |
-	jq -r '.bpf | "\(.nested) \(.lost) \(.corrections)"')
+read -r nested lost corrections untraced < <(tail -n 1 "$HF_TMP/sum" |
+	jq -r '.bpf | "\(.nested) \(.lost) \(.corrections) \(.requests_untraced)"')
 misses=$(bpftool prog show id "$id" -j | jq -r '.recursion_misses // 0')
-hf_diag "rescue: $made connections; set_state $id: $misses recursion misses, $nested rescued"
+hf_diag "rescue: $made connections; set_state $id: $misses recursion misses, $nested rescued; $untraced request sockets ended untraced"
 if [ "${misses:-0}" -gt 0 ]; then
 	ok "${HF_PLAN[1]}"
 	check_eq "${HF_PLAN[2]}" "$misses" "$nested"
