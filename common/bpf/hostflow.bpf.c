@@ -667,7 +667,11 @@ static __always_inline bool tw_end_elsewhere(const struct hf_bpf_key *k, __u16 l
  * socket's timer and frees the socket with no timer_cancel to be seen.
  * A timer armed at an address still here ends the old socket's count
  * first; one still here past its time is ended by reqs_expire, which user
- * space runs at each collection. A request socket not here when its timer
+ * space runs at each collection (a timer the kernel runs more than the
+ * slack late would end a live one early: its end then takes its flow one
+ * below). A SYN retransmitted moves a pending timer with mod_timer_pending:
+ * to another bucket, a cancel and a start; within the bucket, silently,
+ * and within the slack. A request socket not here when its timer
  * leaves the wheel was armed before the attach (or the map was full): it
  * is keyed as it is now.
  */
