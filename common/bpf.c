@@ -82,29 +82,42 @@ static int verbose(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int seed(struct hf__bpf *b)
+/* One run of the iterator @link: the program does its work as it is read. */
+static int iter_run(struct bpf_link *link)
 {
-	struct bpf_link *link;
 	char buf[256];
 	ssize_t n;
-	int fd, ret = 0;
+	int fd = bpf_iter_create(bpf_link__fd(link));
 
-	link = bpf_program__attach_iter(b->skel->progs.seed, NULL);
-	if (!link)
+	if (fd < 0)
 		return -errno;
-	fd = bpf_iter_create(bpf_link__fd(link));
-	if (fd < 0) {
-		ret = -errno;
-		goto out_link;
-	}
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		;
-	if (n < 0)
-		ret = -errno;
 	close(fd);
-out_link:
+	return n < 0 ? -errno : 0;
+}
+
+static int seed(struct hf__bpf *b)
+{
+	struct bpf_link *link = bpf_program__attach_iter(b->skel->progs.seed, NULL);
+	int ret;
+
+	if (!link)
+		return -errno;
+	ret = iter_run(link);
 	bpf_link__destroy(link);
 	return ret;
+}
+
+int hf__bpf_expire(struct hf__bpf *b)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+	if (!b->timers)
+		return 0;
+	return bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.reqs_expire), &opts) < 0 ?
+		       -errno :
+		       0;
 }
 
 /*
@@ -183,6 +196,7 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 	if (!b->timers) {
 		bpf_program__set_autoload(b->skel->progs.timer_start, false);
 		bpf_program__set_autoload(b->skel->progs.timer_cancel, false);
+		bpf_program__set_autoload(b->skel->progs.reqs_expire, false);
 	}
 	ret = hostflow_bpf__load(b->skel);
 	if (ret < 0) {
@@ -302,14 +316,11 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 	struct bpf_prog_info info;
 	uint32_t len = sizeof(info);
 
-	for (uint32_t i = 0; i < HF_BPF_ERR_MAP; i++) {
-		out[i] = 0;
-		if (bpf_map_lookup_elem(fd, &i, b->percpu) < 0)
-			return -errno;
-		for (int c = 0; c < b->ncpus; c++)
-			out[i] += b->percpu[c];
-	}
-	/* Nested timer events are skipped the same way, and none is rescued: any is a loss. */
+	/*
+	 * The misses first: a miss comes just before its rescue, so rescues
+	 * read after the misses take in every miss's. Nested timer events are
+	 * skipped the same way, and none is rescued: any is a loss.
+	 */
 	out[HF_BPF_ERR_MISSED] = 0;
 	for (int i = 0; i < 3; i++) {
 		struct bpf_program *p = i == 0 ? b->skel->progs.set_state :
@@ -322,6 +333,13 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) < 0)
 			return -errno;
 		out[HF_BPF_ERR_MISSED] += info.recursion_misses;
+	}
+	for (uint32_t i = 0; i < HF_BPF_ERR_MAP; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, b->percpu) < 0)
+			return -errno;
+		for (int c = 0; c < b->ncpus; c++)
+			out[i] += b->percpu[c];
 	}
 	return 0;
 }
@@ -457,6 +475,12 @@ int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX])
 }
 
 int hf__bpf_reseed(struct hf__bpf *b)
+{
+	(void)b;
+	return -ENOTSUP;
+}
+
+int hf__bpf_expire(struct hf__bpf *b)
 {
 	(void)b;
 	return -ENOTSUP;

@@ -402,7 +402,8 @@ static int on_unfollowed(const struct hf_sock *s, void *arg)
  * What says a count was lost, as one figure that grows with any of them:
  * flows without room, storage not made, counts that would go below 0,
  * and transitions that neither set_state nor set_state_rescue made. The
- * misses are read before the rescues: a rescue read too early only
+ * misses are read before the rescues (hf__bpf_errors): a miss whose
+ * rescue is read too is no loss, and a rescue read ahead of its miss only
  * delays a loss to the next collection.
  */
 static uint64_t losses(const uint64_t err[HF_BPF_ERR_MAX])
@@ -542,6 +543,12 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	bool due, lost, seeded;
 	int ret;
 
+	ret = hf__bpf_expire(ctx->bpf);
+	if (ret < 0) {
+		snprintf(ctx->err, sizeof(ctx->err), "bpf: request sockets' expiry (iter): %s",
+			 strerror(-ret));
+		return ret;
+	}
 	ret = hf__bpf_errors(ctx->bpf, err);
 	if (ret < 0) {
 		snprintf(ctx->err, sizeof(ctx->err), "bpf: reading the error counters: %s",
@@ -558,6 +565,7 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 	ctx->bstats.map_full = err[HF_BPF_ERR_FULL];
 	ctx->bstats.lost = loss - err[HF_BPF_ERR_FULL];
 	ctx->bstats.rescued = err[HF_BPF_ERR_RESCUED];
+	ctx->bstats.req_untraced = err[HF_BPF_ERR_REQ_UNTRACED];
 	if (!due)
 		return 0;
 	/* A lost birth or transition of a live socket: the seed counts it again. */

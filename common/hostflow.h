@@ -650,6 +650,8 @@ struct hf_bpf_stats {
 	uint64_t lost;		   /* storage failures, decrements of a count already 0, and
 				      transitions no program made */
 	uint64_t rescued;	/* transitions set_state_rescue made (set_state busy on the CPU) */
+	uint64_t req_untraced;	/* request sockets freed with no timer_cancel, ended when a
+				   new one took their address or their timer's time passed */
 	uint64_t dumps_skipped; /* namespaces read without the time-wait/request dump
 				   (nothing it could find, or the timers followed them) */
 	bool timers;		/* time-wait and request sockets followed by their timers */

@@ -71,6 +71,14 @@ int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg);
 int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX]);
 
 /*
+ * hf__bpf_expire - end the counts of the request sockets whose timer is
+ * past the time it must have left the wheel by (freed with no
+ * timer_cancel seen). Returns 0 or -errno; 0 when the timers are not
+ * followed.
+ */
+int hf__bpf_expire(struct hf__bpf *b);
+
+/*
  * hf__bpf_reseed - run the seed again: it counts the live sockets no
  * transition tagged (their birth was lost), classified by the listeners
  * present now. Returns 0 or -errno.

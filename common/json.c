@@ -336,6 +336,7 @@ int hf_json_summary(yajl_gen g, const struct hf_ctx *ctx, const struct hf_host *
 		TRY(put_kv_int(g, "map_full", (long long)b.map_full));
 		TRY(put_kv_int(g, "lost", (long long)b.lost));
 		TRY(put_kv_int(g, "nested", (long long)b.rescued));
+		TRY(put_kv_int(g, "requests_untraced", (long long)b.req_untraced));
 		TRY(put_kv_int(g, "dumps_skipped", (long long)b.dumps_skipped));
 		TRY(put_str(g, "timers"));
 		TRY(yajl_gen_bool(g, b.timers));

@@ -559,6 +559,7 @@ static void print_summary(struct hf_ctx *ctx, bool cumulative)
 		printf("%-30s %llu\n", "bpf map full", (unsigned long long)b.map_full);
 		printf("%-30s %llu\n", "bpf lost events", (unsigned long long)b.lost);
 		printf("%-30s %llu\n", "bpf nested transitions", (unsigned long long)b.rescued);
+		printf("%-30s %llu\n", "bpf requests untraced", (unsigned long long)b.req_untraced);
 		printf("%-30s %llu\n", "bpf dumps skipped", (unsigned long long)b.dumps_skipped);
 		printf("%-30s %s\n", "bpf timers", b.timers ? "followed" : "not followed");
 	}

@@ -15,7 +15,9 @@
  *   request sockets the timer each carries (tw_timer, rsk_timer), told from
  *                   every other timer by its function (tw_timer_handler,
  *                   reqsk_timer_handler: user space finds their addresses in
- *                   /proc/kallsyms); armed: +1, off the wheel: -1
+ *                   /proc/kallsyms); armed: +1, off the wheel: -1; a
+ *                   request socket is also kept by address (reqs), with
+ *                   the flow its count went to
  *   seed            iter/tcp: the full sockets that existed before the
  *                   programs were attached, classified by listener as
  *                   hf_classify does
@@ -481,18 +483,22 @@ static __always_inline void follow(struct sock *sk, int oldstate, int newstate)
  * the CPU: a transition made by a softirq (a packet, a timer) that
  * interrupts set_state in process context is skipped, and the kernel only
  * counts it in the program's recursion_misses. set_state_rescue, attached
- * after it, is a second program on the same tracepoint: it runs after
- * set_state for each transition, and handles the transition itself when
- * set_state is running on this CPU, below it: then set_state was skipped
- * for this transition. set_state marks itself running in a per-CPU flag;
- * the flag says exactly that, where a record of the last transition
- * handled did not: a softirq's transition handled inside the rescue of a
- * process's transition left its record behind, the rescue then handled
- * the process's transition twice (counted as a rescue with no miss, which
- * hides a loss from user space), and a later transition that looked the
- * same was taken as handled. Both skipped would need a transition nested
- * inside set_state_rescue inside set_state: user space counts such a loss
- * as set_state's misses less the rescues.
+ * after it, is a second program on the same tracepoint: it runs right
+ * after set_state for each transition, and makes the transition itself
+ * when set_state did not.
+ *
+ * It tells by the socket's tag. Each transition follow() makes leaves the
+ * tag in a state of its own (made() below), and a socket's transitions
+ * are serialized by its lock, so the tag says whether set_state made this
+ * one, wherever the softirq came in. A per-CPU mark of set_state running
+ * left two gaps: a softirq that came in after the kernel had marked
+ * set_state active but before the program marked itself, or after it
+ * unmarked itself, was made by neither (a FIN_WAIT1 socket then kept its
+ * count after its end). The mark still tells a skipped transition that
+ * follow() ignores (a socket older than the programs, or not TCP), so
+ * that each miss has its rescue. Both skipped would need a transition
+ * nested inside set_state_rescue inside set_state: user space counts such
+ * a loss as set_state's misses less the rescues.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -500,6 +506,26 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } running SEC(".maps");
+
+/* Whether follow() made this transition of @sk, or would ignore it. */
+static __always_inline bool made(struct sock *sk, int oldstate, int newstate)
+{
+	struct sock_tag *t;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return true;
+	t = bpf_sk_storage_get(&socks, sk, 0, 0);
+	if (newstate == TCP_LISTEN)
+		return t && t->state == TCP_LISTEN;
+	if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)
+		return !t || t->state != TCP_LISTEN;
+	if ((oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) ||
+	    (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV))
+		return t && t->state;
+	if (!t || !t->state)
+		return true; /* untagged, or closed and not reborn */
+	return t->state == (newstate == TCP_CLOSE ? 0 : newstate);
+}
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, struct sock *sk, int oldstate, int newstate)
@@ -519,11 +545,13 @@ int BPF_PROG(set_state_rescue, struct sock *sk, int oldstate, int newstate)
 {
 	__u32 zero = 0, *r = bpf_map_lookup_elem(&running, &zero);
 
-	/* set_state not running on this CPU: it ran for this transition. */
-	if (!r || !*r)
-		return 0;
-	error(HF_BPF_ERR_RESCUED, 0); /* any namespace's: misses are counted per program */
-	follow(sk, oldstate, newstate);
+	/* Misses are counted per program: the rescues are any namespace's. */
+	if (!made(sk, oldstate, newstate)) {
+		error(HF_BPF_ERR_RESCUED, 0);
+		follow(sk, oldstate, newstate);
+	} else if (r && *r) {
+		error(HF_BPF_ERR_RESCUED, 0); /* skipped below, with nothing to make */
+	}
 	return 0;
 }
 
@@ -566,19 +594,29 @@ static __always_inline __u8 classify(const struct sock_common *c, __u16 lo, __u1
 }
 
 /*
- * A time-wait socket in FIN_WAIT2 until its timer's @expires at the latest
- * (then it dies, or has become TIME_WAIT): its namespace's fw2_until moves
- * past it, with the wheel's slack (up to an eighth of the delay) and 1 s.
+ * When a timer due at @expires (jiffies) has left the wheel at the
+ * latest, in bpf_ktime_get_ns() time: with the wheel's slack (up to an
+ * eighth of the delay) and 1 s.
  */
-static __always_inline void fw2_mark(__u32 netns, unsigned long expires)
+static __always_inline __u64 expiry_ns(unsigned long expires)
 {
 	__u64 ns_per_jiffy = 1000000000ull / (CONFIG_HZ ? CONFIG_HZ : 100);
 	__s64 left = (__s64)(expires - bpf_jiffies64());
-	__u64 until, *cur;
 
 	if (left < 0)
 		left = 0;
-	until = bpf_ktime_get_ns() + (__u64)(left + left / 8 + 1) * ns_per_jiffy + 1000000000ull;
+	return bpf_ktime_get_ns() + (__u64)(left + left / 8 + 1) * ns_per_jiffy + 1000000000ull;
+}
+
+/*
+ * A time-wait socket in FIN_WAIT2 until its timer's @expires at the latest
+ * (then it dies, or has become TIME_WAIT): its namespace's fw2_until moves
+ * past it (expiry_ns()).
+ */
+static __always_inline void fw2_mark(__u32 netns, unsigned long expires)
+{
+	__u64 until = expiry_ns(expires), *cur;
+
 	cur = bpf_map_lookup_elem(&fw2_until, &netns);
 	if (!cur) {
 		if (bpf_map_update_elem(&fw2_until, &netns, &until, BPF_NOEXIST) == 0)
@@ -622,6 +660,112 @@ static __always_inline bool tw_end_elsewhere(const struct hf_bpf_key *k, __u16 l
 }
 
 /*
+ * The request sockets whose timer is armed, by address, with the flow
+ * each is counted in and the time by which the timer must have left the
+ * wheel. Under a fast churn (tests/e2e/88-bpf-rescue.sh, one run in ten
+ * at 10,000 connections a second) the kernel now and then arms a request
+ * socket's timer and frees the socket with no timer_cancel to be seen.
+ * A timer armed at an address still here ends the old socket's count
+ * first; one still here past its time is ended by reqs_expire, which user
+ * space runs at each collection (a timer the kernel runs more than the
+ * slack late would end a live one early: its end then takes its flow one
+ * below). A SYN retransmitted moves a pending timer with mod_timer_pending:
+ * to another bucket, a cancel and a start; within the bucket, silently,
+ * and within the slack. A request socket not here when its timer
+ * leaves the wheel was armed before the attach (or the map was full): it
+ * is keyed as it is now.
+ */
+struct req_flow {
+	struct hf_bpf_key key;
+	__u64 until; /* bpf_ktime_get_ns() */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, HF_BPF_REQS_MAX);
+	__type(key, __u64);
+	__type(value, struct req_flow);
+} reqs SEC(".maps");
+
+static __always_inline bool same_key(const struct hf_bpf_key *a, const struct hf_bpf_key *b)
+{
+	const __u32 *x = (const void *)a, *y = (const void *)b;
+
+	_Static_assert(sizeof(*a) % 4 == 0, "hf_bpf_key: whole 32-bit words");
+	for (int i = 0; i < sizeof(*a) / 4; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
+
+static __always_inline void req_add(const struct hf_bpf_key *k, int delta)
+{
+	struct hf_bpf_val *v = flow_get(k);
+
+	if (v)
+		__sync_fetch_and_add(&v->states[TCP_SYN_RECV], delta);
+}
+
+/* A request socket's timer armed (@delta 1) or off the wheel (-1). */
+static __always_inline void req_event(struct timer_list *timer, int delta)
+{
+	const struct sock_common *c =
+		(const void *)timer - bpf_core_field_offset(struct request_sock, rsk_timer);
+	__u64 addr = (__u64)c;
+	struct req_flow r, *was = bpf_map_lookup_elem(&reqs, &addr);
+
+	if (delta < 0) {
+		if (was) {
+			r.key = was->key;
+			bpf_map_delete_elem(&reqs, &addr);
+		} else {
+			key_of(c, DIR_PASSIVE, &r.key);
+		}
+		req_add(&r.key, -1);
+		return;
+	}
+	key_of(c, DIR_PASSIVE, &r.key);
+	r.until = expiry_ns(timer->expires);
+	if (was) {
+		was->until = r.until;
+		if (same_key(&was->key, &r.key))
+			return; /* counted: the same socket's, or one just like it */
+		req_add(&was->key, -1);
+		error(HF_BPF_ERR_REQ_UNTRACED, was->key.netns);
+		was->key = r.key;
+	} else {
+		bpf_map_update_elem(&reqs, &addr, &r, BPF_NOEXIST);
+	}
+	req_add(&r.key, 1);
+}
+
+static long req_expire(struct bpf_map *map, __u64 *addr, struct req_flow *r, __u64 *now)
+{
+	struct req_flow old = *r;
+
+	if (r->until <= *now && bpf_map_delete_elem(map, addr) == 0) {
+		req_add(&old.key, -1);
+		error(HF_BPF_ERR_REQ_UNTRACED, old.key.netns);
+	}
+	return 0;
+}
+
+/*
+ * Run by user space at each collection (BPF_PROG_TEST_RUN): a request
+ * socket whose timer is past the time it must have left the wheel by was
+ * freed with no timer_cancel seen; its count ends here.
+ */
+SEC("syscall")
+int reqs_expire(void *ctx)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	bpf_for_each_map_elem(&reqs, req_expire, &now, 0);
+	return 0;
+}
+
+/*
  * One timer event: @delta +1 when armed, -1 when it leaves the wheel
  * (an expired request socket's timer is armed again if it retransmits
  * its SYN-ACK). Counts go below zero for sockets born before the attach:
@@ -630,34 +774,30 @@ static __always_inline bool tw_end_elsewhere(const struct hf_bpf_key *k, __u16 l
 static __always_inline void timer_event(struct timer_list *timer, int delta)
 {
 	__u64 fn = (__u64)timer->function;
+	struct inet_timewait_sock *tw;
 	const struct sock_common *c;
 	struct hf_bpf_key k;
 	struct hf_bpf_val *v;
-	__u32 state;
 	__u16 lo, hi;
 
 	if (!fn || (fn != tw_timer_fn && fn != rsk_timer_fn))
 		return;
 	if (fn == rsk_timer_fn) {
-		c = (const void *)timer - bpf_core_field_offset(struct request_sock, rsk_timer);
-		key_of(c, DIR_PASSIVE, &k);
-		state = TCP_SYN_RECV;
-	} else {
-		struct inet_timewait_sock *tw =
-			(void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
-		c = (const void *)tw;
-		port_range(c, &lo, &hi);
-		classify(c, lo, hi, &k);
-		state = TCP_TIME_WAIT;
-		if (delta > 0 && BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
-			fw2_mark(k.netns, timer->expires);
-		if (delta < 0 && tw_end_elsewhere(&k, BPF_CORE_READ(c, skc_num),
-						  bpf_ntohs(BPF_CORE_READ(c, skc_dport))))
-			return;
+		req_event(timer, delta);
+		return;
 	}
+	tw = (void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
+	c = (const void *)tw;
+	port_range(c, &lo, &hi);
+	classify(c, lo, hi, &k);
+	if (delta > 0 && BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
+		fw2_mark(k.netns, timer->expires);
+	if (delta < 0 &&
+	    tw_end_elsewhere(&k, BPF_CORE_READ(c, skc_num), bpf_ntohs(BPF_CORE_READ(c, skc_dport))))
+		return;
 	v = flow_get(&k);
 	if (v)
-		__sync_fetch_and_add(&v->states[state], delta);
+		__sync_fetch_and_add(&v->states[TCP_TIME_WAIT], delta);
 }
 
 SEC("tp_btf/timer_start")

@@ -12,6 +12,8 @@
 
 #define HF_BPF_STATES 16 /* kernel states 0..TCP_NEW_SYN_RECV (12), a power of two to mask with */
 #define HF_BPF_FLOWS_MAX 65536
+/* Request sockets followed by address (their flow when they end); past it, keyed at their end. */
+#define HF_BPF_REQS_MAX 262144
 
 /* A flow as the programs keep it: one per (netns, dir, family, laddr, lport|0, paddr, pport|0). */
 struct hf_bpf_key {
@@ -48,9 +50,10 @@ enum hf_bpf_error {
 	HF_BPF_ERR_STORAGE = 1,	  /* socket storage could not be created */
 	HF_BPF_ERR_UNDERFLOW = 2, /* a count to decrement was 0 */
 	HF_BPF_ERR_RESCUED = 3,	  /* transitions set_state missed and set_state_rescue made */
-	HF_BPF_ERR_MAP = 4,	  /* the map's size; what follows is read by user space: */
-	HF_BPF_ERR_MISSED = 4,	  /* set_state's recursion_misses (struct bpf_prog_info) */
-	HF_BPF_ERR_MAX = 5,
+	HF_BPF_ERR_REQ_UNTRACED = 4, /* request sockets freed armed: ended by reqs (hostflow.bpf.c) */
+	HF_BPF_ERR_MAP = 5,	  /* the map's size; what follows is read by user space: */
+	HF_BPF_ERR_MISSED = 5,	  /* set_state's recursion_misses (struct bpf_prog_info) */
+	HF_BPF_ERR_MAX = 6,
 };
 
 #endif /* HOSTFLOW_BPF_H */
