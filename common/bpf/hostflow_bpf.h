@@ -46,13 +46,13 @@ struct hf_bpf_val {
 
 /* Per-CPU error counters, indexes into the "errors" array map. */
 enum hf_bpf_error {
-	HF_BPF_ERR_FULL = 0,	  /* a flow could not be created (map full) */
-	HF_BPF_ERR_STORAGE = 1,	  /* socket storage could not be created */
-	HF_BPF_ERR_UNDERFLOW = 2, /* a count to decrement was 0 */
-	HF_BPF_ERR_RESCUED = 3,	  /* transitions set_state missed and set_state_rescue made */
-	HF_BPF_ERR_REQ_UNTRACED = 4, /* request sockets freed armed: ended by reqs (hostflow.bpf.c) */
-	HF_BPF_ERR_MAP = 5,	  /* the map's size; what follows is read by user space: */
-	HF_BPF_ERR_MISSED = 5,	  /* set_state's recursion_misses (struct bpf_prog_info) */
+	HF_BPF_ERR_FULL = 0,	     /* a flow could not be created (map full) */
+	HF_BPF_ERR_STORAGE = 1,	     /* socket storage could not be created */
+	HF_BPF_ERR_UNDERFLOW = 2,    /* a count to decrement was 0 */
+	HF_BPF_ERR_RESCUED = 3,	     /* transitions set_state missed and set_state_rescue made */
+	HF_BPF_ERR_REQ_UNTRACED = 4, /* request sockets freed armed, ended by reqs */
+	HF_BPF_ERR_MAP = 5,	     /* the map's size; what follows is read by user space: */
+	HF_BPF_ERR_MISSED = 5,	     /* set_state's recursion_misses (struct bpf_prog_info) */
 	HF_BPF_ERR_MAX = 6,
 };
 
