@@ -142,12 +142,28 @@ $(B)/tests/san_test_netdata_plugin: tests/unit/test_netdata_plugin.c $(ND_SAN) \
 	$(CC) $(HF_CFLAGS) -Itests/unit -Inetdata $(CPPFLAGS) $(CFLAGS) -O1 $(SAN_FLAGS) $(LDFLAGS) \
 		-o $@ $< $(ND_SAN) $(B)/libhostflow-san.a $(DEP_LIBS)
 
-# The benchmark's own programs: the floor, the socket holder, the timer.
+# The benchmark's own programs: the floor, the socket holder, the timer,
+# the connection loop.
 BENCH_BIN := $(B)/bench/floor $(B)/bench/hold $(B)/bench/measure $(B)/bench/cps
 
 $(B)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The bpf backend's hooks with empty programs on them: the traffic's cost
+# that no program there can go below.
+ifeq ($(HAVE_BPF),1)
+BENCH_BIN += $(B)/bench/hooks $(B)/bench/hooks.bpf.o
+
+$(B)/bench/hooks.bpf.o: tests/bench/hooks.bpf.c $(B)/bpf/vmlinux.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(BPF_ARCH) -I$(B)/bpf -c -o $@ $<
+
+$(B)/bench/hooks: tests/bench/hooks.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs libbpf)
+endif
 
 deps:
 	tools/deps.sh

@@ -15,8 +15,9 @@
 #              reconcile, one collection
 # then, once, the cost the programs add to traffic: connections per second
 # of a loopback client/server pair (build/bench/cps) with and without a bpf
-# watcher attached, and with one whose timers' programs are not loaded,
-# alternated, median of RUNS each.
+# watcher attached, with one whose timers' programs are not loaded, and
+# with empty programs on the same hooks (build/bench/hooks: what no program
+# there can go below), alternated, median of RUNS each.
 # Writes HF_BENCH_OUT/bpf.md (a markdown table) and prints it.
 #
 # Environment: HF_BENCH_SIZES (default "10000 40000 100000 200000"),
@@ -37,14 +38,16 @@ TICKS=${HF_BENCH_BPF_TICKS:-5}
 OUT=${HF_BENCH_OUT:-build/bench}
 MEASURE=build/bench/measure
 CPS=build/bench/cps
+HOOKS=build/bench/hooks
 
 die() {
 	echo "${0##*/}: $*" >&2
 	exit 1
 }
-for f in "$HOSTFLOW" "$MEASURE" "$BENCH_FLOOR" "$BENCH_HOLD" "$CPS"; do
+for f in "$HOSTFLOW" "$MEASURE" "$BENCH_FLOOR" "$BENCH_HOLD" "$CPS" "$HOOKS"; do
 	[ -x "$f" ] || die "$f missing: make $f"
 done
+[ -r "$HOOKS.bpf.o" ] || die "$HOOKS.bpf.o missing: make $HOOKS.bpf.o"
 out=$("$HOSTFLOW" --backend bpf -n 2>&1 >/dev/null) || die "no bpf backend: $out"
 mkdir -p "$OUT" || die "cannot make $OUT"
 
@@ -91,29 +94,32 @@ for size in $SIZES; do
 done
 
 # The traffic's cost: runs without the programs, with them all attached,
-# and with the set_state programs alone (HOSTFLOW_BPF_NO_TIMERS: the timers'
-# programs, on every timer the kernel arms or removes, not loaded), in
-# alternating order (ABC CBA), so that a drift of the machine's load cancels.
+# with the set_state programs alone (HOSTFLOW_BPF_NO_TIMERS: the timers'
+# programs, on every timer the kernel arms or removes, not loaded), and
+# with empty programs on the same hooks (build/bench/hooks; -n: on
+# inet_sock_set_state alone), the cost no program there can go below, in
+# alternating order (ABCDE EDCBA), so that a drift of the machine's load
+# cancels.
 CPS_RUNS=${HF_BENCH_CPS_RUNS:-8}
-without=() with=() notimers=()
-# cps_run VARIANT: one run of build/bench/cps; VARIANT without, with or notimers
+CPS_VARIANTS=(without with notimers hooks hooksnt)
+declare -A cps
+# cps_run VARIANT: one run of build/bench/cps with VARIANT attached
 cps_run() {
 	local w= v
+	case $1 in
+	with) hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null ;;
+	notimers) hf_bg bench env HOSTFLOW_BPF_NO_TIMERS=1 "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null ;;
+	hooks) hf_bg bench "$HOOKS" "$HOOKS.bpf.o" >/dev/null ;;
+	hooksnt) hf_bg bench "$HOOKS" -n "$HOOKS.bpf.o" >/dev/null ;;
+	esac
 	if [ "$1" != without ]; then
-		if [ "$1" = notimers ]; then
-			hf_bg bench env HOSTFLOW_BPF_NO_TIMERS=1 "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
-		else
-			hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null
-		fi
 		w=$HF_LAST_PID
 		sleep 2 # loaded, attached, seeded
+		kill -0 "$w" 2>/dev/null || die "cps: the $1 programs did not stay attached"
 	fi
 	v=$(field conns_per_s "$(bench_in "$CPS" 2)")
-	case $1 in
-	without) without+=("$v") ;;
-	with) with+=("$v") ;;
-	notimers) notimers+=("$v") ;;
-	esac
+	[ -n "$v" ] || die "cps: no result with $1"
+	cps[$1]+=" $v"
 	if [ -n "$w" ]; then
 		kill "$w"
 		wait "$w" 2>/dev/null
@@ -121,16 +127,16 @@ cps_run() {
 }
 for ((r = 0; r < CPS_RUNS; r++)); do
 	if ((r % 2)); then
-		cps_run notimers
-		cps_run with
-		cps_run without
+		for ((i = ${#CPS_VARIANTS[@]} - 1; i >= 0; i--)); do cps_run "${CPS_VARIANTS[i]}"; done
 	else
-		cps_run without
-		cps_run with
-		cps_run notimers
+		for v in "${CPS_VARIANTS[@]}"; do cps_run "$v"; done
 	fi
 done
-a=$(median "${without[@]}") b=$(median "${with[@]}") c=$(median "${notimers[@]}")
+declare -A med
+for v in "${CPS_VARIANTS[@]}"; do
+	# shellcheck disable=SC2086 # the runs, split
+	med[$v]=$(median ${cps[$v]})
+done
 
 # Where that cost lies, as the kernel measures it (kernel.bpf_stats_enabled
 # for one more run with the programs attached): each program's run time
@@ -177,11 +183,22 @@ if command -v bpftool >/dev/null; then
 fi
 {
 	echo
-	echo "| loopback connections per second | without programs | with programs attached | ratio | set_state programs alone | ratio |"
-	echo "|---|---:|---:|---:|---:|---:|"
-	awk -v a="$a" -v b="$b" -v c="$c" -v n="$CPS_RUNS" 'BEGIN {
-		printf "| build/bench/cps, %d runs of 2 s each way (median) | %d | %d | %.3f | %d | %.3f |\n",
-			n, a, b, b / a, c, c / a }'
+	echo "| loopback connections a second (build/bench/cps, $CPS_RUNS runs of 2 s each, median) | connections/s | × without |"
+	echo "|---|---:|---:|"
+	for v in "${CPS_VARIANTS[@]}"; do
+		case $v in
+		without) what="without programs" ;;
+		with) what="the backend's programs attached" ;;
+		notimers) what="the backend's set_state programs alone" ;;
+		hooks) what="empty programs on the same hooks" ;;
+		hooksnt) what="empty programs on inet_sock_set_state alone" ;;
+		esac
+		awk -v what="$what" -v b="${med[$v]}" -v a="${med[without]}" \
+			'BEGIN { printf "| %s | %d | %.3f |\n", what, b, b / a }'
+	done
+	awk -v w="${med[with]}" -v h="${med[hooks]}" -v n="${med[notimers]}" -v hn="${med[hooksnt]}" 'BEGIN {
+		printf "\nAbove the cost of the hooks alone (the backend / empty programs on the same hooks): %.3f; set_state alone: %.3f\n",
+			w / h, n / hn }'
 	if [ -n "$stats" ]; then
 		echo
 		echo "| program (kernel.bpf_stats_enabled, one cps run) | runs per connection | ns per run | ns per connection |"

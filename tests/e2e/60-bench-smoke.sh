@@ -10,6 +10,11 @@
 # Last, the namespaces' table (tests/bench/netns.sh) at 2,000 sockets over 1
 # and 2 namespaces, one run, one tick: it completes (its check of the bpf
 # watcher's count included) and has a row with figures for each command.
+# Then the bpf backend's table (tests/bench/bpf.sh) at 2,000 sockets, one
+# run of one tick, one traffic run per variant: a row of figures for the
+# size, one per traffic variant (empty programs on the backend's hooks
+# included, build/bench/hooks), and each program's run time (skipped,
+# loudly, where the bpf backend cannot run).
 # Timings are not judged here: they belong to `make bench`, as ratios
 # measured in one run.
 set -u
@@ -62,6 +67,21 @@ HF_PLAN+=(
 	"bench: netns.md has a row with figures per one-shot command"
 	"bench: netns.md has a row with figures per netlink watcher"
 	"bench: netns.md has a row with figures per bpf watcher"
+)
+# The bpf backend's table: its size, and the traffic's variants as bpf.sh labels them.
+BSIZE=2000
+VARIANTS=(
+	"without programs"
+	"the backend's programs attached"
+	"the backend's set_state programs alone"
+	"empty programs on the same hooks"
+	"empty programs on inet_sock_set_state alone"
+)
+HF_PLAN+=(
+	"bench: bpf.sh completes at $BSIZE sockets"
+	"bench: bpf.md has a row with figures at $BSIZE sockets"
+	"bench: bpf.md has a row with figures per traffic variant"
+	"bench: bpf.md has each program's run time per connection"
 )
 hf_require_netns
 
@@ -217,5 +237,39 @@ for b in netlink bpf; do
 	done
 	check_eq "$d" "$((2 * ${#NCOUNTS[@]}))" "$n" || hf_diag "$(cat "$nout/netns.md" 2>&1)"
 done
+
+
+bout=$HF_TMP/bpf
+blog=$HF_TMP/bpf.log
+bpf_plan=("${HF_PLAN[@]: -4}")
+if ! why=$("$HOSTFLOW" --backend bpf -n 2>&1 >/dev/null); then
+	for d in "${bpf_plan[@]}"; do skip "$d" "no bpf backend here: $why"; done
+	hf_done
+fi
+HF_BENCH_SIZES=$BSIZE HF_BENCH_BPF_RUNS=1 HF_BENCH_BPF_TICKS=1 HF_BENCH_CPS_RUNS=1 \
+	HF_BENCH_OUT=$bout timeout 150 tests/bench/bpf.sh >"$blog" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then
+	ok "${bpf_plan[0]}"
+else
+	not_ok "${bpf_plan[0]}" "exit status $rc" "$(tail -n 40 "$blog")"
+fi
+if grep -qE "^\| $BSIZE \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9]+ \|\$" \
+	"$bout/bpf.md" 2>/dev/null; then
+	ok "${bpf_plan[1]}"
+else
+	not_ok "${bpf_plan[1]}" "no such row" "$(cat "$bout/bpf.md" 2>&1)"
+fi
+n=0
+for v in "${VARIANTS[@]}"; do
+	grep -F "| $v | " "$bout/bpf.md" 2>/dev/null | grep -qE "^\| [^|]+ \| [1-9][0-9]* \| [0-9]\.[0-9]{3} \|\$" &&
+		n=$((n + 1))
+done
+check_eq "${bpf_plan[2]}" "${#VARIANTS[@]}" "$n" || hf_diag "$(cat "$bout/bpf.md" 2>&1)"
+n=0
+for p in set_state set_state_rescue timer_start timer_cancel; do
+	grep -qE "^\| $p \| [0-9.]+ \| [1-9][0-9]* \| [0-9.]+ \|\$" "$bout/bpf.md" 2>/dev/null && n=$((n + 1))
+done
+check_eq "${bpf_plan[3]}" 4 "$n" || hf_diag "$(cat "$bout/bpf.md" 2>&1)"
 
 hf_done
