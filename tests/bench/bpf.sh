@@ -105,7 +105,7 @@ CPS_VARIANTS=(without with notimers hooks hooksnt)
 declare -A cps
 # cps_run VARIANT: one run of build/bench/cps with VARIANT attached
 cps_run() {
-	local w= v
+	local w='' v
 	case $1 in
 	with) hf_bg bench "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null ;;
 	notimers) hf_bg bench env HOSTFLOW_BPF_NO_TIMERS=1 "$HOSTFLOW" --backend bpf -n --watch=60 >/dev/null ;;
