@@ -27,7 +27,7 @@ _Static_assert(sizeof(struct hf_bpf_key) == 44, "the map key has no hidden paddi
 _Static_assert(sizeof(struct hf_bpf_val) == 96, "the map value has no hidden padding");
 
 int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struct hf_sock *s,
-		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX])
+		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX], uint32_t *tw_fw2)
 {
 	bool any = false;
 
@@ -49,7 +49,8 @@ int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struc
 			states[st] = (uint32_t)v->states[st];
 			any = true;
 		}
-	return any || v->opened || v->closed || v->failed ? 0 : -ENOENT;
+	*tw_fw2 = v->states[HF_BPF_TW_FW2] > 0 ? (uint32_t)v->states[HF_BPF_TW_FW2] : 0;
+	return any || *tw_fw2 || v->opened || v->closed || v->failed ? 0 : -ENOENT;
 }
 
 #ifdef HF_HAVE_BPF
@@ -115,9 +116,10 @@ int hf__bpf_expire(struct hf__bpf *b)
 
 	if (!b->timers)
 		return 0;
-	return bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.reqs_expire), &opts) < 0 ?
-		       -errno :
-		       0;
+	if (bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.tw_settle), &opts) < 0 ||
+	    bpf_prog_test_run_opts(bpf_program__fd(b->skel->progs.reqs_expire), &opts) < 0)
+		return -errno;
+	return 0;
 }
 
 /*
@@ -197,6 +199,7 @@ int hf__bpf_open(struct hf__bpf **out, uint16_t port_lo, uint16_t port_hi, char 
 		bpf_program__set_autoload(b->skel->progs.timer_start, false);
 		bpf_program__set_autoload(b->skel->progs.timer_cancel, false);
 		bpf_program__set_autoload(b->skel->progs.reqs_expire, false);
+		bpf_program__set_autoload(b->skel->progs.tw_settle, false);
 	}
 	ret = hostflow_bpf__load(b->skel);
 	if (ret < 0) {

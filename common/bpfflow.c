@@ -83,10 +83,10 @@ static int flow_count(struct hf_ctx *ctx, struct hf_sock *s, enum hf_dir dir,
 /* The programs' counts of one entry plus its corrections; marks the corrections used. */
 static int bpf_entry(struct hf_ctx *ctx, const struct hf_bpf_key *k, const struct hf_bpf_val *v,
 		     struct hf_sock *s, enum hf_dir *dir, uint32_t states[HF_STATE_MAX],
-		     struct hf_flow **fixp)
+		     uint32_t *tw_fw2, struct hf_flow **fixp)
 {
 	struct hf_flow key, *fix;
-	int ret = hf__bpf_decode(k, v, s, dir, states);
+	int ret = hf__bpf_decode(k, v, s, dir, states, tw_fw2);
 
 	if (ret == -EBADMSG)
 		return ret;
@@ -123,13 +123,18 @@ static int on_bpf_flow(const struct hf_bpf_key *k, const struct hf_bpf_val *v, v
 {
 	struct hf_ctx *ctx = arg;
 	struct hf_flow counters, *fix;
-	uint32_t states[HF_STATE_MAX];
+	uint32_t states[HF_STATE_MAX], tw_fw2;
 	struct hf_sock s;
 	enum hf_dir dir;
 
-	if (bpf_entry(ctx, k, v, &s, &dir, states, &fix) < 0)
+	if (bpf_entry(ctx, k, v, &s, &dir, states, &tw_fw2, &fix) < 0)
 		return 0;
 	unhashed(ctx, states);
+	/* Time-wait sockets in FIN_WAIT2: as inet_diag reports them, unless the dump counted them. */
+	if (ctx->bpf_unhashed) {
+		states[HF_FIN_WAIT2] += tw_fw2;
+		ctx->bpf_tw_fw2 += tw_fw2;
+	}
 	counters.opened = v->opened;
 	counters.closed = v->closed;
 	counters.failed = v->failed;
@@ -157,13 +162,15 @@ struct cmp_arg {
 static int on_bpf_cmp(const struct hf_bpf_key *k, const struct hf_bpf_val *v, void *arg)
 {
 	struct cmp_arg *a = arg;
-	uint32_t states[HF_STATE_MAX];
+	uint32_t states[HF_STATE_MAX], tw_fw2;
 	struct hf_flow key, *fix, *c;
 	struct hf_sock s;
 	enum hf_dir dir;
 
-	if (bpf_entry(a->ctx, k, v, &s, &dir, states, &fix) < 0)
+	if (bpf_entry(a->ctx, k, v, &s, &dir, states, &tw_fw2, &fix) < 0)
 		return 0;
+	/* Compared as the snapshot counts them (tw_merged): every time-wait socket under TIME_WAIT. */
+	states[HF_TIME_WAIT] += tw_fw2;
 	full_key(&s, dir, &key);
 	key.netns = k->netns;
 	c = table_get(a->t, &key, FLOW_KEYLEN);
@@ -545,8 +552,8 @@ static int reconcile_if_due(struct hf_ctx *ctx)
 
 	ret = hf__bpf_expire(ctx->bpf);
 	if (ret < 0) {
-		snprintf(ctx->err, sizeof(ctx->err), "bpf: request sockets' expiry (iter): %s",
-			 strerror(-ret));
+		snprintf(ctx->err, sizeof(ctx->err),
+			 "bpf: settling time-wait and request sockets: %s", strerror(-ret));
 		return ret;
 	}
 	ret = hf__bpf_errors(ctx->bpf, err);
@@ -729,7 +736,8 @@ static int64_t full_counted(const struct hf_ctx *ctx, const struct hf_totals *st
 
 	if (ctx->bpf_unhashed)
 		n -= (int64_t)(ctx->totals.states[HF_TIME_WAIT] - start->states[HF_TIME_WAIT] +
-			       ctx->totals.states[HF_SYN_RECV] - start->states[HF_SYN_RECV]);
+			       ctx->totals.states[HF_SYN_RECV] - start->states[HF_SYN_RECV] +
+			       ctx->bpf_tw_fw2);
 	return n;
 }
 
@@ -743,6 +751,7 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 	int ret;
 
 	ctx->used = HF_BACKEND_BPF;
+	ctx->bpf_tw_fw2 = 0;
 	sockstat(e, root, &in, &tw);
 	ret = dumps(ctx, d, e, inode, tw, &unfollowed);
 	for (size_t i = 0; ret == 0 && i < ctx->nbents; i++)
@@ -753,7 +762,7 @@ static int collect_ns(struct hf_ctx *ctx, struct hf__ns *e, struct hf_diag *d, c
 	if (ret == 0)
 		quiet_check(ctx, e, in, full_counted(ctx, &start, unfollowed), tw,
 			    ctx->bpf_unhashed ? (int64_t)(ctx->totals.states[HF_TIME_WAIT] -
-							  start.states[HF_TIME_WAIT]) :
+							  start.states[HF_TIME_WAIT] + ctx->bpf_tw_fw2) :
 						-1);
 	return ret;
 }
@@ -939,6 +948,7 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 	} else {
 		struct hf_totals start = ctx->totals;
 
+		ctx->bpf_tw_fw2 = 0;
 		sockstat(own, ctx->proc_root, &in, &tw);
 		ret = dumps(ctx, ctx->diag, own, hf__bpf_netns(ctx->bpf), tw, &unfollowed);
 		if (ret == 0)
@@ -954,7 +964,8 @@ int hf__bpfflow_collect(struct hf_ctx *ctx)
 				 strerror(-ret));
 		if (ret == 0)
 			quiet_check(ctx, own, in, full_counted(ctx, &start, unfollowed), tw,
-				    ctx->bpf_unhashed ? (int64_t)ctx->totals.states[HF_TIME_WAIT] :
+				    ctx->bpf_unhashed ? (int64_t)(ctx->totals.states[HF_TIME_WAIT] +
+								  ctx->bpf_tw_fw2) :
 							-1);
 	}
 	/* Flows whose connections all ended carry only counters: not flows of the snapshot. */

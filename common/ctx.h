@@ -37,6 +37,7 @@ struct hf_ctx {
 	bool tw_merged;	     /* snap (timers followed): time-wait and request sockets too, a
 				time-wait socket under TIME_WAIT whatever its substate */
 	bool bpf_unhashed;   /* this namespace's time-wait and request sockets from the programs */
+	uint64_t bpf_tw_fw2; /* of those, its time-wait sockets counted in FIN_WAIT2 */
 	bool fix_unhashed;   /* this reconcile corrects time-wait and request sockets everywhere */
 	int64_t bpf_pending; /* listeners' children not keyed yet, read once per collection */
 	struct table fix; /* per flow: corrections added to the programs' counts (inode: gen used) */

@@ -40,12 +40,15 @@ struct hf__bpf;
 /*
  * hf__bpf_decode - one entry of the programs' flow map as a socket of the
  * flow (@s: family, addresses, ports), its direction and its counts per
- * state (SYN_RECV holds request sockets too). Pure, for tests.
+ * state (SYN_RECV holds request sockets too, TIME_WAIT time-wait sockets
+ * in TIME_WAIT), and in *@tw_fw2 its time-wait sockets in FIN_WAIT2 (the
+ * caller counts them as FIN_WAIT2 or TIME_WAIT, or leaves them to a
+ * dump). Pure, for tests.
  * Returns 0, -EBADMSG for a key with an unknown family or direction,
  * -ENOENT for an entry with nothing to report (no connection, no counter).
  */
 int hf__bpf_decode(const struct hf_bpf_key *k, const struct hf_bpf_val *v, struct hf_sock *s,
-		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX]);
+		   enum hf_dir *dir, uint32_t states[HF_STATE_MAX], uint32_t *tw_fw2);
 
 /*
  * hf__bpf_open - load and attach the programs, then seed them from the
@@ -71,10 +74,11 @@ int hf__bpf_read(struct hf__bpf *b, bool all, hf__bpf_flow_cb cb, void *arg);
 int hf__bpf_errors(struct hf__bpf *b, uint64_t out[HF_BPF_ERR_MAX]);
 
 /*
- * hf__bpf_expire - end the counts of the request sockets whose timer is
- * past the time it must have left the wheel by (freed with no
- * timer_cancel seen). Returns 0 or -errno; 0 when the timers are not
- * followed.
+ * hf__bpf_expire - move the time-wait sockets counted in FIN_WAIT2 that
+ * are now in TIME_WAIT (tw_settle), and end the counts of the request
+ * sockets whose timer is past the time it must have left the wheel by
+ * (freed with no timer_cancel seen; reqs_expire). Returns 0 or -errno; 0
+ * when the timers are not followed.
  */
 int hf__bpf_expire(struct hf__bpf *b);
 

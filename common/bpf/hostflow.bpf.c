@@ -766,6 +766,107 @@ int reqs_expire(void *ctx)
 }
 
 /*
+ * Time-wait sockets born in FIN_WAIT2 (our FIN acknowledged, the peer's
+ * still to come), by address, with the flow each is counted in and the
+ * slot: HF_BPF_TW_FW2 until it is seen in TIME_WAIT, then TCP_TIME_WAIT.
+ * The peer's FIN turns one TIME_WAIT and re-arms its timer, silently when
+ * the new expiry falls in the same wheel bucket (the usual case): no
+ * event. So tw_settle, which user space runs at each collection, reads
+ * the substate of each one still counted in FIN_WAIT2 and moves its count.
+ * An entry lives while its timer is on the wheel (the socket alive): made
+ * when the timer is armed in FIN_WAIT2, ended when it leaves the wheel.
+ * The map full, one is counted under TIME_WAIT and marks its namespace's
+ * fw2_until (its dump then counts it), as the seed does for those born
+ * before the attach.
+ */
+struct tw_flow {
+	struct hf_bpf_key key;
+	__u32 slot; /* HF_BPF_TW_FW2, TCP_TIME_WAIT; 0 while it is ended */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, HF_BPF_FW2S_MAX);
+	__type(key, __u64);
+	__type(value, struct tw_flow);
+} fw2s SEC(".maps");
+
+static __always_inline void tw_add(const struct hf_bpf_key *k, __u32 slot, int delta)
+{
+	struct hf_bpf_val *v = flow_get(k);
+
+	asm volatile("%[s] &= 15" : [s] "+r"(slot));
+	if (v)
+		__sync_fetch_and_add(&v->states[slot], delta);
+}
+
+/*
+ * A time-wait socket's timer armed (@delta 1) or off the wheel (-1), when
+ * fw2s follows it: true when its count was taken here. Its end takes the
+ * count from where its entry says, whatever listener opened or closed
+ * since its birth. Armed in FIN_WAIT2, it is followed from here on; one
+ * still in the map when armed again had its end unseen: that count ends
+ * first.
+ */
+static __always_inline bool fw2_event(struct inet_timewait_sock *tw, struct timer_list *timer,
+				      int delta)
+{
+	__u64 addr = (__u64)tw;
+	struct tw_flow n = {}, *was = bpf_map_lookup_elem(&fw2s, &addr);
+	__u16 lo, hi;
+
+	if (was) {
+		__u32 slot = __sync_lock_test_and_set(&was->slot, 0);
+		struct hf_bpf_key k = was->key;
+
+		bpf_map_delete_elem(&fw2s, &addr);
+		if (slot)
+			tw_add(&k, slot, -1);
+		if (delta < 0)
+			return true;
+	}
+	if (delta < 0 || BPF_CORE_READ(tw, tw_substate) != TCP_FIN_WAIT2)
+		return false;
+	port_range((const void *)tw, &lo, &hi);
+	classify((const void *)tw, lo, hi, &n.key);
+	n.slot = HF_BPF_TW_FW2;
+	if (bpf_map_update_elem(&fw2s, &addr, &n, BPF_NOEXIST) == 0) {
+		tw_add(&n.key, HF_BPF_TW_FW2, 1);
+		return true;
+	}
+	fw2_mark(n.key.netns, timer->expires);
+	return false;
+}
+
+static long tw_settle_one(struct bpf_map *map, __u64 *addr, struct tw_flow *t, void *ctx)
+{
+	struct inet_timewait_sock *tw = (void *)*addr;
+
+	if (t->slot != HF_BPF_TW_FW2 || BPF_CORE_READ(tw, tw_substate) != TCP_TIME_WAIT)
+		return 0;
+	/* Ended meanwhile (its timer off the wheel): that end took the count. */
+	if (__sync_val_compare_and_swap(&t->slot, HF_BPF_TW_FW2, TCP_TIME_WAIT) != HF_BPF_TW_FW2)
+		return 0;
+	tw_add(&t->key, HF_BPF_TW_FW2, -1);
+	tw_add(&t->key, TCP_TIME_WAIT, 1);
+	return 0;
+}
+
+/*
+ * Run by user space at each collection (BPF_PROG_TEST_RUN), before it
+ * reads the flows: the time-wait sockets counted in FIN_WAIT2 that the
+ * peer's FIN has turned TIME_WAIT are counted there.
+ */
+SEC("syscall")
+int tw_settle(void *ctx)
+{
+	bpf_for_each_map_elem(&fw2s, tw_settle_one, NULL, 0);
+	return 0;
+}
+
+/*
  * One timer event: @delta +1 when armed, -1 when it leaves the wheel
  * (an expired request socket's timer is armed again if it retransmits
  * its SYN-ACK). Counts go below zero for sockets born before the attach:
@@ -788,10 +889,11 @@ static __always_inline void timer_event(struct timer_list *timer, int delta)
 	}
 	tw = (void *)timer - bpf_core_field_offset(struct inet_timewait_sock, tw_timer);
 	c = (const void *)tw;
+	/* One born in FIN_WAIT2 (or one of them armed again): its count goes with its entry. */
+	if (fw2_event(tw, timer, delta))
+		return;
 	port_range(c, &lo, &hi);
 	classify(c, lo, hi, &k);
-	if (delta > 0 && BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
-		fw2_mark(k.netns, timer->expires);
 	if (delta < 0 &&
 	    tw_end_elsewhere(&k, BPF_CORE_READ(c, skc_num), bpf_ntohs(BPF_CORE_READ(c, skc_dport))))
 		return;

@@ -14,6 +14,14 @@
 #define HF_BPF_FLOWS_MAX 65536
 /* Request sockets followed by address (their flow when they end); past it, keyed at their end. */
 #define HF_BPF_REQS_MAX 262144
+/* Time-wait sockets born in FIN_WAIT2 followed by address (their substate); past it, a loss. */
+#define HF_BPF_FW2S_MAX 262144
+/*
+ * The slot of hf_bpf_val.states that counts time-wait sockets in FIN_WAIT2
+ * (inet_diag reports them in FIN_WAIT2, like full sockets in that state,
+ * which states[FIN_WAIT2] counts): past every kernel state.
+ */
+#define HF_BPF_TW_FW2 15
 
 /* A flow as the programs keep it: one per (netns, dir, family, laddr, lport|0, paddr, pport|0). */
 struct hf_bpf_key {
@@ -29,8 +37,8 @@ struct hf_bpf_key {
 
 /*
  * Connections of the flow per state (request sockets under SYN_RECV,
- * time-wait sockets under their substate, TIME_WAIT or FIN_WAIT2, as
- * inet_diag reports them), and monotonic counters since the programs
+ * time-wait sockets under TIME_WAIT, or HF_BPF_TW_FW2 while in FIN_WAIT2),
+ * and monotonic counters since the programs
  * were attached: connections opened (a full socket born by connect() or
  * accepted from a listener), closed (ended after ESTABLISHED) and failed
  * (ended without reaching ESTABLISHED, request sockets dropped included).

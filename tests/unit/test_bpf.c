@@ -32,7 +32,7 @@ static void test_crafted(void)
 	struct hf_bpf_val v;
 	struct hf_sock s;
 	enum hf_dir dir;
-	uint32_t st[HF_STATE_MAX];
+	uint32_t st[HF_STATE_MAX], tw;
 	char a[HF_ADDRSTRLEN];
 
 	key_v4(&k, HF_DIR_PASSIVE, "198.51.100.1", 80, "198.51.100.11", 0);
@@ -40,7 +40,7 @@ static void test_crafted(void)
 	v.states[HF_ESTABLISHED] = 3;
 	v.states[HF_CLOSE_WAIT] = 1;
 	v.inode = 1234;
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), 0, "passive v4 entry decodes");
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), 0, "passive v4 entry decodes");
 	EQ_INT(dir, HF_DIR_PASSIVE, "direction kept");
 	EQ_INT(s.family, AF_INET, "family kept");
 	EQ_STR(hf_addr_str(AF_INET, &s.laddr, 32, a, sizeof(a)), "198.51.100.1", "local address");
@@ -61,31 +61,44 @@ static void test_crafted(void)
 	inet_pton(AF_INET6, "2001:db8::2", k.paddr);
 	memset(&v, 0, sizeof(v));
 	v.states[HF_SYN_SENT] = 1;
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), 0, "active v6 entry decodes");
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), 0, "active v6 entry decodes");
 	EQ_STR(hf_addr_str(AF_INET6, &s.raddr, 128, a, sizeof(a)), "2001:db8::2", "v6 peer");
 	EQ_INT(s.rport, 443, "v6 peer port");
 	EQ_INT(st[HF_SYN_SENT], 1, "SYN_SENT count");
 
 	memset(&v, 0, sizeof(v));
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), -ENOENT,
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), -ENOENT,
 	       "an empty entry has nothing to report");
 	v.failed = 2;
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), 0, "an entry with counters only is reported");
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), 0, "an entry with counters only is reported");
 	memset(&v, 0, sizeof(v));
 	v.states[HF_ESTABLISHED] = -1;
 	v.states[HF_CLOSE] = 5;
 	v.states[HF_LISTEN] = 5;
 	v.states[12] = 5; /* TCP_NEW_SYN_RECV: the programs never count it */
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), -ENOENT,
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), -ENOENT,
 	       "a negative count, CLOSE, LISTEN and states past CLOSING count nothing");
 	EQ_INT(st[HF_ESTABLISHED], 0, "a negative count reads as none");
+	EQ_INT(tw, 0, "no time-wait socket in FIN_WAIT2");
+	v.states[HF_BPF_TW_FW2] = 2;
+	v.states[HF_FIN_WAIT2] = 1;
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), 0,
+	       "an entry with time-wait sockets in FIN_WAIT2 is reported");
+	EQ_INT(tw, 2, "time-wait sockets in FIN_WAIT2 apart");
+	EQ_INT(st[HF_FIN_WAIT2], 1, "FIN_WAIT2: the full sockets only");
+	v.states[HF_BPF_TW_FW2] = -3;
+	v.states[HF_FIN_WAIT2] = 0;
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), -ENOENT,
+	       "time-wait sockets in FIN_WAIT2 below zero count nothing");
+	EQ_INT(tw, 0, "a negative count of them reads as none");
+	v.states[HF_BPF_TW_FW2] = 0;
 
 	k.family = 7;
 	v.states[HF_ESTABLISHED] = 1;
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), -EBADMSG, "an unknown family is refused");
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), -EBADMSG, "an unknown family is refused");
 	k.family = AF_INET;
 	k.dir = 3;
-	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st), -EBADMSG, "an unknown direction is refused");
+	EQ_INT(hf__bpf_decode(&k, &v, &s, &dir, st, &tw), -EBADMSG, "an unknown direction is refused");
 }
 
 /* Random entries: decoded counts are the positive ones of connection states, nothing else. */
@@ -98,7 +111,7 @@ static void test_random(void)
 		struct hf_bpf_val v;
 		struct hf_sock s;
 		enum hf_dir dir;
-		uint32_t st[HF_STATE_MAX];
+		uint32_t st[HF_STATE_MAX], tw;
 		uint64_t want = 0, got = 0;
 		int ret;
 
@@ -110,7 +123,7 @@ static void test_random(void)
 			k.family = (i & 2) ? AF_INET : AF_INET6;
 		if (i & 4)
 			k.dir = (i & 8) ? HF_DIR_ACTIVE : HF_DIR_PASSIVE;
-		ret = hf__bpf_decode(&k, &v, &s, &dir, st);
+		ret = hf__bpf_decode(&k, &v, &s, &dir, st, &tw);
 		if (ret == -EBADMSG) {
 			bad += (k.family == AF_INET || k.family == AF_INET6) &&
 			       (k.dir == HF_DIR_ACTIVE || k.dir == HF_DIR_PASSIVE);
@@ -122,10 +135,13 @@ static void test_random(void)
 			got += st[x];
 		}
 		bad += got != want || st[0] != 0 || st[HF_LISTEN] || st[HF_CLOSE];
-		bad += ret == -ENOENT && (want || v.opened || v.closed || v.failed);
+		bad += tw != (v.states[HF_BPF_TW_FW2] > 0 ? (uint32_t)v.states[HF_BPF_TW_FW2] : 0);
+		bad += ret == -ENOENT && (want || tw || v.opened || v.closed || v.failed);
 		bad += s.family == AF_INET && memcmp(s.raddr.b + 4, "\0\0\0\0\0\0\0\0\0\0\0\0", 12);
 	}
-	EQ_INT(bad, 0, "200000 random entries decode to exactly their positive connection counts");
+	EQ_INT(bad, 0,
+	       "200000 random entries decode to exactly their positive connection counts, "
+	       "time-wait sockets in FIN_WAIT2 apart");
 }
 
 /*
