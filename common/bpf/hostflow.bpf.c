@@ -17,18 +17,21 @@
  *                   reqsk_timer_handler: user space finds their addresses in
  *                   /proc/kallsyms); armed: +1, off the wheel: -1; a
  *                   request socket is also kept by address (reqs), with
- *                   the flow its count went to
+ *                   the flow its count went to, and so is a time-wait
+ *                   socket born in FIN_WAIT2 (fw2s), whose substate
+ *                   tw_settle reads at each collection
  *   seed            iter/tcp: the full sockets that existed before the
  *                   programs were attached, classified by listener as
  *                   hf_classify does
  *
  * Tracepoints and iterators only: fentry/fexit and kprobes are refused on
- * kernels in lockdown or built without them. A time-wait socket is counted
- * under TIME_WAIT whatever its substate: its FIN_WAIT2 -> TIME_WAIT change
- * (the peer's FIN) re-arms its timer without an event when the expiry
- * stays in the same wheel bucket. Instead, a time-wait socket born in
- * FIN_WAIT2 sets its namespace's fw2_until to its timer's expiry; until
- * then user space takes these sockets from a netlink dump. Time-wait and
+ * kernels in lockdown or built without them. A time-wait socket's
+ * FIN_WAIT2 -> TIME_WAIT change (the peer's FIN) re-arms its timer without
+ * an event when the expiry stays in the same wheel bucket: fw2s and
+ * tw_settle follow it instead. One in FIN_WAIT2 that fw2s cannot hold (born
+ * before the attach, or the map full) sets its namespace's fw2_until to
+ * its timer's expiry; until then user space takes these sockets from a
+ * netlink dump. Time-wait and
  * request sockets born before the attach are not seeded (a socket born
  * during the seed would be counted twice, with no storage to tell): their
  * deaths take counts below zero, which the first reconcile's corrections
@@ -766,18 +769,19 @@ int reqs_expire(void *ctx)
 }
 
 /*
- * Time-wait sockets born in FIN_WAIT2 (our FIN acknowledged, the peer's
- * still to come), by address, with the flow each is counted in and the
- * slot: HF_BPF_TW_FW2 until it is seen in TIME_WAIT, then TCP_TIME_WAIT.
- * The peer's FIN turns one TIME_WAIT and re-arms its timer, silently when
- * the new expiry falls in the same wheel bucket (the usual case): no
- * event. So tw_settle, which user space runs at each collection, reads
- * the substate of each one still counted in FIN_WAIT2 and moves its count.
- * An entry lives while its timer is on the wheel (the socket alive): made
- * when the timer is armed in FIN_WAIT2, ended when it leaves the wheel.
- * The map full, one is counted under TIME_WAIT and marks its namespace's
- * fw2_until (its dump then counts it), as the seed does for those born
- * before the attach.
+ * Time-wait sockets in FIN_WAIT2 (our FIN acknowledged, the peer's still
+ * to come), by address, with the flow each is counted in and the slot:
+ * HF_BPF_TW_FW2 (TCP_TIME_WAIT for a moment, as tw_settle moves it). The
+ * peer's FIN turns one TIME_WAIT and re-arms its timer, silently when the
+ * new expiry falls in the same wheel bucket (the usual case): no event.
+ * So tw_settle, which user space runs at each collection, reads the
+ * substate of each one and moves the count of those turned TIME_WAIT,
+ * then lets them go: from there on one is like a time-wait socket born
+ * TIME_WAIT. An entry lives while its timer is on the wheel (the socket
+ * alive): made when the timer is armed in FIN_WAIT2, ended when it leaves
+ * the wheel or by tw_settle. The map full, one is counted under TIME_WAIT
+ * and marks its namespace's fw2_until (its dump then counts it), as the
+ * seed does for those born before the attach.
  */
 struct tw_flow {
 	struct hf_bpf_key key;
@@ -851,6 +855,8 @@ static long tw_settle_one(struct bpf_map *map, __u64 *addr, struct tw_flow *t, v
 		return 0;
 	tw_add(&t->key, HF_BPF_TW_FW2, -1);
 	tw_add(&t->key, TCP_TIME_WAIT, 1);
+	/* Its end now finds no entry and ends a TIME_WAIT count, as for one born so. */
+	bpf_map_delete_elem(map, addr);
 	return 0;
 }
 
