@@ -691,6 +691,15 @@ struct {
 	__type(value, struct req_flow);
 } reqs SEC(".maps");
 
+/*
+ * The entries of reqs and of fw2s, kept with each insert and delete that
+ * succeeds: a walk of a hash map visits every bucket (as many as its
+ * max_entries), about 0.8 ms for 262,144, so the programs run at each
+ * collection walk a map only when it holds something.
+ */
+__s64 reqs_n = 0;
+__s64 fw2s_n = 0;
+
 static __always_inline bool same_key(const struct hf_bpf_key *a, const struct hf_bpf_key *b)
 {
 	const __u32 *x = (const void *)a, *y = (const void *)b;
@@ -721,7 +730,8 @@ static __always_inline void req_event(struct timer_list *timer, int delta)
 	if (delta < 0) {
 		if (was) {
 			r.key = was->key;
-			bpf_map_delete_elem(&reqs, &addr);
+			if (bpf_map_delete_elem(&reqs, &addr) == 0)
+				__sync_fetch_and_add(&reqs_n, -1);
 		} else {
 			key_of(c, DIR_PASSIVE, &r.key);
 		}
@@ -738,7 +748,8 @@ static __always_inline void req_event(struct timer_list *timer, int delta)
 		error(HF_BPF_ERR_REQ_UNTRACED, was->key.netns);
 		was->key = r.key;
 	} else {
-		bpf_map_update_elem(&reqs, &addr, &r, BPF_NOEXIST);
+		if (bpf_map_update_elem(&reqs, &addr, &r, BPF_NOEXIST) == 0)
+			__sync_fetch_and_add(&reqs_n, 1);
 	}
 	req_add(&r.key, 1);
 }
@@ -748,6 +759,7 @@ static long req_expire(struct bpf_map *map, __u64 *addr, struct req_flow *r, __u
 	struct req_flow old = *r;
 
 	if (r->until <= *now && bpf_map_delete_elem(map, addr) == 0) {
+		__sync_fetch_and_add(&reqs_n, -1);
 		req_add(&old.key, -1);
 		error(HF_BPF_ERR_REQ_UNTRACED, old.key.netns);
 	}
@@ -764,7 +776,8 @@ int reqs_expire(void *ctx)
 {
 	__u64 now = bpf_ktime_get_ns();
 
-	bpf_for_each_map_elem(&reqs, req_expire, &now, 0);
+	if (reqs_n)
+		bpf_for_each_map_elem(&reqs, req_expire, &now, 0);
 	return 0;
 }
 
@@ -825,7 +838,8 @@ static __always_inline bool fw2_event(struct inet_timewait_sock *tw, struct time
 		__u32 slot = __sync_lock_test_and_set(&was->slot, 0);
 		struct hf_bpf_key k = was->key;
 
-		bpf_map_delete_elem(&fw2s, &addr);
+		if (bpf_map_delete_elem(&fw2s, &addr) == 0)
+			__sync_fetch_and_add(&fw2s_n, -1);
 		if (slot)
 			tw_add(&k, slot, -1);
 		if (delta < 0)
@@ -837,6 +851,7 @@ static __always_inline bool fw2_event(struct inet_timewait_sock *tw, struct time
 	classify((const void *)tw, lo, hi, &n.key);
 	n.slot = HF_BPF_TW_FW2;
 	if (bpf_map_update_elem(&fw2s, &addr, &n, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&fw2s_n, 1);
 		tw_add(&n.key, HF_BPF_TW_FW2, 1);
 		return true;
 	}
@@ -856,7 +871,8 @@ static long tw_settle_one(struct bpf_map *map, __u64 *addr, struct tw_flow *t, v
 	tw_add(&t->key, HF_BPF_TW_FW2, -1);
 	tw_add(&t->key, TCP_TIME_WAIT, 1);
 	/* Its end now finds no entry and ends a TIME_WAIT count, as for one born so. */
-	bpf_map_delete_elem(map, addr);
+	if (bpf_map_delete_elem(map, addr) == 0)
+		__sync_fetch_and_add(&fw2s_n, -1);
 	return 0;
 }
 
@@ -868,7 +884,8 @@ static long tw_settle_one(struct bpf_map *map, __u64 *addr, struct tw_flow *t, v
 SEC("syscall")
 int tw_settle(void *ctx)
 {
-	bpf_for_each_map_elem(&fw2s, tw_settle_one, NULL, 0);
+	if (fw2s_n)
+		bpf_for_each_map_elem(&fw2s, tw_settle_one, NULL, 0);
 	return 0;
 }
 

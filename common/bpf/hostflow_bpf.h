@@ -12,10 +12,14 @@
 
 #define HF_BPF_STATES 16 /* kernel states 0..TCP_NEW_SYN_RECV (12), a power of two to mask with */
 #define HF_BPF_FLOWS_MAX 65536
-/* Request sockets followed by address (their flow when they end); past it, keyed at their end. */
-#define HF_BPF_REQS_MAX 262144
-/* Time-wait sockets born in FIN_WAIT2 followed by address (their substate); past it, a loss. */
-#define HF_BPF_FW2S_MAX 262144
+/*
+ * Request sockets followed by address (their flow when they end); past it,
+ * keyed at their end. A walk of the map (at each collection, when it holds
+ * any) costs about 3 ns a bucket, as many as this.
+ */
+#define HF_BPF_REQS_MAX 65536
+/* Time-wait sockets in FIN_WAIT2 followed by address (their substate); past it, a dump. */
+#define HF_BPF_FW2S_MAX 65536
 /*
  * The slot of hf_bpf_val.states that counts time-wait sockets in FIN_WAIT2
  * (inet_diag reports them in FIN_WAIT2, like full sockets in that state,

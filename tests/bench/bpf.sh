@@ -13,6 +13,8 @@
 #   netlink    the same with --backend netlink, for comparison
 #   start-up   CPU of the bpf watcher's first tick: load, attach, seed,
 #              reconcile, one collection
+# then the same at the last size with clients that close first (time-wait
+# sockets born in FIN_WAIT2, tests/lib/churn.py),
 # then, once, the cost the programs add to traffic: connections per second
 # of a loopback client/server pair (build/bench/cps) with and without a bpf
 # watcher attached, with one whose timers' programs are not loaded, and
@@ -22,7 +24,7 @@
 #
 # Environment: HF_BENCH_SIZES (default "10000 40000 100000 200000"),
 # HF_BENCH_BPF_RUNS (default 3), HF_BENCH_BPF_TICKS (default 5),
-# HF_BENCH_CPS_RUNS (default 8),
+# HF_BENCH_CPS_RUNS (default 8), HF_BENCH_CHURN_RATE (default 200),
 # HF_BENCH_OUT (default build/bench), HOSTFLOW.
 set -u
 if [ "$(id -u)" != 0 ]; then
@@ -92,6 +94,47 @@ for size in $SIZES; do
 			k, f / 1000, b / 1000, b / f, n / 1000, n / f, s / 1000 }' >>"$OUT/bpf.md"
 	bench_log "bpf: measured at $sockets sockets"
 done
+
+# At the last size, clients that close first, as on a host of clients: each
+# connection leaves a time-wait socket born in FIN_WAIT2 (our FIN acknowledged
+# before the peer's), which the programs follow by address. CHURN_RATE
+# connections a second (tests/lib/churn.py) from 100 addresses of the
+# namespace to a server in it, each closed at once, for the whole
+# measurement; the same watchers as above.
+CHURN_RATE=${HF_BENCH_CHURN_RATE:-200}
+if [ -n "${f:-}" ]; then
+	bench_in ip -6 route add local 2001:db8:100::/64 dev lo || die "churn: no AnyIP route"
+	bench_in sysctl -qw net.ipv6.ip_nonlocal_bind=1 || die "churn: ip_nonlocal_bind"
+	rm -f "$OUT/churn.ready"
+	hf_bg bench "$HF_PYTHON" tests/lib/churn.py serve "$BENCH_SERVER6" 80 "$OUT/churn.ready"
+	serve=$HF_LAST_PID
+	hf_wait_file "$OUT/churn.ready" "$serve" 10 || die "churn: no server"
+	hf_bg bench "$HF_PYTHON" tests/lib/churn.py churn "$BENCH_SERVER6" 80 2001:db8:100::/64 100 \
+		3600 "$CHURN_RATE" 0 "$OUT/churn.result" 2>"$OUT/churn.err"
+	churner=$HF_LAST_PID
+	sleep 5 # time-wait sockets pile up
+	bp=() nl=()
+	for ((r = 0; r < RUNS; r++)); do
+		w=$(watch_tick bpf) || die "bpf watcher (churn): no CPU figure"
+		bp+=("$w")
+		w=$(watch_tick netlink) || die "netlink watcher (churn): no CPU figure"
+		nl+=("$w")
+	done
+	tw=$(bench_in ss -tanH state time-wait | wc -l)
+	kill "$churner" "$serve" 2>/dev/null
+	wait "$churner" "$serve" 2>/dev/null
+	kill -0 "$churner" 2>/dev/null && die "churn: still running"
+	b=$(median "${bp[@]}") n=$(median "${nl[@]}")
+	{
+		echo
+		echo "| at $sockets sockets, clients closing first ($CHURN_RATE connections a second) | time-wait sockets at the end | bpf per collection, ms | × floor | netlink --watch per collection, ms | × floor |"
+		echo "|---|---:|---:|---:|---:|---:|"
+		awk -v tw="$tw" -v f="$f" -v b="$b" -v n="$n" 'BEGIN {
+			printf "| tests/lib/churn.py, each closed at once | %d | %.2f | %.3f | %.1f | %.2f |\n",
+				tw, b / 1000, b / f, n / 1000, n / f }'
+	} >>"$OUT/bpf.md"
+	bench_log "bpf: measured with clients closing first"
+fi
 
 # The traffic's cost: runs without the programs, with them all attached,
 # with the set_state programs alone (HOSTFLOW_BPF_NO_TIMERS: the timers'

@@ -12,7 +12,7 @@
 # watcher's count included) and has a row with figures for each command.
 # Then the bpf backend's table (tests/bench/bpf.sh) at 2,000 sockets, one
 # run of one tick, one traffic run per variant: a row of figures for the
-# size, one per traffic variant (empty programs on the backend's hooks
+# size, one with clients closing first, one per traffic variant (empty programs on the backend's hooks
 # included, build/bench/hooks), and each program's run time (skipped,
 # loudly, where the bpf backend cannot run).
 # Timings are not judged here: they belong to `make bench`, as ratios
@@ -80,6 +80,7 @@ VARIANTS=(
 HF_PLAN+=(
 	"bench: bpf.sh completes at $BSIZE sockets"
 	"bench: bpf.md has a row with figures at $BSIZE sockets"
+	"bench: bpf.md has a row with figures with clients closing first"
 	"bench: bpf.md has a row with figures per traffic variant"
 	"bench: bpf.md has each program's run time per connection"
 )
@@ -241,7 +242,7 @@ done
 
 bout=$HF_TMP/bpf
 blog=$HF_TMP/bpf.log
-bpf_plan=("${HF_PLAN[@]: -4}")
+bpf_plan=("${HF_PLAN[@]: -5}")
 if ! why=$("$HOSTFLOW" --backend bpf -n 2>&1 >/dev/null); then
 	for d in "${bpf_plan[@]}"; do skip "$d" "no bpf backend here: $why"; done
 	hf_done
@@ -260,16 +261,22 @@ if grep -qE "^\| $BSIZE \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \
 else
 	not_ok "${bpf_plan[1]}" "no such row" "$(cat "$bout/bpf.md" 2>&1)"
 fi
+if grep -qE "^\| tests/lib/churn.py, each closed at once \| [1-9][0-9]* \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \|\$" \
+	"$bout/bpf.md" 2>/dev/null; then
+	ok "${bpf_plan[2]}"
+else
+	not_ok "${bpf_plan[2]}" "no such row" "$(cat "$bout/bpf.md" 2>&1)"
+fi
 n=0
 for v in "${VARIANTS[@]}"; do
 	grep -F "| $v | " "$bout/bpf.md" 2>/dev/null | grep -qE "^\| [^|]+ \| [1-9][0-9]* \| [0-9]\.[0-9]{3} \|\$" &&
 		n=$((n + 1))
 done
-check_eq "${bpf_plan[2]}" "${#VARIANTS[@]}" "$n" || hf_diag "$(cat "$bout/bpf.md" 2>&1)"
+check_eq "${bpf_plan[3]}" "${#VARIANTS[@]}" "$n" || hf_diag "$(cat "$bout/bpf.md" 2>&1)"
 n=0
 for p in set_state set_state_rescue timer_start timer_cancel; do
 	grep -qE "^\| $p \| [0-9.]+ \| [1-9][0-9]* \| [0-9.]+ \|\$" "$bout/bpf.md" 2>/dev/null && n=$((n + 1))
 done
-check_eq "${bpf_plan[3]}" 4 "$n" || hf_diag "$(cat "$bout/bpf.md" 2>&1)"
+check_eq "${bpf_plan[4]}" 4 "$n" || hf_diag "$(cat "$bout/bpf.md" 2>&1)"
 
 hf_done
