@@ -12,9 +12,9 @@
 # watcher's count included) and has a row with figures for each command.
 # Then the bpf backend's table (tests/bench/bpf.sh) at 2,000 sockets, one
 # run of one tick, one traffic run per variant: a row of figures for the
-# size, one with clients closing first, one per traffic variant (empty programs on the backend's hooks
-# included, build/bench/hooks), and each program's run time (skipped,
-# loudly, where the bpf backend cannot run).
+# size, one with clients closing first, one per traffic variant (empty
+# programs on the backend's hooks included, build/bench/hooks), and each
+# program's run time (skipped, loudly, where the bpf backend cannot run).
 # Timings are not judged here: they belong to `make bench`, as ratios
 # measured in one run.
 set -u
@@ -238,7 +238,6 @@ for b in netlink bpf; do
 	done
 	check_eq "$d" "$((2 * ${#NCOUNTS[@]}))" "$n" || hf_diag "$(cat "$nout/netns.md" 2>&1)"
 done
-
 
 bout=$HF_TMP/bpf
 blog=$HF_TMP/bpf.log
